@@ -1,0 +1,125 @@
+//! One request: read the body within limits, authenticate, route by `X-Amz-Target`, apply.
+
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use super::EmulatorConfig;
+use super::wire::{self, Body};
+use crate::model::{KmsError, Model};
+use crate::sigv4::{self, AuthError};
+use crate::spec::Spec;
+
+/// Shared state of a running emulator.
+pub struct App {
+    /// The model, behind a lock: one request applies at a time.
+    pub model: Mutex<Model>,
+    /// The emulator's settings.
+    pub config: EmulatorConfig,
+}
+
+fn kms_error(name: &str, message: impl Into<String>) -> KmsError {
+    KmsError {
+        name: name.into(),
+        message: message.into(),
+    }
+}
+
+/// Answers one request. Never panics on client input; every rejection is a KMS-shaped error.
+pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let limited = Limited::new(body, app.config.max_body_bytes);
+    let body = match tokio::time::timeout(app.config.read_timeout, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            let e = kms_error(
+                "RequestEntityTooLargeException",
+                format!(
+                    "The request body exceeds the limit of {} bytes.",
+                    app.config.max_body_bytes
+                ),
+            );
+            return wire::error_with_status(StatusCode::PAYLOAD_TOO_LARGE, &e, &request_id);
+        }
+        Ok(Err(_)) => {
+            let e = kms_error("SerializationException", "The request body could not be read.");
+            return wire::error(&e, &request_id);
+        }
+        Err(_) => {
+            let e = kms_error(
+                "RequestTimeoutException",
+                "The client did not send the request body in time.",
+            );
+            return wire::error_with_status(StatusCode::REQUEST_TIMEOUT, &e, &request_id);
+        }
+    };
+    if let Err(e) = authenticate(app, &parts, &body) {
+        return wire::error(&e, &request_id);
+    }
+    let spec = Spec::kms();
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let operation = match target.split_once('.') {
+        Some((prefix, op)) if prefix == spec.service.target_prefix && parts.method == http::Method::POST => op,
+        _ => {
+            let e = kms_error(
+                "UnknownOperationException",
+                format!("Unknown operation: X-Amz-Target {target:?} with method {}.", parts.method),
+            );
+            return wire::error(&e, &request_id);
+        }
+    };
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let outcome = {
+        let mut model = app.model.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        model.apply(now, operation, &body)
+    };
+    match outcome {
+        Ok(value) => wire::success(&value, &request_id),
+        Err(e) => wire::error(&e, &request_id),
+    }
+}
+
+fn authenticate(app: &App, parts: &http::request::Parts, body: &[u8]) -> Result<(), KmsError> {
+    if !parts.headers.contains_key(http::header::AUTHORIZATION) {
+        return Err(kms_error(
+            "MissingAuthenticationTokenException",
+            AuthError::Missing.to_string(),
+        ));
+    }
+    let Some(credentials) = &app.config.verify_sigv4 else {
+        return Ok(());
+    };
+    let uri = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str());
+    sigv4::verify(
+        parts.method.as_str(),
+        uri,
+        &parts.headers,
+        body,
+        credentials,
+        &Spec::kms().service.signing_name,
+        SystemTime::now(),
+        Duration::from_secs(300),
+    )
+    .map(|_| ())
+    .map_err(|e| {
+        let name = match e {
+            AuthError::UnknownAccessKey => "UnrecognizedClientException",
+            AuthError::Missing => "MissingAuthenticationTokenException",
+            _ => "InvalidSignatureException",
+        };
+        kms_error(name, e.to_string())
+    })
+}

@@ -1,0 +1,91 @@
+//! The embedded reference emulator: the model served over real HTTP as KMS serves it.
+
+mod handler;
+mod server;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::model::{Fixtures, IdSource, Model, ModelConfig};
+use crate::sigv4::Credential;
+
+/// Everything `ckscheck serve` can be told.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// Model tunables (quota, connect delay, switches).
+    pub model: ModelConfig,
+    /// The simulated backends.
+    pub fixtures: Fixtures,
+    /// When set, signatures are checked against these credentials.
+    pub verify_sigv4: Option<Vec<Credential>>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// How long a client may take to send its headers, and then its body.
+    pub read_timeout: Duration,
+}
+
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            model: ModelConfig::default(),
+            fixtures: Fixtures::builtin(),
+            verify_sigv4: None,
+            max_body_bytes: 1024 * 1024,
+            read_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A running emulator; dropping it without `stop` leaves it running until the runtime ends.
+pub struct RunningEmulator {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl RunningEmulator {
+    /// The endpoint URL, e.g. `http://127.0.0.1:4566`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets requests in flight finish, and waits for the server to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+/// Starts an emulator on `listener` with IDs from `ids`, serving until stopped.
+pub fn start(listener: TcpListener, config: EmulatorConfig, ids: Box<dyn IdSource>) -> std::io::Result<RunningEmulator> {
+    let addr = listener.local_addr()?;
+    let model = Model::new(config.model.clone(), config.fixtures.clone(), ids);
+    let app = Arc::new(handler::App {
+        model: Mutex::new(model),
+        config,
+    });
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(server::serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    Ok(RunningEmulator {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+/// Binds an ephemeral loopback port and starts an emulator on it, with random IDs.
+pub async fn start_on_loopback(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    start(listener, config, Box::new(crate::model::SeededIds::new(rand::random())))
+}

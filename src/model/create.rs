@@ -1,0 +1,327 @@
+//! CreateCustomKeyStore and the backend checks it shares with UpdateCustomKeyStore.
+
+use serde_json::{Value, json};
+
+use super::fixtures::XksBehaviour;
+use super::store::{CloudHsmSettings, ConnectionState, Secret, Store, StoreType, XksSettings};
+use super::{KmsError, Millis, Model, err, invalid};
+
+const CLOUDHSM_MEMBERS: [&str; 3] = ["CloudHsmClusterId", "TrustAnchorCertificate", "KeyStorePassword"];
+const XKS_MEMBERS: [&str; 6] = [
+    "XksProxyUriEndpoint",
+    "XksProxyUriPath",
+    "XksProxyVpcEndpointServiceName",
+    "XksProxyVpcEndpointServiceOwner",
+    "XksProxyAuthenticationCredential",
+    "XksProxyConnectivity",
+];
+
+fn text(input: &Value, member: &str) -> Option<String> {
+    input.get(member).and_then(Value::as_str).map(str::to_string)
+}
+
+/// ValidationException unless the members given fit the store type (inferred error type).
+pub(super) fn members_fit_type(input: &Value, store_type: StoreType) -> Result<(), KmsError> {
+    let foreign: &[&str] = match store_type {
+        StoreType::AwsCloudhsm => &XKS_MEMBERS,
+        StoreType::ExternalKeyStore => &CLOUDHSM_MEMBERS,
+    };
+    match foreign.iter().find(|m| input.get(**m).is_some()) {
+        Some(m) => Err(invalid(format!(
+            "{m} is not valid for a custom key store of type {}.",
+            store_type.as_str()
+        ))),
+        None => Ok(()),
+    }
+}
+
+fn require(input: &Value, members: &[&str], store_type: StoreType) -> Result<(), KmsError> {
+    match members.iter().find(|m| input.get(**m).is_none()) {
+        Some(m) => Err(invalid(format!(
+            "{m} is required for a custom key store of type {}.",
+            store_type.as_str()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The exception KMS raises when its Create/Update check of the proxy sees this behaviour.
+fn proxy_check_error(behaviour: XksBehaviour) -> Option<KmsError> {
+    let name = match behaviour {
+        XksBehaviour::Connects | XksBehaviour::AccessDenied => return None,
+        XksBehaviour::Unreachable | XksBehaviour::TimesOut | XksBehaviour::BadTls => {
+            "XksProxyUriUnreachableException"
+        }
+        XksBehaviour::RejectsCredentials => "XksProxyIncorrectAuthenticationCredentialException",
+        XksBehaviour::InvalidResponse => "XksProxyInvalidResponseException",
+        XksBehaviour::InvalidConfiguration => "XksProxyInvalidConfigurationException",
+        XksBehaviour::VpcServiceNotFound => "XksProxyVpcEndpointServiceNotFoundException",
+        XksBehaviour::VpcServiceInvalidConfiguration => {
+            "XksProxyVpcEndpointServiceInvalidConfigurationException"
+        }
+    };
+    Some(err(
+        name,
+        format!("The XKS proxy check failed: the proxy is {behaviour:?}."),
+    ))
+}
+
+impl Model {
+    pub(super) fn create(&mut self, now: Millis, input: &Value) -> Result<Value, KmsError> {
+        let store_type = match input.get("CustomKeyStoreType").and_then(Value::as_str) {
+            Some("EXTERNAL_KEY_STORE") => StoreType::ExternalKeyStore,
+            _ => StoreType::AwsCloudhsm,
+        };
+        members_fit_type(input, store_type)?;
+        let xks = match store_type {
+            StoreType::AwsCloudhsm => {
+                require(input, &CLOUDHSM_MEMBERS, store_type)?;
+                None
+            }
+            StoreType::ExternalKeyStore => {
+                require(
+                    input,
+                    &[
+                        "XksProxyUriEndpoint",
+                        "XksProxyUriPath",
+                        "XksProxyAuthenticationCredential",
+                        "XksProxyConnectivity",
+                    ],
+                    store_type,
+                )?;
+                Some(xks_settings(input, None)?)
+            }
+        };
+        let name = text(input, "CustomKeyStoreName").unwrap_or_default();
+        self.name_is_free(&name, None)?;
+        if self.stores.len() >= self.config.quota {
+            return Err(err(
+                "LimitExceededException",
+                format!(
+                    "The number of custom key stores in this account and Region would exceed the quota of {}.",
+                    self.config.quota
+                ),
+            ));
+        }
+        let cloudhsm = match store_type {
+            StoreType::AwsCloudhsm => Some(self.check_new_cluster(input)?),
+            StoreType::ExternalKeyStore => None,
+        };
+        if let Some(x) = &xks {
+            self.check_proxy(x, None)?;
+        }
+        let id = self.new_store_id();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.stores.insert(
+            seq,
+            Store {
+                id: id.clone(),
+                name,
+                store_type,
+                state: ConnectionState::Disconnected,
+                error_code: None,
+                created: now,
+                cloudhsm,
+                xks,
+                pending: None,
+            },
+        );
+        Ok(json!({ "CustomKeyStoreId": id }))
+    }
+
+    /// CustomKeyStoreNameInUseException if another store than `except` has this name.
+    pub(super) fn name_is_free(&self, name: &str, except: Option<u64>) -> Result<(), KmsError> {
+        let taken = self
+            .stores
+            .iter()
+            .any(|(seq, s)| s.name == name && Some(*seq) != except);
+        if taken {
+            return Err(err(
+                "CustomKeyStoreNameInUseException",
+                format!("A custom key store named {name} already exists."),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_new_cluster(&self, input: &Value) -> Result<CloudHsmSettings, KmsError> {
+        let cluster_id = text(input, "CloudHsmClusterId").unwrap_or_default();
+        let cluster = self.cluster_usable(&cluster_id)?;
+        if self
+            .stores
+            .values()
+            .any(|s| s.cloudhsm.as_ref().is_some_and(|h| h.cluster_id == cluster_id))
+        {
+            return Err(err(
+                "CloudHsmClusterInUseException",
+                format!("Cluster {cluster_id} already backs a custom key store."),
+            ));
+        }
+        let anchor = text(input, "TrustAnchorCertificate").unwrap_or_default();
+        if anchor != cluster.trust_anchor_certificate {
+            return Err(err(
+                "IncorrectTrustAnchorException",
+                format!(
+                    "The trust anchor certificate does not match the one of cluster {cluster_id}."
+                ),
+            ));
+        }
+        Ok(CloudHsmSettings {
+            cluster_id,
+            trust_anchor_certificate: anchor,
+            password: Secret(text(input, "KeyStorePassword").unwrap_or_default()),
+        })
+    }
+
+    /// The cluster if it exists, is active and is configured well enough for KMS.
+    pub(super) fn cluster_usable(&self, id: &str) -> Result<&super::fixtures::Cluster, KmsError> {
+        let cluster = self
+            .fixtures
+            .cluster(id)
+            .filter(|c| c.state != "DELETED")
+            .ok_or_else(|| {
+                err(
+                    "CloudHsmClusterNotFoundException",
+                    format!("Cluster {id} was not found."),
+                )
+            })?;
+        if cluster.state != "ACTIVE" {
+            return Err(err(
+                "CloudHsmClusterNotActiveException",
+                format!("Cluster {id} is not active (state {}).", cluster.state),
+            ));
+        }
+        if cluster.invalid_configuration {
+            return Err(err(
+                "CloudHsmClusterInvalidConfigurationException",
+                format!("Cluster {id} is not configured as KMS requires."),
+            ));
+        }
+        Ok(cluster)
+    }
+
+    /// Uniqueness of the proxy settings among other stores, then KMS's check of the proxy.
+    pub(super) fn check_proxy(&self, x: &XksSettings, except: Option<u64>) -> Result<(), KmsError> {
+        for (seq, other) in &self.stores {
+            let Some(o) = other.xks.as_ref().filter(|_| Some(*seq) != except) else {
+                continue;
+            };
+            if x.is_vpc() && o.is_vpc() && o.uri_endpoint == x.uri_endpoint {
+                return Err(err(
+                    "XksProxyUriEndpointInUseException",
+                    format!("The proxy endpoint {} is already in use.", x.uri_endpoint),
+                ));
+            }
+            if o.uri_endpoint == x.uri_endpoint && o.uri_path == x.uri_path {
+                return Err(err(
+                    "XksProxyUriInUseException",
+                    "The proxy endpoint and path are already in use.",
+                ));
+            }
+            if x.is_vpc()
+                && x.vpc_endpoint_service_name.is_some()
+                && o.vpc_endpoint_service_name == x.vpc_endpoint_service_name
+            {
+                return Err(err(
+                    "XksProxyVpcEndpointServiceInUseException",
+                    "The VPC endpoint service is already in use.",
+                ));
+            }
+        }
+        if x.is_vpc() {
+            let name = x.vpc_endpoint_service_name.as_deref().unwrap_or_default();
+            match self.fixtures.vpc_service(name) {
+                None => {
+                    return Err(err(
+                        "XksProxyVpcEndpointServiceNotFoundException",
+                        format!("VPC endpoint service {name} was not found."),
+                    ));
+                }
+                Some(p) if p.uri_endpoint != x.uri_endpoint => {
+                    return Err(err(
+                        "XksProxyVpcEndpointServiceInvalidConfigurationException",
+                        format!("VPC endpoint service {name} does not serve {}.", x.uri_endpoint),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        match proxy_check_error(self.probe(x, true)) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// What the proxy named by these settings does when KMS calls it (the proxy seam).
+    pub(super) fn probe(&self, x: &XksSettings, at_create: bool) -> XksBehaviour {
+        let Some(proxy) = self.fixtures.proxy(&x.uri_endpoint) else {
+            return XksBehaviour::Unreachable;
+        };
+        let behaviour = if at_create {
+            proxy.behaviour_at_create
+        } else {
+            proxy.behaviour
+        };
+        if matches!(behaviour, XksBehaviour::Unreachable | XksBehaviour::TimesOut | XksBehaviour::BadTls) {
+            return behaviour;
+        }
+        if x.uri_path != proxy.uri_path {
+            return XksBehaviour::InvalidConfiguration;
+        }
+        if x.access_key_id != proxy.access_key_id || x.secret_access_key.0 != proxy.secret_access_key {
+            return XksBehaviour::RejectsCredentials;
+        }
+        behaviour
+    }
+}
+
+/// The proxy settings from a Create or Update request, on top of `old` for an Update.
+pub(super) fn xks_settings(input: &Value, old: Option<&XksSettings>) -> Result<XksSettings, KmsError> {
+    let pick = |member: &str, old: Option<&String>| text(input, member).or_else(|| old.cloned());
+    let credential = input.get("XksProxyAuthenticationCredential");
+    let cred = |member: &str| credential.and_then(|c| c.get(member)).and_then(Value::as_str);
+    let connectivity = pick("XksProxyConnectivity", old.map(|o| &o.connectivity)).unwrap_or_default();
+    let mut settings = XksSettings {
+        uri_endpoint: pick("XksProxyUriEndpoint", old.map(|o| &o.uri_endpoint)).unwrap_or_default(),
+        uri_path: pick("XksProxyUriPath", old.map(|o| &o.uri_path)).unwrap_or_default(),
+        access_key_id: cred("AccessKeyId")
+            .map(str::to_string)
+            .or_else(|| old.map(|o| o.access_key_id.clone()))
+            .unwrap_or_default(),
+        secret_access_key: Secret(
+            cred("RawSecretAccessKey")
+                .map(str::to_string)
+                .or_else(|| old.map(|o| o.secret_access_key.0.clone()))
+                .unwrap_or_default(),
+        ),
+        vpc_endpoint_service_name: pick(
+            "XksProxyVpcEndpointServiceName",
+            old.and_then(|o| o.vpc_endpoint_service_name.as_ref()),
+        ),
+        vpc_endpoint_service_owner: pick(
+            "XksProxyVpcEndpointServiceOwner",
+            old.and_then(|o| o.vpc_endpoint_service_owner.as_ref()),
+        ),
+        connectivity,
+    };
+    if settings.is_vpc() {
+        if settings.vpc_endpoint_service_name.is_none() {
+            return Err(invalid(
+                "XksProxyVpcEndpointServiceName is required when XksProxyConnectivity is VPC_ENDPOINT_SERVICE.",
+            ));
+        }
+    } else {
+        let given = ["XksProxyVpcEndpointServiceName", "XksProxyVpcEndpointServiceOwner"]
+            .into_iter()
+            .find(|m| input.get(*m).is_some());
+        if let Some(m) = given {
+            return Err(invalid(format!(
+                "{m} is valid only when XksProxyConnectivity is VPC_ENDPOINT_SERVICE."
+            )));
+        }
+        settings.vpc_endpoint_service_name = None;
+        settings.vpc_endpoint_service_owner = None;
+    }
+    Ok(settings)
+}
