@@ -10,8 +10,8 @@ use serde::de::DeserializeOwned;
 
 use ckscheck::emulator::{self, EmulatorConfig};
 use ckscheck::model::{
-    CheckOrder, ConnectWhenConnected, DeletePrecedence, Fixtures, ModelConfig, SeededIds,
-    Switches, UpdateWhileConnected,
+    CheckOrder, ConnectWhenConnected, DeletePrecedence, Fixtures, ModelConfig, SeededIds, Switches,
+    UpdateWhileConnected,
 };
 use ckscheck::runner::{KmsClient, smoke};
 use ckscheck::sigv4::Credential;
@@ -136,7 +136,12 @@ async fn self_check() -> Result<bool, String> {
         .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
     println!("embedded emulator at {}", running.url());
     let credential = Credential::new("AKIDCKSCHECKSELFTEST", "ckscheck-self-check-secret");
-    let client = KmsClient::new(&running.url(), "us-east-1", credential, Duration::from_secs(10))?;
+    let client = KmsClient::new(
+        &running.url(),
+        "us-east-1",
+        credential,
+        Duration::from_secs(10),
+    )?;
     let results = smoke::run(&client).await;
     running.stop().await;
     let failed = results.iter().filter(|r| r.failure.is_some()).count();

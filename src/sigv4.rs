@@ -150,167 +150,161 @@ fn parse_amz_date(text: &str) -> Option<SystemTime> {
         .map(|s| SystemTime::UNIX_EPOCH + Duration::from_secs(s))
 }
 
-/// Computes the SigV4 signature of a request with the given credential, scope and time.
-fn signature(
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    credential: &Credential,
-    region: &str,
-    service: &str,
-    time: SystemTime,
-) -> Result<String, AuthError> {
-    let identity = Credentials::new(
-        &credential.access_key_id,
-        &credential.secret_access_key,
-        credential.session_token.clone(),
-        None,
-        "ckscheck",
-    )
-    .into();
-    let mut settings = SigningSettings::default();
-    settings.excluded_headers = None;
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(settings)
-        .build()
-        .map_err(|e| AuthError::Malformed(e.to_string()))?
-        .into();
-    let signable = SignableRequest::new(
-        method,
-        uri,
-        headers.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| AuthError::Malformed(e.to_string()))?;
-    let output = sign(signable, &params).map_err(|e| AuthError::Malformed(e.to_string()))?;
-    Ok(output.signature().to_string())
+/// The parts of an HTTP request that SigV4 covers; `headers` must include `host`.
+pub struct Signable<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// Path and query, already URI-encoded.
+    pub uri: &'a str,
+    /// The headers to sign.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body.
+    pub body: &'a [u8],
 }
 
-/// Signs a request: returns the headers to add (`authorization`, `x-amz-date`, and the session
-/// token header for temporary credentials). `headers` must include `host`.
-pub fn sign_request(
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-    credential: &Credential,
-    region: &str,
-    service: &str,
-    time: SystemTime,
-) -> Result<Vec<(String, String)>, String> {
-    let identity = Credentials::new(
-        &credential.access_key_id,
-        &credential.secret_access_key,
-        credential.session_token.clone(),
-        None,
-        "ckscheck",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(time)
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| e.to_string())?
-        .into();
-    let signable = SignableRequest::new(
-        method,
-        uri,
-        headers.iter().copied(),
-        SignableBody::Bytes(body),
-    )
-    .map_err(|e| e.to_string())?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| e.to_string())?
-        .into_parts();
-    let (out, _) = instructions.into_parts();
-    Ok(out
-        .into_iter()
-        .map(|h| (h.name().to_string(), h.value().to_string()))
-        .collect())
+/// Who signs, for which region and service, and at what time.
+pub struct Signer<'a> {
+    /// The key pair.
+    pub credential: &'a Credential,
+    /// Region of the credential scope.
+    pub region: &'a str,
+    /// Service signing name, e.g. `kms` or `kms-xks-proxy`.
+    pub service: &'a str,
+    /// Signing time.
+    pub time: SystemTime,
 }
 
-/// Verifies a request's SigV4 signature against known credentials and the expected service.
-///
-/// `now` is the server's clock; a request time more than `max_skew` away is refused.
-pub fn verify(
-    method: &str,
-    uri: &str,
-    headers: &HeaderMap,
-    body: &[u8],
-    credentials: &[Credential],
-    service: &str,
-    now: SystemTime,
-    max_skew: Duration,
-) -> Result<Scope, AuthError> {
-    let value = headers
-        .get(http::header::AUTHORIZATION)
-        .ok_or(AuthError::Missing)?
-        .to_str()
-        .map_err(|_| AuthError::Malformed("Authorization header is not text.".into()))?;
-    let auth = parse_authorization(value)?;
-    if auth.scope.service != service {
-        return Err(AuthError::Malformed(format!(
-            "Credential should be scoped to correct service: '{service}'."
-        )));
+impl Signer<'_> {
+    /// Signs a request: the headers to add (`authorization`, `x-amz-date`, and the session
+    /// token header for temporary credentials) and the signature.
+    pub fn sign(&self, request: &Signable<'_>) -> Result<(Vec<(String, String)>, String), String> {
+        let identity = Credentials::new(
+            &self.credential.access_key_id,
+            &self.credential.secret_access_key,
+            self.credential.session_token.clone(),
+            None,
+            "ckscheck",
+        )
+        .into();
+        let mut settings = SigningSettings::default();
+        // Sign exactly the headers given: a verifier passes the client's signed headers.
+        settings.excluded_headers = None;
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(self.region)
+            .name(self.service)
+            .time(self.time)
+            .settings(settings)
+            .build()
+            .map_err(|e| e.to_string())?
+            .into();
+        let signable = SignableRequest::new(
+            request.method,
+            request.uri,
+            request.headers.iter().copied(),
+            SignableBody::Bytes(request.body),
+        )
+        .map_err(|e| e.to_string())?;
+        let (instructions, signature) = sign(signable, &params)
+            .map_err(|e| e.to_string())?
+            .into_parts();
+        let (headers, _) = instructions.into_parts();
+        let headers = headers
+            .into_iter()
+            .map(|h| (h.name().to_string(), h.value().to_string()))
+            .collect();
+        Ok((headers, signature))
     }
-    let credential = credentials
-        .iter()
-        .find(|c| c.access_key_id == auth.scope.access_key_id)
-        .ok_or(AuthError::UnknownAccessKey)?;
-    let date = headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| AuthError::Malformed("The request has no valid x-amz-date header.".into()))?;
-    let time = parse_amz_date(date)
-        .ok_or_else(|| AuthError::Malformed(format!("x-amz-date {date:?} is not yyyymmddThhmmssZ.")))?;
-    if !date.starts_with(&auth.scope.date) {
-        return Err(AuthError::Malformed(
-            "The credential scope date does not match x-amz-date.".into(),
-        ));
-    }
-    let skew = now
-        .duration_since(time)
-        .unwrap_or_else(|e| e.duration());
-    if skew > max_skew {
-        return Err(AuthError::Expired(date.to_string()));
-    }
-    let mut signing_credential = credential.clone();
-    signing_credential.session_token = headers
-        .get("x-amz-security-token")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let mut signed: Vec<(&str, &str)> = Vec::new();
-    for name in &auth.signed_headers {
-        if name == "x-amz-date" || name == "x-amz-security-token" {
-            continue;
+}
+
+/// Checks SigV4 signatures for one service against a set of known credentials.
+pub struct Verifier {
+    /// The credentials requests may be signed with.
+    pub credentials: Vec<Credential>,
+    /// The service signing name requests must be scoped to.
+    pub service: String,
+    /// Largest accepted distance between the request time and the server clock.
+    pub max_skew: Duration,
+}
+
+impl Verifier {
+    /// Verifies one request against the server clock `now`; returns its signing scope.
+    pub fn verify(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Scope, AuthError> {
+        let value = headers
+            .get(http::header::AUTHORIZATION)
+            .ok_or(AuthError::Missing)?
+            .to_str()
+            .map_err(|_| AuthError::Malformed("Authorization header is not text.".into()))?;
+        let auth = parse_authorization(value)?;
+        if auth.scope.service != self.service {
+            return Err(AuthError::Malformed(format!(
+                "Credential should be scoped to correct service: '{}'.",
+                self.service
+            )));
         }
-        let Some(v) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) else {
-            return Err(AuthError::BadSignature);
+        let credential = self
+            .credentials
+            .iter()
+            .find(|c| c.access_key_id == auth.scope.access_key_id)
+            .ok_or(AuthError::UnknownAccessKey)?;
+        let date = headers
+            .get("x-amz-date")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                AuthError::Malformed("The request has no valid x-amz-date header.".into())
+            })?;
+        let time = parse_amz_date(date).ok_or_else(|| {
+            AuthError::Malformed(format!("x-amz-date {date:?} is not yyyymmddThhmmssZ."))
+        })?;
+        if !date.starts_with(&auth.scope.date) {
+            return Err(AuthError::Malformed(
+                "The credential scope date does not match x-amz-date.".into(),
+            ));
+        }
+        let skew = now.duration_since(time).unwrap_or_else(|e| e.duration());
+        if skew > self.max_skew {
+            return Err(AuthError::Expired(date.to_string()));
+        }
+        let mut signing_credential = credential.clone();
+        signing_credential.session_token = headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let mut signed: Vec<(&str, &str)> = Vec::new();
+        for name in &auth.signed_headers {
+            if name == "x-amz-date" || name == "x-amz-security-token" {
+                continue;
+            }
+            let Some(v) = headers.get(name.as_str()).and_then(|v| v.to_str().ok()) else {
+                return Err(AuthError::BadSignature);
+            };
+            signed.push((name.as_str(), v));
+        }
+        let signer = Signer {
+            credential: &signing_credential,
+            region: &auth.scope.region,
+            service: &self.service,
+            time,
         };
-        signed.push((name.as_str(), v));
-    }
-    let expected = signature(
-        method,
-        uri,
-        &signed,
-        body,
-        &signing_credential,
-        &auth.scope.region,
-        service,
-        time,
-    )?;
-    if expected.as_bytes().ct_eq(auth.signature.as_bytes()).into() {
-        Ok(auth.scope)
-    } else {
-        Err(AuthError::BadSignature)
+        let request = Signable {
+            method,
+            uri,
+            headers: &signed,
+            body,
+        };
+        let (_, expected) = signer.sign(&request).map_err(AuthError::Malformed)?;
+        if expected.as_bytes().ct_eq(auth.signature.as_bytes()).into() {
+            Ok(auth.scope)
+        } else {
+            Err(AuthError::BadSignature)
+        }
     }
 }
 
@@ -318,15 +312,29 @@ pub fn verify(
 mod tests {
     use super::*;
 
+    const BASE: [(&str, &str); 3] = [
+        ("host", "127.0.0.1:4566"),
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", "TrentService.DescribeCustomKeyStores"),
+    ];
+
     fn signed_headers(body: &[u8], cred: &Credential, time: SystemTime) -> HeaderMap {
-        let base = [
-            ("host", "127.0.0.1:4566"),
-            ("content-type", "application/x-amz-json-1.1"),
-            ("x-amz-target", "TrentService.DescribeCustomKeyStores"),
-        ];
-        let added = sign_request("POST", "/", &base, body, cred, "us-east-1", "kms", time).unwrap();
+        let signer = Signer {
+            credential: cred,
+            region: "us-east-1",
+            service: "kms",
+            time,
+        };
+        let request = Signable {
+            method: "POST",
+            uri: "/",
+            headers: &BASE,
+            body,
+        };
+        let (added, _) = signer.sign(&request).unwrap();
         let mut map = HeaderMap::new();
-        for (k, v) in base.iter().map(|(k, v)| (k.to_string(), v.to_string())).chain(added) {
+        let base = BASE.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        for (k, v) in base.chain(added) {
             map.insert(
                 http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
                 v.parse().unwrap(),
@@ -335,27 +343,52 @@ mod tests {
         map
     }
 
+    fn verifier(credentials: Vec<Credential>, service: &str) -> Verifier {
+        Verifier {
+            credentials,
+            service: service.into(),
+            max_skew: Duration::from_secs(300),
+        }
+    }
+
     #[test]
     fn a_signed_request_verifies_and_any_change_breaks_it() {
         let cred = Credential::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
         let now = SystemTime::now();
         let body = br#"{"Limit":5}"#;
-        let headers = signed_headers(body, &cred, now);
-        let ok = verify("POST", "/", &headers, body, &[cred.clone()], "kms", now, Duration::from_secs(300));
-        assert_eq!(ok.unwrap().region, "us-east-1");
-        let changed = verify("POST", "/", &headers, br#"{"Limit":6}"#, &[cred.clone()], "kms", now, Duration::from_secs(300));
+        let h = signed_headers(body, &cred, now);
+        let good = verifier(vec![cred.clone()], "kms");
+        assert_eq!(
+            good.verify("POST", "/", &h, body, now).unwrap().region,
+            "us-east-1"
+        );
+        let changed = good.verify("POST", "/", &h, br#"{"Limit":6}"#, now);
         assert_eq!(changed, Err(AuthError::BadSignature));
-        let other = Credential::new("AKIDEXAMPLE", "another-secret");
-        let wrong = verify("POST", "/", &headers, body, &[other], "kms", now, Duration::from_secs(300));
-        assert_eq!(wrong, Err(AuthError::BadSignature));
-        let unknown = Credential::new("AKIDOTHER", "x");
-        let who = verify("POST", "/", &headers, body, &[unknown], "kms", now, Duration::from_secs(300));
-        assert_eq!(who, Err(AuthError::UnknownAccessKey));
-        let service = verify("POST", "/", &headers, body, &[cred.clone()], "kms-xks-proxy", now, Duration::from_secs(300));
-        assert!(matches!(service, Err(AuthError::Malformed(_))));
+        let other = verifier(vec![Credential::new("AKIDEXAMPLE", "another")], "kms");
+        assert_eq!(
+            other.verify("POST", "/", &h, body, now),
+            Err(AuthError::BadSignature)
+        );
+        let unknown = verifier(vec![Credential::new("AKIDOTHER", "x")], "kms");
+        assert_eq!(
+            unknown.verify("POST", "/", &h, body, now),
+            Err(AuthError::UnknownAccessKey)
+        );
+        let service = verifier(vec![cred.clone()], "kms-xks-proxy");
+        assert!(matches!(
+            service.verify("POST", "/", &h, body, now),
+            Err(AuthError::Malformed(_))
+        ));
         let late = now + Duration::from_secs(360);
-        let expired = verify("POST", "/", &headers, body, &[cred], "kms", late, Duration::from_secs(300));
-        assert!(matches!(expired, Err(AuthError::Expired(_))));
+        assert!(matches!(
+            good.verify("POST", "/", &h, body, late),
+            Err(AuthError::Expired(_))
+        ));
+        let early = now - Duration::from_secs(360);
+        assert!(matches!(
+            good.verify("POST", "/", &h, body, early),
+            Err(AuthError::Expired(_))
+        ));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! One request: read the body within limits, authenticate, route by `X-Amz-Target`, apply.
 
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -10,7 +10,7 @@ use hyper::body::Incoming;
 use super::EmulatorConfig;
 use super::wire::{self, Body};
 use crate::model::{KmsError, Model};
-use crate::sigv4::{self, AuthError};
+use crate::sigv4::{AuthError, Verifier};
 use crate::spec::Spec;
 
 /// Shared state of a running emulator.
@@ -19,6 +19,8 @@ pub struct App {
     pub model: Mutex<Model>,
     /// The emulator's settings.
     pub config: EmulatorConfig,
+    /// Signature checks, when the emulator verifies SigV4.
+    pub verifier: Option<Verifier>,
 }
 
 fn kms_error(name: &str, message: impl Into<String>) -> KmsError {
@@ -35,7 +37,10 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     let limited = Limited::new(body, app.config.max_body_bytes);
     let body = match tokio::time::timeout(app.config.read_timeout, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             let e = kms_error(
                 "RequestEntityTooLargeException",
                 format!(
@@ -46,7 +51,10 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
             return wire::error_with_status(StatusCode::PAYLOAD_TOO_LARGE, &e, &request_id);
         }
         Ok(Err(_)) => {
-            let e = kms_error("SerializationException", "The request body could not be read.");
+            let e = kms_error(
+                "SerializationException",
+                "The request body could not be read.",
+            );
             return wire::error(&e, &request_id);
         }
         Err(_) => {
@@ -67,11 +75,18 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let operation = match target.split_once('.') {
-        Some((prefix, op)) if prefix == spec.service.target_prefix && parts.method == http::Method::POST => op,
+        Some((prefix, op))
+            if prefix == spec.service.target_prefix && parts.method == http::Method::POST =>
+        {
+            op
+        }
         _ => {
             let e = kms_error(
                 "UnknownOperationException",
-                format!("Unknown operation: X-Amz-Target {target:?} with method {}.", parts.method),
+                format!(
+                    "Unknown operation: X-Amz-Target {target:?} with method {}.",
+                    parts.method
+                ),
             );
             return wire::error(&e, &request_id);
         }
@@ -80,7 +95,10 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let outcome = {
-        let mut model = app.model.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut model = app
+            .model
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         model.apply(now, operation, &body)
     };
     match outcome {
@@ -96,30 +114,25 @@ fn authenticate(app: &App, parts: &http::request::Parts, body: &[u8]) -> Result<
             AuthError::Missing.to_string(),
         ));
     }
-    let Some(credentials) = &app.config.verify_sigv4 else {
+    let Some(verifier) = &app.verifier else {
         return Ok(());
     };
-    let uri = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str());
-    sigv4::verify(
-        parts.method.as_str(),
-        uri,
-        &parts.headers,
-        body,
-        credentials,
-        &Spec::kms().service.signing_name,
-        SystemTime::now(),
-        Duration::from_secs(300),
-    )
-    .map(|_| ())
-    .map_err(|e| {
-        let name = match e {
-            AuthError::UnknownAccessKey => "UnrecognizedClientException",
-            AuthError::Missing => "MissingAuthenticationTokenException",
-            _ => "InvalidSignatureException",
-        };
-        kms_error(name, e.to_string())
-    })
+    let uri = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    verifier
+        .verify(
+            parts.method.as_str(),
+            uri,
+            &parts.headers,
+            body,
+            SystemTime::now(),
+        )
+        .map(|_| ())
+        .map_err(|e| {
+            let name = match e {
+                AuthError::UnknownAccessKey => "UnrecognizedClientException",
+                AuthError::Missing => "MissingAuthenticationTokenException",
+                _ => "InvalidSignatureException",
+            };
+            kms_error(name, e.to_string())
+        })
 }

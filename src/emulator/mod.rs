@@ -13,7 +13,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::model::{Fixtures, IdSource, Model, ModelConfig};
-use crate::sigv4::Credential;
+use crate::sigv4::{Credential, Verifier};
+use crate::spec::Spec;
 
 /// Everything `ckscheck serve` can be told.
 #[derive(Debug, Clone)]
@@ -66,12 +67,22 @@ impl RunningEmulator {
 }
 
 /// Starts an emulator on `listener` with IDs from `ids`, serving until stopped.
-pub fn start(listener: TcpListener, config: EmulatorConfig, ids: Box<dyn IdSource>) -> std::io::Result<RunningEmulator> {
+pub fn start(
+    listener: TcpListener,
+    config: EmulatorConfig,
+    ids: Box<dyn IdSource>,
+) -> std::io::Result<RunningEmulator> {
     let addr = listener.local_addr()?;
     let model = Model::new(config.model.clone(), config.fixtures.clone(), ids);
+    let verifier = config.verify_sigv4.clone().map(|credentials| Verifier {
+        credentials,
+        service: Spec::kms().service.signing_name.clone(),
+        max_skew: Duration::from_secs(300),
+    });
     let app = Arc::new(handler::App {
         model: Mutex::new(model),
         config,
+        verifier,
     });
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(server::serve(listener, app, async {
@@ -87,5 +98,9 @@ pub fn start(listener: TcpListener, config: EmulatorConfig, ids: Box<dyn IdSourc
 /// Binds an ephemeral loopback port and starts an emulator on it, with random IDs.
 pub async fn start_on_loopback(config: EmulatorConfig) -> std::io::Result<RunningEmulator> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-    start(listener, config, Box::new(crate::model::SeededIds::new(rand::random())))
+    start(
+        listener,
+        config,
+        Box::new(crate::model::SeededIds::new(rand::random())),
+    )
 }

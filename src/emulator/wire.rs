@@ -18,8 +18,8 @@ pub fn success(body: &Value, request_id: &str) -> Response<Body> {
 
 /// An error answer with the status the spec gives the error's class.
 pub fn error(e: &KmsError, request_id: &str) -> Response<Body> {
-    let status = StatusCode::from_u16(Spec::kms().error_status(&e.name))
-        .unwrap_or(StatusCode::BAD_REQUEST);
+    let status =
+        StatusCode::from_u16(Spec::kms().error_status(&e.name)).unwrap_or(StatusCode::BAD_REQUEST);
     error_with_status(status, e, request_id)
 }
 

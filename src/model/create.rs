@@ -6,7 +6,11 @@ use super::fixtures::XksBehaviour;
 use super::store::{CloudHsmSettings, ConnectionState, Secret, Store, StoreType, XksSettings};
 use super::{KmsError, Millis, Model, err, invalid};
 
-const CLOUDHSM_MEMBERS: [&str; 3] = ["CloudHsmClusterId", "TrustAnchorCertificate", "KeyStorePassword"];
+const CLOUDHSM_MEMBERS: [&str; 3] = [
+    "CloudHsmClusterId",
+    "TrustAnchorCertificate",
+    "KeyStorePassword",
+];
 const XKS_MEMBERS: [&str; 6] = [
     "XksProxyUriEndpoint",
     "XksProxyUriPath",
@@ -17,7 +21,10 @@ const XKS_MEMBERS: [&str; 6] = [
 ];
 
 fn text(input: &Value, member: &str) -> Option<String> {
-    input.get(member).and_then(Value::as_str).map(str::to_string)
+    input
+        .get(member)
+        .and_then(Value::as_str)
+        .map(str::to_string)
 }
 
 /// ValidationException unless the members given fit the store type (inferred error type).
@@ -148,11 +155,11 @@ impl Model {
     fn check_new_cluster(&self, input: &Value) -> Result<CloudHsmSettings, KmsError> {
         let cluster_id = text(input, "CloudHsmClusterId").unwrap_or_default();
         let cluster = self.cluster_usable(&cluster_id)?;
-        if self
-            .stores
-            .values()
-            .any(|s| s.cloudhsm.as_ref().is_some_and(|h| h.cluster_id == cluster_id))
-        {
+        if self.stores.values().any(|s| {
+            s.cloudhsm
+                .as_ref()
+                .is_some_and(|h| h.cluster_id == cluster_id)
+        }) {
             return Err(err(
                 "CloudHsmClusterInUseException",
                 format!("Cluster {cluster_id} already backs a custom key store."),
@@ -241,7 +248,10 @@ impl Model {
                 Some(p) if p.uri_endpoint != x.uri_endpoint => {
                     return Err(err(
                         "XksProxyVpcEndpointServiceInvalidConfigurationException",
-                        format!("VPC endpoint service {name} does not serve {}.", x.uri_endpoint),
+                        format!(
+                            "VPC endpoint service {name} does not serve {}.",
+                            x.uri_endpoint
+                        ),
                     ));
                 }
                 Some(_) => {}
@@ -263,13 +273,18 @@ impl Model {
         } else {
             proxy.behaviour
         };
-        if matches!(behaviour, XksBehaviour::Unreachable | XksBehaviour::TimesOut | XksBehaviour::BadTls) {
+        if matches!(
+            behaviour,
+            XksBehaviour::Unreachable | XksBehaviour::TimesOut | XksBehaviour::BadTls
+        ) {
             return behaviour;
         }
         if x.uri_path != proxy.uri_path {
             return XksBehaviour::InvalidConfiguration;
         }
-        if x.access_key_id != proxy.access_key_id || x.secret_access_key.0 != proxy.secret_access_key {
+        if x.access_key_id != proxy.access_key_id
+            || x.secret_access_key.0 != proxy.secret_access_key
+        {
             return XksBehaviour::RejectsCredentials;
         }
         behaviour
@@ -277,11 +292,19 @@ impl Model {
 }
 
 /// The proxy settings from a Create or Update request, on top of `old` for an Update.
-pub(super) fn xks_settings(input: &Value, old: Option<&XksSettings>) -> Result<XksSettings, KmsError> {
+pub(super) fn xks_settings(
+    input: &Value,
+    old: Option<&XksSettings>,
+) -> Result<XksSettings, KmsError> {
     let pick = |member: &str, old: Option<&String>| text(input, member).or_else(|| old.cloned());
     let credential = input.get("XksProxyAuthenticationCredential");
-    let cred = |member: &str| credential.and_then(|c| c.get(member)).and_then(Value::as_str);
-    let connectivity = pick("XksProxyConnectivity", old.map(|o| &o.connectivity)).unwrap_or_default();
+    let cred = |member: &str| {
+        credential
+            .and_then(|c| c.get(member))
+            .and_then(Value::as_str)
+    };
+    let connectivity =
+        pick("XksProxyConnectivity", old.map(|o| &o.connectivity)).unwrap_or_default();
     let mut settings = XksSettings {
         uri_endpoint: pick("XksProxyUriEndpoint", old.map(|o| &o.uri_endpoint)).unwrap_or_default(),
         uri_path: pick("XksProxyUriPath", old.map(|o| &o.uri_path)).unwrap_or_default(),
@@ -312,9 +335,12 @@ pub(super) fn xks_settings(input: &Value, old: Option<&XksSettings>) -> Result<X
             ));
         }
     } else {
-        let given = ["XksProxyVpcEndpointServiceName", "XksProxyVpcEndpointServiceOwner"]
-            .into_iter()
-            .find(|m| input.get(*m).is_some());
+        let given = [
+            "XksProxyVpcEndpointServiceName",
+            "XksProxyVpcEndpointServiceOwner",
+        ]
+        .into_iter()
+        .find(|m| input.get(*m).is_some());
         if let Some(m) = given {
             return Err(invalid(format!(
                 "{m} is valid only when XksProxyConnectivity is VPC_ENDPOINT_SERVICE."

@@ -118,7 +118,9 @@ impl Fixtures {
 
     /// The proxy answering at this endpoint.
     pub fn proxy(&self, uri_endpoint: &str) -> Option<&XksProxy> {
-        self.xks_proxies.iter().find(|p| p.uri_endpoint == uri_endpoint)
+        self.xks_proxies
+            .iter()
+            .find(|p| p.uri_endpoint == uri_endpoint)
     }
 
     /// The proxy whose VPC endpoint service has this name.
@@ -156,7 +158,10 @@ mod tests {
             XksBehaviour::VpcServiceNotFound,
             XksBehaviour::VpcServiceInvalidConfiguration,
         ] {
-            assert!(f.xks_proxies.iter().any(|p| p.behaviour == b), "no proxy {b:?}");
+            assert!(
+                f.xks_proxies.iter().any(|p| p.behaviour == b),
+                "no proxy {b:?}"
+            );
         }
         assert!(f.clusters.iter().any(|c| c.state != "ACTIVE"));
         assert!(f.clusters.iter().any(|c| c.active_hsms == 0));

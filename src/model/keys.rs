@@ -17,11 +17,15 @@ impl Model {
                 )));
             }
             if text("XksKeyId").is_some() {
-                return Err(invalid("XksKeyId is valid only with Origin EXTERNAL_KEY_STORE."));
+                return Err(invalid(
+                    "XksKeyId is valid only with Origin EXTERNAL_KEY_STORE.",
+                ));
             }
             return Ok(self.new_key(now, input, None, None, None));
         };
-        let seq = self.find(store_id).ok_or_else(|| super::not_found(store_id))?;
+        let seq = self
+            .find(store_id)
+            .ok_or_else(|| super::not_found(store_id))?;
         let store = &self.stores[&seq];
         let wanted_origin = match store.store_type {
             StoreType::AwsCloudhsm => "AWS_CLOUDHSM",
@@ -35,10 +39,14 @@ impl Model {
         let xks_key = text("XksKeyId");
         match (store.store_type, xks_key) {
             (StoreType::ExternalKeyStore, None) => {
-                return Err(invalid("XksKeyId is required with Origin EXTERNAL_KEY_STORE."));
+                return Err(invalid(
+                    "XksKeyId is required with Origin EXTERNAL_KEY_STORE.",
+                ));
             }
             (StoreType::AwsCloudhsm, Some(_)) => {
-                return Err(invalid("XksKeyId is valid only with Origin EXTERNAL_KEY_STORE."));
+                return Err(invalid(
+                    "XksKeyId is valid only with Origin EXTERNAL_KEY_STORE.",
+                ));
             }
             _ => {}
         }
@@ -121,7 +129,10 @@ impl Model {
         meta.insert("CreationDate".into(), epoch_seconds(now));
         meta.insert("Enabled".into(), json!(true));
         meta.insert("Description".into(), json!(text("Description", "")));
-        meta.insert("KeyUsage".into(), json!(text("KeyUsage", "ENCRYPT_DECRYPT")));
+        meta.insert(
+            "KeyUsage".into(),
+            json!(text("KeyUsage", "ENCRYPT_DECRYPT")),
+        );
         meta.insert("KeyState".into(), json!("Enabled"));
         meta.insert("Origin".into(), json!(text("Origin", "AWS_KMS")));
         meta.insert("KeyManager".into(), json!("CUSTOMER"));

@@ -228,11 +228,13 @@ impl Model {
         let input = validate::parse_body(body)?;
         if self.config.switches.check_order == CheckOrder::NotFoundFirst {
             validate::check_types(self.spec, &op.input, &input)?;
-            let both = input.get("CustomKeyStoreName").is_some() && operation.starts_with("Describe");
-            if let Some(id) = input.get("CustomKeyStoreId").and_then(Value::as_str) {
-                if !both && self.find(id).is_none() {
-                    return Err(not_found(id));
-                }
+            let both =
+                input.get("CustomKeyStoreName").is_some() && operation.starts_with("Describe");
+            if let Some(id) = input.get("CustomKeyStoreId").and_then(Value::as_str)
+                && !both
+                && self.find(id).is_none()
+            {
+                return Err(not_found(id));
             }
         }
         validate::check_input(self.spec, operation, &input)?;
@@ -253,7 +255,10 @@ impl Model {
 
     /// The sequence number of the store with this ID.
     fn find(&self, id: &str) -> Option<u64> {
-        self.stores.iter().find(|(_, s)| s.id == id).map(|(k, _)| *k)
+        self.stores
+            .iter()
+            .find(|(_, s)| s.id == id)
+            .map(|(k, _)| *k)
     }
 
     /// The store with this ID, or CustomKeyStoreNotFoundException.

@@ -13,7 +13,10 @@ pub fn parse_body(body: &[u8]) -> Result<Value, KmsError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| {
         err(
             "SerializationException",
-            format!("The request body is not valid JSON ({}).", e.classify_name()),
+            format!(
+                "The request body is not valid JSON ({}).",
+                e.classify_name()
+            ),
         )
     })?;
     match value {
@@ -177,14 +180,14 @@ fn constraints(spec: &Spec, shape: &Shape, value: &Value, path: &str, out: &mut 
                     shape.pattern.as_deref().unwrap_or_default()
                 ));
             }
-            if let Some(values) = &shape.enum_values {
-                if !values.iter().any(|v| v == s) {
-                    out.push(format!(
-                        "{} failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                        shown(s),
-                        values.join(", ")
-                    ));
-                }
+            if let Some(values) = &shape.enum_values
+                && !values.iter().any(|v| v == s)
+            {
+                out.push(format!(
+                    "{} failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                    shown(s),
+                    values.join(", ")
+                ));
             }
         }
         Value::Number(n) if shape.kind == ShapeType::Integer => {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::sigv4::{Credential, sign_request};
+use crate::sigv4::{Credential, Signable, Signer};
 use crate::spec::Spec;
 
 /// What one call got back: status, error type or body.
@@ -50,18 +50,30 @@ pub struct KmsClient {
 
 impl KmsClient {
     /// A client for `endpoint` signing as `credential` in `region`, with a per-request timeout.
-    pub fn new(endpoint: &str, region: &str, credential: Credential, timeout: Duration) -> Result<KmsClient, String> {
-        let endpoint = reqwest::Url::parse(endpoint).map_err(|e| format!("bad endpoint URL {endpoint:?}: {e}"))?;
+    pub fn new(
+        endpoint: &str,
+        region: &str,
+        credential: Credential,
+        timeout: Duration,
+    ) -> Result<KmsClient, String> {
+        let endpoint = reqwest::Url::parse(endpoint)
+            .map_err(|e| format!("bad endpoint URL {endpoint:?}: {e}"))?;
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(KmsClient { http, endpoint, region: region.into(), credential })
+        Ok(KmsClient {
+            http,
+            endpoint,
+            region: region.into(),
+            credential,
+        })
     }
 
     /// Calls `operation` with a JSON body and returns the reply, or a transport error.
     pub async fn call(&self, operation: &str, body: &Value) -> Result<Reply, String> {
-        self.call_raw(operation, body.to_string().into_bytes()).await
+        self.call_raw(operation, body.to_string().into_bytes())
+            .await
     }
 
     /// Calls `operation` with raw body bytes (which need not be valid JSON).
@@ -78,16 +90,19 @@ impl KmsClient {
             ("content-type", spec.service.content_type.as_str()),
             ("x-amz-target", target.as_str()),
         ];
-        let signed = sign_request(
-            "POST",
-            self.endpoint.path(),
-            &base,
-            &body,
-            &self.credential,
-            &self.region,
-            &spec.service.signing_name,
-            SystemTime::now(),
-        )?;
+        let signer = Signer {
+            credential: &self.credential,
+            region: &self.region,
+            service: &spec.service.signing_name,
+            time: SystemTime::now(),
+        };
+        let signable = Signable {
+            method: "POST",
+            uri: self.endpoint.path(),
+            headers: &base,
+            body: &body,
+        };
+        let (signed, _) = signer.sign(&signable)?;
         let mut request = self
             .http
             .post(self.endpoint.clone())
@@ -98,11 +113,23 @@ impl KmsClient {
         }
         let response = request.body(body).send().await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let request_id = header("x-amzn-requestid");
         let content_type = header("content-type");
         let text = response.text().await.map_err(|e| e.to_string())?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Ok(Reply { status, request_id, content_type, body, text })
+        Ok(Reply {
+            status,
+            request_id,
+            content_type,
+            body,
+            text,
+        })
     }
 }

@@ -24,46 +24,74 @@ impl Steps<'_> {
     async fn expect_ok(&mut self, name: &str, op: &str, body: Value) -> Value {
         let failure = match self.client.call(op, &body).await {
             Ok(r) if r.status == 200 => {
-                self.results.push(StepResult { name: name.into(), failure: None });
+                self.results.push(StepResult {
+                    name: name.into(),
+                    failure: None,
+                });
                 return r.body;
             }
             Ok(r) => format!("{op}: HTTP {} {}", r.status, r.text),
             Err(e) => format!("{op}: {e}"),
         };
-        self.results.push(StepResult { name: name.into(), failure: Some(failure) });
+        self.results.push(StepResult {
+            name: name.into(),
+            failure: Some(failure),
+        });
         Value::Null
     }
 
     async fn expect_error(&mut self, name: &str, op: &str, body: Value, error: &str) {
         let failure = match self.client.call(op, &body).await {
             Ok(r) if r.error_name().as_deref() == Some(error) && r.status == 400 => None,
-            Ok(r) => Some(format!("{op}: wanted 400 {error}, got HTTP {} {}", r.status, r.text)),
+            Ok(r) => Some(format!(
+                "{op}: wanted 400 {error}, got HTTP {} {}",
+                r.status, r.text
+            )),
             Err(e) => Some(format!("{op}: {e}")),
         };
-        self.results.push(StepResult { name: name.into(), failure });
+        self.results.push(StepResult {
+            name: name.into(),
+            failure,
+        });
     }
 
     async fn wait_for(&mut self, id: &str, state: &str) {
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut last = String::new();
         while Instant::now() < deadline {
-            if let Ok(r) = self.client.call("DescribeCustomKeyStores", &json!({"CustomKeyStoreId": id})).await {
-                last = r.body["CustomKeyStores"][0]["ConnectionState"].as_str().unwrap_or_default().to_string();
+            if let Ok(r) = self
+                .client
+                .call("DescribeCustomKeyStores", &json!({"CustomKeyStoreId": id}))
+                .await
+            {
+                last = r.body["CustomKeyStores"][0]["ConnectionState"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 if last == state {
-                    self.results.push(StepResult { name: format!("{id} reaches {state}"), failure: None });
+                    self.results.push(StepResult {
+                        name: format!("{id} reaches {state}"),
+                        failure: None,
+                    });
                     return;
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let failure = Some(format!("still {last:?} after 10 s"));
-        self.results.push(StepResult { name: format!("{id} reaches {state}"), failure });
+        self.results.push(StepResult {
+            name: format!("{id} reaches {state}"),
+            failure,
+        });
     }
 }
 
 /// Runs the self-check lifecycle against `client` (an endpoint with the default fixtures).
 pub async fn run(client: &KmsClient) -> Vec<StepResult> {
-    let mut s = Steps { client, results: Vec::new() };
+    let mut s = Steps {
+        client,
+        results: Vec::new(),
+    };
     let hsm = s
         .expect_ok(
             "create an AWS_CLOUDHSM store",
@@ -99,9 +127,20 @@ pub async fn run(client: &KmsClient) -> Vec<StepResult> {
         .as_str()
         .unwrap_or_default()
         .to_string();
-    s.expect_ok("describe all stores", "DescribeCustomKeyStores", json!({})).await;
-    s.expect_ok("describe by name", "DescribeCustomKeyStores", json!({"CustomKeyStoreName": "ckscheck-smoke-xks"})).await;
-    s.expect_ok("describe a page of one", "DescribeCustomKeyStores", json!({"Limit": 1})).await;
+    s.expect_ok("describe all stores", "DescribeCustomKeyStores", json!({}))
+        .await;
+    s.expect_ok(
+        "describe by name",
+        "DescribeCustomKeyStores",
+        json!({"CustomKeyStoreName": "ckscheck-smoke-xks"}),
+    )
+    .await;
+    s.expect_ok(
+        "describe a page of one",
+        "DescribeCustomKeyStores",
+        json!({"Limit": 1}),
+    )
+    .await;
     s.expect_error(
         "name and ID together are rejected",
         "DescribeCustomKeyStores",
@@ -117,7 +156,12 @@ pub async fn run(client: &KmsClient) -> Vec<StepResult> {
     )
     .await;
     for id in [&hsm, &xks] {
-        s.expect_ok("connect", "ConnectCustomKeyStore", json!({"CustomKeyStoreId": id})).await;
+        s.expect_ok(
+            "connect",
+            "ConnectCustomKeyStore",
+            json!({"CustomKeyStoreId": id}),
+        )
+        .await;
         s.wait_for(id, "CONNECTED").await;
         s.expect_error(
             "delete while connected is refused",
@@ -126,10 +170,25 @@ pub async fn run(client: &KmsClient) -> Vec<StepResult> {
             "CustomKeyStoreInvalidStateException",
         )
         .await;
-        s.expect_ok("disconnect", "DisconnectCustomKeyStore", json!({"CustomKeyStoreId": id})).await;
+        s.expect_ok(
+            "disconnect",
+            "DisconnectCustomKeyStore",
+            json!({"CustomKeyStoreId": id}),
+        )
+        .await;
         s.wait_for(id, "DISCONNECTED").await;
-        s.expect_ok("rename", "UpdateCustomKeyStore", json!({"CustomKeyStoreId": id, "NewCustomKeyStoreName": format!("{id}-renamed")})).await;
-        s.expect_ok("delete", "DeleteCustomKeyStore", json!({"CustomKeyStoreId": id})).await;
+        s.expect_ok(
+            "rename",
+            "UpdateCustomKeyStore",
+            json!({"CustomKeyStoreId": id, "NewCustomKeyStoreName": format!("{id}-renamed")}),
+        )
+        .await;
+        s.expect_ok(
+            "delete",
+            "DeleteCustomKeyStore",
+            json!({"CustomKeyStoreId": id}),
+        )
+        .await;
     }
     s.results
 }

@@ -245,7 +245,11 @@ impl Spec {
     /// Whether operation `op` may return error `name` (declared by it, or a framework error).
     pub fn may_return(&self, op: &str, name: &str) -> bool {
         let framework = self.errors.get(name).is_some_and(|e| e.framework);
-        framework || self.operations.get(op).is_some_and(|o| o.errors.iter().any(|e| e == name))
+        framework
+            || self
+                .operations
+                .get(op)
+                .is_some_and(|o| o.errors.iter().any(|e| e == name))
     }
 
     fn check(&self) -> Result<(), SpecError> {
@@ -253,21 +257,28 @@ impl Spec {
         for (name, shape) in &self.shapes {
             for (member, r) in &shape.members {
                 if !self.shapes.contains_key(&r.shape) {
-                    return bad(format!("{name}.{member} refers to unknown shape {}", r.shape));
+                    return bad(format!(
+                        "{name}.{member} refers to unknown shape {}",
+                        r.shape
+                    ));
                 }
             }
-            if let Some(m) = &shape.member {
-                if !self.shapes.contains_key(m) {
-                    return bad(format!("list {name} refers to unknown shape {m}"));
-                }
+            if let Some(m) = shape
+                .member
+                .as_ref()
+                .filter(|m| !self.shapes.contains_key(*m))
+            {
+                return bad(format!("list {name} refers to unknown shape {m}"));
             }
             if (shape.kind == ShapeType::List) != shape.member.is_some() {
-                return bad(format!("{name}: a list needs `member`, and only a list has one"));
+                return bad(format!(
+                    "{name}: a list needs `member`, and only a list has one"
+                ));
             }
-            if let Some(p) = &shape.pattern {
-                if let Err(e) = compile_pattern(p) {
-                    return bad(format!("{name}: pattern {p:?} does not compile: {e}"));
-                }
+            if let Some(p) = &shape.pattern
+                && let Err(e) = compile_pattern(p)
+            {
+                return bad(format!("{name}: pattern {p:?} does not compile: {e}"));
             }
         }
         for (name, op) in &self.operations {
@@ -284,11 +295,16 @@ impl Spec {
             }
             for g in &op.exclusive {
                 if !self.errors.contains_key(&g.error) {
-                    return bad(format!("{name}: exclusive group names unknown error {}", g.error));
+                    return bad(format!(
+                        "{name}: exclusive group names unknown error {}",
+                        g.error
+                    ));
                 }
                 for m in &g.members {
                     if !self.shapes[&op.input].members.contains_key(m) {
-                        return bad(format!("{name}: exclusive member {m} is not an input member"));
+                        return bad(format!(
+                            "{name}: exclusive member {m} is not an input member"
+                        ));
                     }
                 }
             }
@@ -340,12 +356,18 @@ mod tests {
         let spec = Spec::kms();
         let cluster = spec.shape("CloudHsmClusterIdType");
         assert!(cluster.pattern_matches("cluster-abcdefghijk"));
-        assert!(!cluster.pattern_matches("cluster-1a23b4cdefg"), "doc example breaks it");
+        assert!(
+            !cluster.pattern_matches("cluster-1a23b4cdefg"),
+            "doc example breaks it"
+        );
         assert!(!cluster.pattern_matches("xcluster-abcdefghijk"));
         let path = spec.shape("XksProxyUriPathType");
         assert!(path.pattern_matches("/kms/xks/v1"));
         assert!(path.pattern_matches("/a/b_c-d/kms/xks/v12"));
-        assert!(!path.pattern_matches("/kms/xks/v\u{0661}"), "Arabic-Indic digit is not \\d");
+        assert!(
+            !path.pattern_matches("/kms/xks/v\u{0661}"),
+            "Arabic-Indic digit is not \\d"
+        );
         let marker = spec.shape("MarkerType");
         assert!(marker.pattern_matches("abc é"));
         assert!(!marker.pattern_matches("a\u{0100}"));

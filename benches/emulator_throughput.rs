@@ -1,0 +1,535 @@
+//! DescribeCustomKeyStores throughput of the embedded emulator on loopback, next to a trivial
+//! hyper handler that answers a constant body of the same size, measured in the same run.
+//!
+//! Run with `cargo bench --bench emulator_throughput`. The target: the emulator reaches at least
+//! half of the baseline's requests per second. The bench prints every round, the medians and the
+//! ratio, then exits non-zero if the ratio is below the target or any answer was not a 200.
+//!
+//! Both servers use the same hyper-util auto builder and accept loop (only the handler
+//! differs), and both get the same load: `BENCH_CONCURRENCY` tasks sharing one reqwest client
+//! (HTTP/1.1 keep-alive), each sending the same pre-signed request bytes back to back.
+//! Rounds alternate baseline, emulator, baseline, emulator... so drift affects both.
+//!
+//! Settings (environment variables):
+//!   BENCH_SECONDS         measured seconds per round (default 3)
+//!   BENCH_WARMUP_SECONDS  unmeasured warm-up per round (default 0.5)
+//!   BENCH_CONCURRENCY     concurrent client tasks (default 16)
+//!   BENCH_ROUNDS          rounds per target (default 3)
+//!   BENCH_STORES          stores created before measuring (default 5, at most the quota of 10)
+//!   BENCH_VERIFY_SIGV4    1 = the emulator verifies every signature (default 0, as `serve` does)
+//!
+//! Run without `--bench` (e.g. by `cargo test --benches`) it does one short smoke round per
+//! target and does not judge the ratio.
+
+use std::convert::Infallible;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use ckscheck::emulator::{EmulatorConfig, RunningEmulator, start_on_loopback};
+use ckscheck::model::{Fixtures, XksBehaviour};
+use ckscheck::runner::KmsClient;
+use ckscheck::sigv4::{Credential, sign_request};
+use ckscheck::spec::Spec;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// The minimum emulator/baseline throughput ratio.
+const TARGET_RATIO: f64 = 0.5;
+/// The Host header both servers receive (signed into the request, so identical for both).
+const HOST: &str = "kms.bench.localhost";
+const REGION: &str = "us-east-1";
+
+struct Settings {
+    seconds: f64,
+    warmup: f64,
+    concurrency: usize,
+    rounds: usize,
+    stores: usize,
+    verify_sigv4: bool,
+    /// False when run as a smoke test (no `--bench` argument): the ratio is not judged.
+    judge: bool,
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={text:?} is not a valid value")),
+        Err(_) => Ok(default),
+    }
+}
+
+impl Settings {
+    fn from_env() -> Result<Settings, String> {
+        let judge = std::env::args().any(|a| a == "--bench");
+        let (seconds, warmup, rounds) = if judge { (3.0, 0.5, 3) } else { (0.3, 0.1, 1) };
+        let settings = Settings {
+            seconds: env_or("BENCH_SECONDS", seconds)?,
+            warmup: env_or("BENCH_WARMUP_SECONDS", warmup)?,
+            concurrency: env_or("BENCH_CONCURRENCY", 16)?,
+            rounds: env_or("BENCH_ROUNDS", rounds)?,
+            stores: env_or("BENCH_STORES", 5)?,
+            verify_sigv4: env_or::<u8>("BENCH_VERIFY_SIGV4", 0)? == 1,
+            judge,
+        };
+        if !(settings.seconds > 0.0) || !(settings.warmup >= 0.0) {
+            return Err("BENCH_SECONDS must be > 0 and BENCH_WARMUP_SECONDS >= 0".into());
+        }
+        if settings.concurrency == 0 || settings.rounds == 0 {
+            return Err("BENCH_CONCURRENCY and BENCH_ROUNDS must be at least 1".into());
+        }
+        Ok(settings)
+    }
+}
+
+/// The bench's own credential (the emulator checks it only with BENCH_VERIFY_SIGV4=1).
+fn credential() -> Credential {
+    Credential::new(
+        "AKIABENCHAAAAAAAAAAA",
+        "benchSecretAccessKeyAAAAAAAAAAAAAAAAAAAAAAA",
+    )
+}
+
+/// Create requests for `n` distinct stores, from the built-in fixtures: CloudHSM stores on the
+/// clusters that accept a Create, external stores on the proxies that pass the Create check.
+fn store_requests(fixtures: &Fixtures, n: usize) -> Result<Vec<Value>, String> {
+    let clusters = fixtures
+        .clusters
+        .iter()
+        .filter(|c| c.state == "ACTIVE" && !c.invalid_configuration && c.connect_error.is_none());
+    let cloudhsm = clusters.map(|c| {
+        json!({
+            "CloudHsmClusterId": c.id,
+            "TrustAnchorCertificate": c.trust_anchor_certificate,
+            "KeyStorePassword": c.kmsuser_password,
+        })
+    });
+    let proxies = fixtures.xks_proxies.iter().filter(|p| {
+        p.behaviour_at_create == XksBehaviour::Connects && p.vpc_endpoint_service_name.is_none()
+    });
+    let external = proxies.map(|p| {
+        json!({
+            "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+            "XksProxyUriEndpoint": p.uri_endpoint,
+            "XksProxyUriPath": p.uri_path,
+            "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+            "XksProxyAuthenticationCredential": {
+                "AccessKeyId": p.access_key_id,
+                "RawSecretAccessKey": p.secret_access_key,
+            },
+        })
+    });
+    // Interleave the kinds so a small N still shows both entry shapes.
+    let (mut cloudhsm, mut external) = (cloudhsm.peekable(), external.peekable());
+    let mut out = Vec::new();
+    while out.len() < n && (cloudhsm.peek().is_some() || external.peek().is_some()) {
+        for next in [cloudhsm.next(), external.next()].into_iter().flatten() {
+            if out.len() < n {
+                out.push(next);
+            }
+        }
+    }
+    if out.len() < n {
+        return Err(format!(
+            "the fixtures allow only {} distinct stores, BENCH_STORES={n}",
+            out.len()
+        ));
+    }
+    for (i, body) in out.iter_mut().enumerate() {
+        body["CustomKeyStoreName"] = json!(format!("bench-store-{}", i + 1));
+    }
+    Ok(out)
+}
+
+/// The one DescribeCustomKeyStores request every client task sends, signed once.
+struct PreSigned {
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+fn presign() -> Result<PreSigned, String> {
+    let spec = Spec::kms();
+    let target = format!("{}.DescribeCustomKeyStores", spec.service.target_prefix);
+    let body = b"{}".to_vec();
+    let base = [
+        ("host", HOST),
+        ("content-type", spec.service.content_type.as_str()),
+        ("x-amz-target", target.as_str()),
+    ];
+    let signed = sign_request(
+        "POST",
+        "/",
+        &base,
+        &body,
+        &credential(),
+        REGION,
+        &spec.service.signing_name,
+        SystemTime::now(),
+    )?;
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in base
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(signed)
+    {
+        let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
+        headers.insert(name, HeaderValue::from_str(&v).map_err(|e| e.to_string())?);
+    }
+    Ok(PreSigned {
+        headers,
+        body: Bytes::from(body),
+    })
+}
+
+/// A trivial server with the emulator's accept loop and builder: answers every request with
+/// the same status, headers and body.
+async fn serve_constant(
+    listener: TcpListener,
+    body: Bytes,
+    content_type: HeaderValue,
+    request_id: HeaderValue,
+    shutdown: oneshot::Receiver<()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10));
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let (body, content_type, request_id) =
+                    (body.clone(), content_type.clone(), request_id.clone());
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let (body, content_type, request_id) =
+                        (body.clone(), content_type.clone(), request_id.clone());
+                    async move {
+                        // Read the request body, as any real handler must.
+                        let _ = request.into_body().collect().await;
+                        let mut response = Response::new(Full::new(body));
+                        *response.status_mut() = StatusCode::OK;
+                        response.headers_mut().insert("content-type", content_type);
+                        response.headers_mut().insert("x-amzn-requestid", request_id);
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(5)) => {}
+    }
+}
+
+/// What one round measured.
+struct Round {
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    rps: f64,
+}
+
+/// Drives `url` with `concurrency` tasks for warm-up + measured time; counts 200s in the window.
+async fn drive(url: &str, request: &PreSigned, expect_len: usize, s: &Settings) -> Round {
+    let client = reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(s.concurrency)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("the reqwest client builds");
+    let template = client
+        .post(url)
+        .headers(request.headers.clone())
+        .body(request.body.clone())
+        .build()
+        .expect("the request builds");
+    let template = Arc::new(template);
+    let ok = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let begin = Instant::now() + Duration::from_secs_f64(s.warmup);
+    let end = begin + Duration::from_secs_f64(s.seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..s.concurrency {
+        let (client, template) = (client.clone(), template.clone());
+        let (ok, errors, first_error) = (ok.clone(), errors.clone(), first_error.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut my_ok, mut my_errors) = (0u64, 0u64);
+            loop {
+                let request = template.try_clone().expect("a byte body clones");
+                let outcome = match client.execute(request).await {
+                    Ok(response) => {
+                        let status = response.status();
+                        match response.bytes().await {
+                            Ok(b) if status == StatusCode::OK && b.len() == expect_len => Ok(()),
+                            Ok(b) => Err(format!(
+                                "status {status}, {} body bytes (expected 200, {expect_len}): {}",
+                                b.len(),
+                                String::from_utf8_lossy(&b[..b.len().min(300)])
+                            )),
+                            Err(e) => Err(format!("reading the body: {e}")),
+                        }
+                    }
+                    Err(e) => Err(format!("transport error: {e}")),
+                };
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                match outcome {
+                    Ok(()) if now >= begin => my_ok += 1,
+                    Ok(()) => {}
+                    Err(e) => {
+                        // Errors count during warm-up too: any non-200 fails the bench.
+                        my_errors += 1;
+                        first_error.lock().unwrap().get_or_insert(e);
+                    }
+                }
+            }
+            ok.fetch_add(my_ok, Ordering::Relaxed);
+            errors.fetch_add(my_errors, Ordering::Relaxed);
+        }));
+    }
+    for t in tasks {
+        t.await.expect("a client task panicked");
+    }
+    let ok = ok.load(Ordering::Relaxed);
+    let first_error = first_error.lock().unwrap().take();
+    Round {
+        ok,
+        errors: errors.load(Ordering::Relaxed),
+        first_error,
+        rps: ok as f64 / s.seconds,
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+async fn setup_emulator(s: &Settings) -> Result<RunningEmulator, String> {
+    let mut config = EmulatorConfig::default();
+    if s.verify_sigv4 {
+        config.verify_sigv4 = Some(vec![credential()]);
+    }
+    let creates = store_requests(&config.fixtures, s.stores)?;
+    let emulator = start_on_loopback(config)
+        .await
+        .map_err(|e| format!("starting the emulator: {e}"))?;
+    let client = KmsClient::new(
+        &emulator.url(),
+        REGION,
+        credential(),
+        Duration::from_secs(10),
+    )?;
+    for body in &creates {
+        let reply = client.call("CreateCustomKeyStore", body).await?;
+        if reply.status != 200 {
+            return Err(format!(
+                "CreateCustomKeyStore answered {}: {}",
+                reply.status, reply.text
+            ));
+        }
+    }
+    Ok(emulator)
+}
+
+async fn run(s: &Settings) -> Result<bool, String> {
+    println!(
+        "emulator_throughput: DescribeCustomKeyStores on loopback, emulator vs constant-body hyper baseline"
+    );
+    println!(
+        "machine: {} cores (available parallelism), {} {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    println!(
+        "settings: concurrency={} seconds={} warmup={} rounds={} stores={} verify_sigv4={} mode={}",
+        s.concurrency,
+        s.seconds,
+        s.warmup,
+        s.rounds,
+        s.stores,
+        s.verify_sigv4,
+        if s.judge {
+            "bench"
+        } else {
+            "smoke (no --bench: ratio not judged)"
+        }
+    );
+    println!(
+        "client: reqwest, HTTP/1.1 keep-alive, one pre-signed request (identical bytes to both servers)"
+    );
+
+    let emulator = setup_emulator(s).await?;
+    let request = presign()?;
+
+    // One Describe to learn the answer the baseline will mimic.
+    let probe = reqwest::Client::builder()
+        .http1_only()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let response = probe
+        .post(emulator.url())
+        .headers(request.headers.clone())
+        .body(request.body.clone())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .cloned()
+        .ok_or("the emulator's answer has no content type")?;
+    let request_id = response
+        .headers()
+        .get("x-amzn-requestid")
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(
+            "00000000-0000-0000-0000-000000000000",
+        ));
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    if status != StatusCode::OK {
+        return Err(format!(
+            "DescribeCustomKeyStores answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
+    }
+    let listed = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["CustomKeyStores"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    println!(
+        "response: 200, {} body bytes, {listed} stores listed, content-type {}",
+        body.len(),
+        content_type.to_str().unwrap_or("?")
+    );
+
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| format!("binding the baseline: {e}"))?;
+    let baseline_url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let (stop_baseline, stopped) = oneshot::channel();
+    let baseline = tokio::spawn(serve_constant(
+        listener,
+        body.clone(),
+        content_type,
+        request_id,
+        stopped,
+    ));
+    println!("emulator at {}, baseline at {baseline_url}", emulator.url());
+    println!();
+
+    let (mut base_rps, mut emu_rps) = (Vec::new(), Vec::new());
+    let mut errors = 0u64;
+    for round in 1..=s.rounds {
+        for (name, url, out) in [
+            ("baseline", baseline_url.clone(), &mut base_rps),
+            ("emulator", emulator.url(), &mut emu_rps),
+        ] {
+            let r = drive(&url, &request, body.len(), s).await;
+            println!(
+                "round {round} {name:<8} {:>10.0} req/s  ({} ok in {} s, {} errors)",
+                r.rps, r.ok, s.seconds, r.errors
+            );
+            if let Some(e) = r.first_error {
+                println!("  first error: {e}");
+            }
+            errors += r.errors;
+            out.push(r.rps);
+        }
+    }
+    let _ = stop_baseline.send(());
+    let _ = baseline.await;
+    emulator.stop().await;
+
+    let (b, e) = (median(&base_rps), median(&emu_rps));
+    let ratio = if b > 0.0 { e / b } else { 0.0 };
+    println!();
+    println!("median baseline {b:>10.0} req/s");
+    println!("median emulator {e:>10.0} req/s");
+    println!("ratio emulator/baseline = {ratio:.3} (target >= {TARGET_RATIO})");
+    let mut passed = true;
+    if errors > 0 {
+        println!("FAIL: {errors} requests did not get a 200 with the expected body");
+        passed = false;
+    }
+    if !s.judge {
+        println!("SMOKE: ratio not judged (run `cargo bench --bench emulator_throughput`)");
+    } else if ratio >= TARGET_RATIO {
+        println!(
+            "PASS: the emulator reaches {:.0}% of the baseline (target {:.0}%)",
+            ratio * 100.0,
+            TARGET_RATIO * 100.0
+        );
+    } else {
+        println!(
+            "FAIL: the emulator reaches {:.0}% of the baseline (target {:.0}%)",
+            ratio * 100.0,
+            TARGET_RATIO * 100.0
+        );
+        passed = false;
+    }
+    Ok(passed)
+}
+
+fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("emulator_throughput: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime builds");
+    match runtime.block_on(run(&settings)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("emulator_throughput: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
