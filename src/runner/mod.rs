@@ -1,11 +1,14 @@
 //! Turns requests into signed awsJson1_1 calls on the wire and records what came back.
 
+pub mod journal;
+pub mod session;
 pub mod smoke;
 
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
+use crate::history::Outcome;
 use crate::sigv4::{Credential, Signable, Signer};
 use crate::spec::Spec;
 
@@ -18,6 +21,8 @@ pub struct Reply {
     pub request_id: Option<String>,
     /// The response `Content-Type`, if any.
     pub content_type: Option<String>,
+    /// The `X-Amzn-ErrorType` header, if any.
+    pub error_type: Option<String>,
     /// The response body parsed as JSON (`Value::Null` if it is not JSON).
     pub body: Value,
     /// The raw body text.
@@ -27,16 +32,56 @@ pub struct Reply {
 impl Reply {
     /// The error name, parsed as AWS's protocol tests tell clients to, if this is an error.
     pub fn error_name(&self) -> Option<String> {
-        if self.status < 300 {
-            return None;
+        crate::history::error_name(self.status, self.error_type.as_deref(), &self.body)
+    }
+
+    /// The reply as a history outcome (non-JSON text kept, cut to 2 KiB).
+    pub fn into_outcome(self) -> Outcome {
+        let text = self.body.is_null().then(|| {
+            let mut t = self.text;
+            if t.len() > 2048 {
+                let mut cut = 2048;
+                while !t.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                t.truncate(cut);
+            }
+            t
+        });
+        Outcome::Response {
+            status: self.status,
+            request_id: self.request_id,
+            content_type: self.content_type,
+            error_type: self.error_type,
+            body: self.body,
+            text,
         }
-        let raw = self
-            .body
-            .get("__type")
-            .or_else(|| self.body.get("code"))
-            .and_then(Value::as_str)?;
-        let bare = raw.rsplit('#').next().unwrap_or(raw);
-        Some(bare.split(':').next().unwrap_or(bare).to_string())
+    }
+}
+
+/// A call that got no HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The request never left: bad URL, signing failure, connection refused.
+    #[error("not sent: {0}")]
+    NotSent(String),
+    /// The request may have reached the endpoint, but no answer came (timeout, reset).
+    #[error("no answer: {0}")]
+    Unknown(String),
+}
+
+impl CallError {
+    fn from_reqwest(e: reqwest::Error) -> CallError {
+        let reason = if e.is_timeout() {
+            format!("timed out ({e})")
+        } else {
+            e.to_string()
+        };
+        if e.is_connect() || e.is_builder() {
+            CallError::NotSent(reason)
+        } else {
+            CallError::Unknown(reason)
+        }
     }
 }
 
@@ -71,19 +116,19 @@ impl KmsClient {
     }
 
     /// Calls `operation` with a JSON body and returns the reply, or a transport error.
-    pub async fn call(&self, operation: &str, body: &Value) -> Result<Reply, String> {
+    pub async fn call(&self, operation: &str, body: &Value) -> Result<Reply, CallError> {
         self.call_raw(operation, body.to_string().into_bytes())
             .await
     }
 
     /// Calls `operation` with raw body bytes (which need not be valid JSON).
-    pub async fn call_raw(&self, operation: &str, body: Vec<u8>) -> Result<Reply, String> {
+    pub async fn call_raw(&self, operation: &str, body: Vec<u8>) -> Result<Reply, CallError> {
         let spec = Spec::kms();
         let target = format!("{}.{operation}", spec.service.target_prefix);
         let host = match (self.endpoint.host_str(), self.endpoint.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
-            _ => return Err("endpoint has no host".into()),
+            _ => return Err(CallError::NotSent("endpoint has no host".into())),
         };
         let base = [
             ("host", host.as_str()),
@@ -102,7 +147,7 @@ impl KmsClient {
             headers: &base,
             body: &body,
         };
-        let (signed, _) = signer.sign(&signable)?;
+        let (signed, _) = signer.sign(&signable).map_err(CallError::NotSent)?;
         let mut request = self
             .http
             .post(self.endpoint.clone())
@@ -111,7 +156,11 @@ impl KmsClient {
         for (k, v) in signed {
             request = request.header(k, v);
         }
-        let response = request.body(body).send().await.map_err(|e| e.to_string())?;
+        let response = request
+            .body(body)
+            .send()
+            .await
+            .map_err(CallError::from_reqwest)?;
         let status = response.status().as_u16();
         let header = |name: &str| {
             response
@@ -122,12 +171,14 @@ impl KmsClient {
         };
         let request_id = header("x-amzn-requestid");
         let content_type = header("content-type");
-        let text = response.text().await.map_err(|e| e.to_string())?;
+        let error_type = header("x-amzn-errortype");
+        let text = response.text().await.map_err(CallError::from_reqwest)?;
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Reply {
             status,
             request_id,
             content_type,
+            error_type,
             body,
             text,
         })

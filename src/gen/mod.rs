@@ -1,0 +1,86 @@
+//! Generators: proptest strategies for valid values, rule-breaking values, requests and
+//! request sequences. Generation never sends anything.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::history::Expectation;
+use crate::model::Fixtures;
+
+/// In a step's JSON body, a string `"$store:N"` stands for the ID of the Nth store the sequence
+/// created (an ID no endpoint issued when there is no such store).
+pub const STORE_REF: &str = "$store:";
+
+/// In a step's JSON body, a string `"$name:REST"` stands for the run's name prefix + REST.
+pub const NAME_REF: &str = "$name:";
+
+/// One step of a generated sequence. Steps are data: a failing sequence is saved as JSON and
+/// replayed as it is, whatever the strategies become.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Send a JSON request.
+    Call {
+        /// Operation name.
+        operation: String,
+        /// Request body, with `$store:N` and `$name:` references.
+        body: Value,
+        /// What should come back, when the step was built to break a rule.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expect: Option<Expectation>,
+    },
+    /// Send a body no SDK would send (malformed JSON, wrong types).
+    Raw {
+        /// Operation name.
+        operation: String,
+        /// The raw body text.
+        body: String,
+        /// What should come back.
+        expect: Expectation,
+    },
+    /// Poll DescribeCustomKeyStores until store N is neither CONNECTING nor DISCONNECTING.
+    Settle {
+        /// Which created store.
+        store: usize,
+    },
+    /// List stores page by page with this Limit (None: no Limit), following NextMarker until it
+    /// is absent (at most 1100 pages); every page is an exchange of this step.
+    Paginate {
+        /// The Limit of every page.
+        limit: Option<u32>,
+    },
+    /// Send these steps at the same time.
+    Concurrent {
+        /// The steps, each a Call.
+        steps: Vec<Step>,
+    },
+}
+
+/// What a workload may draw on: the backends and the limits of the endpoint under test.
+#[derive(Debug, Clone)]
+pub struct GenContext {
+    /// The backends the endpoint has (valid creates use them).
+    pub fixtures: Fixtures,
+    /// The endpoint's store quota, as far as this run may use it.
+    pub quota: usize,
+    /// Whether CreateKey may be generated (keys cannot be removed at once, so only against
+    /// emulators).
+    pub allow_create_key: bool,
+    /// Length of the run's name prefix, which `$name:` adds to every valid name.
+    pub name_prefix_len: usize,
+}
+
+/// The kinds of generated input; each check draws its cases from one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Workload {
+    /// Request sequences over the state machine (proptest-state-machine).
+    Sequences,
+    /// Single requests that break exactly one named rule (after a valid set-up).
+    Invalid,
+    /// Stores listed with every kind of paging, valid and invalid markers and limits.
+    Paging,
+    /// Describe by ID, by name, by both, by unknown ones.
+    Exclusion,
+    /// Requests sent at the same time.
+    Concurrency,
+}

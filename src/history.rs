@@ -1,0 +1,397 @@
+//! A plain, serialisable record of every exchange with an endpoint, saved as JSON Lines.
+//!
+//! Secrets never enter a history: a secret member's value is replaced by a token that says
+//! which fixture secret it equals (or that it equals none), which is all an offline re-check
+//! needs to predict a connection outcome.
+
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::model::Fixtures;
+use crate::spec::{ShapeType, Spec};
+
+/// What came back for one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// An HTTP response.
+    Response {
+        /// HTTP status.
+        status: u16,
+        /// `x-amzn-RequestId`, if present.
+        request_id: Option<String>,
+        /// `Content-Type`, if present.
+        content_type: Option<String>,
+        /// `X-Amzn-ErrorType`, if present.
+        error_type: Option<String>,
+        /// The body as JSON, or null when it is not JSON.
+        body: Value,
+        /// The body as text when it is not JSON (cut to 2 KiB).
+        text: Option<String>,
+    },
+    /// No response: a timeout or a reset. The request may or may not have taken effect.
+    Unknown {
+        /// What happened.
+        reason: String,
+    },
+}
+
+/// One request and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exchange {
+    /// Which generated sequence (case) the exchange belongs to.
+    pub sequence: u64,
+    /// Position within the sequence.
+    pub step: u32,
+    /// 1 for the first try, more for retries after throttling.
+    pub attempt: u32,
+    /// Operation name, e.g. `DescribeCustomKeyStores`.
+    pub operation: String,
+    /// The JSON body sent (secrets masked), or the raw text for deliberately broken bodies.
+    pub request: Value,
+    /// True when `request` is raw text rather than a JSON body.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub raw: bool,
+    /// When the request was sent, in milliseconds since the Unix epoch.
+    pub started_ms: u64,
+    /// How long the exchange took, in milliseconds.
+    pub elapsed_ms: u64,
+    /// The answer.
+    pub outcome: Outcome,
+    /// What the generator expects, when it built the request to break a named rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Expectation>,
+}
+
+/// What a generated request should get back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expectation {
+    /// The error the broken rule calls for; None when success is expected.
+    pub error: Option<String>,
+    /// The rule the request breaks, e.g. `CustomKeyStoreName/length-max`.
+    pub rule: String,
+    /// True when the expectation rests on an unsettled or inferred point.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unsettled: bool,
+}
+
+impl Exchange {
+    /// The HTTP status, if a response came back.
+    pub fn status(&self) -> Option<u16> {
+        match &self.outcome {
+            Outcome::Response { status, .. } => Some(*status),
+            Outcome::Unknown { .. } => None,
+        }
+    }
+
+    /// The response body (null when there is none or it is not JSON).
+    pub fn body(&self) -> &Value {
+        match &self.outcome {
+            Outcome::Response { body, .. } => body,
+            Outcome::Unknown { .. } => &Value::Null,
+        }
+    }
+
+    /// The error name, parsed as AWS's protocol tests tell clients to: the `X-Amzn-ErrorType`
+    /// header first, then `__type` or `code`; anything before `#` and after `:` dropped.
+    pub fn error_name(&self) -> Option<String> {
+        match &self.outcome {
+            Outcome::Response {
+                status,
+                error_type,
+                body,
+                ..
+            } => error_name(*status, error_type.as_deref(), body),
+            Outcome::Unknown { .. } => None,
+        }
+    }
+
+    /// True when the outcome is unknown (timeout or reset).
+    pub fn is_unknown(&self) -> bool {
+        matches!(self.outcome, Outcome::Unknown { .. })
+    }
+}
+
+/// The error name of a response, parsed as AWS's protocol tests tell clients to: the
+/// `X-Amzn-ErrorType` header first, then `__type` or `code`; before `#` and after `:` dropped.
+pub fn error_name(status: u16, error_type: Option<&str>, body: &Value) -> Option<String> {
+    if status < 300 {
+        return None;
+    }
+    let raw = error_type.or_else(|| {
+        body.get("__type")
+            .or_else(|| body.get("code"))
+            .and_then(Value::as_str)
+    })?;
+    Some(bare_error_name(raw))
+}
+
+/// The bare error name of a `__type` or `X-Amzn-ErrorType` value.
+pub fn bare_error_name(raw: &str) -> String {
+    let after_hash = raw.rsplit('#').next().unwrap_or(raw);
+    after_hash
+        .split(':')
+        .next()
+        .unwrap_or(after_hash)
+        .trim()
+        .to_string()
+}
+
+/// An ordered list of exchanges.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct History {
+    /// The exchanges in the order they were sent.
+    pub exchanges: Vec<Exchange>,
+}
+
+impl History {
+    /// Writes the history as JSON Lines, one exchange per line.
+    pub fn write_jsonl(&self, mut out: impl Write) -> std::io::Result<()> {
+        for e in &self.exchanges {
+            serde_json::to_writer(&mut out, e)?;
+            out.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// Reads a JSON Lines history; a bad line is an error naming its line number.
+    pub fn read_jsonl(input: impl BufRead) -> Result<History, String> {
+        let mut exchanges = Vec::new();
+        for (i, line) in input.lines().enumerate() {
+            let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            exchanges
+                .push(serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?);
+        }
+        Ok(History { exchanges })
+    }
+
+    /// The exchanges of one sequence.
+    pub fn sequence(&self, sequence: u64) -> impl Iterator<Item = &Exchange> {
+        self.exchanges
+            .iter()
+            .filter(move |e| e.sequence == sequence)
+    }
+}
+
+/// Prefix of every masked secret.
+pub const SECRET_TOKEN: &str = "[secret";
+
+/// Replaces every secret member of an operation's request by a token naming the fixture secret
+/// it equals (`[secret=cluster:ID]`, `[secret=xks:ENDPOINT]`) or `[secret=other]`.
+///
+/// A secret is a sensitive member whose shape the API never returns (KeyStorePassword,
+/// RawSecretAccessKey); sensitive members that responses carry (AccessKeyId) stay.
+pub fn mask_secrets(spec: &Spec, fixtures: &Fixtures, operation: &str, request: &Value) -> Value {
+    let Some(op) = spec.operation(operation) else {
+        return request.clone();
+    };
+    mask_value(spec, fixtures, &op.input, request)
+}
+
+fn mask_value(spec: &Spec, fixtures: &Fixtures, shape_name: &str, value: &Value) -> Value {
+    let shape = spec.shape(shape_name);
+    match (shape.kind, value) {
+        (ShapeType::Structure, Value::Object(map)) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let masked = match shape.members.get(k) {
+                        Some(m) => mask_value(spec, fixtures, &m.shape, v),
+                        None => v.clone(),
+                    };
+                    (k.clone(), masked)
+                })
+                .collect(),
+        ),
+        (ShapeType::String, Value::String(s)) if is_secret_shape(spec, shape_name) => {
+            Value::String(secret_token(fixtures, s))
+        }
+        _ => value.clone(),
+    }
+}
+
+/// Whether a shape is sensitive and appears in no operation's output.
+pub fn is_secret_shape(spec: &Spec, shape_name: &str) -> bool {
+    spec.shape(shape_name).sensitive
+        && !spec
+            .operations
+            .values()
+            .any(|op| shape_reaches(spec, &op.output, shape_name, 0))
+}
+
+fn shape_reaches(spec: &Spec, from: &str, target: &str, depth: usize) -> bool {
+    if from == target {
+        return true;
+    }
+    if depth > 16 {
+        return false;
+    }
+    let shape = spec.shape(from);
+    shape
+        .members
+        .values()
+        .map(|m| m.shape.as_str())
+        .chain(shape.member.as_deref())
+        .any(|s| shape_reaches(spec, s, target, depth + 1))
+}
+
+fn secret_token(fixtures: &Fixtures, secret: &str) -> String {
+    if let Some(c) = fixtures
+        .clusters
+        .iter()
+        .find(|c| c.kmsuser_password == secret)
+    {
+        return format!("{SECRET_TOKEN}=cluster:{}]", c.id);
+    }
+    if let Some(p) = fixtures
+        .xks_proxies
+        .iter()
+        .find(|p| p.secret_access_key == secret)
+    {
+        return format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint);
+    }
+    format!("{SECRET_TOKEN}=other]")
+}
+
+/// The inverse of masking, for re-checking a history against the model: a token naming a
+/// fixture secret becomes that secret; `[secret=other]` becomes a value no fixture holds.
+pub fn unmask_secret(fixtures: &Fixtures, token: &str) -> String {
+    let inner = token
+        .strip_prefix(&format!("{SECRET_TOKEN}="))
+        .and_then(|t| t.strip_suffix(']'));
+    match inner.and_then(|t| t.split_once(':')) {
+        Some(("cluster", id)) => fixtures
+            .cluster(id)
+            .map(|c| c.kmsuser_password.clone())
+            .unwrap_or_default(),
+        Some(("xks", endpoint)) => fixtures
+            .proxy(endpoint)
+            .map(|p| p.secret_access_key.clone())
+            .unwrap_or_default(),
+        _ => "ckscheck-not-a-fixture-secret-0000000000000000".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn secrets_are_masked_by_fixture_and_access_key_ids_kept() {
+        let spec = Spec::kms();
+        let f = Fixtures::builtin();
+        let proxy = &f.xks_proxies[0];
+        let request = json!({
+            "CustomKeyStoreName": "n",
+            "KeyStorePassword": f.clusters[0].kmsuser_password,
+            "XksProxyAuthenticationCredential": {
+                "AccessKeyId": proxy.access_key_id,
+                "RawSecretAccessKey": proxy.secret_access_key,
+            },
+        });
+        let masked = mask_secrets(spec, &f, "CreateCustomKeyStore", &request);
+        let text = masked.to_string();
+        assert!(!text.contains(&f.clusters[0].kmsuser_password), "{text}");
+        assert!(!text.contains(&proxy.secret_access_key), "{text}");
+        assert!(text.contains(&proxy.access_key_id), "{text}");
+        let pw = masked["KeyStorePassword"].as_str().unwrap();
+        assert_eq!(unmask_secret(&f, pw), f.clusters[0].kmsuser_password);
+        let other = mask_secrets(
+            spec,
+            &f,
+            "UpdateCustomKeyStore",
+            &json!({"KeyStorePassword": "guess-me-1"}),
+        );
+        assert_eq!(other["KeyStorePassword"], "[secret=other]");
+        assert_ne!(unmask_secret(&f, "[secret=other]"), "guess-me-1");
+    }
+
+    #[test]
+    fn only_unreturned_sensitive_shapes_are_secrets() {
+        let spec = Spec::kms();
+        assert!(is_secret_shape(spec, "KeyStorePasswordType"));
+        assert!(is_secret_shape(
+            spec,
+            "XksProxyAuthenticationRawSecretAccessKeyType"
+        ));
+        assert!(!is_secret_shape(
+            spec,
+            "XksProxyAuthenticationAccessKeyIdType"
+        ));
+        assert!(!is_secret_shape(spec, "CustomKeyStoreNameType"));
+    }
+
+    #[test]
+    fn error_names_follow_the_protocol_test_rules() {
+        let e = |error_type: Option<&str>, body: Value| Exchange {
+            sequence: 0,
+            step: 0,
+            attempt: 1,
+            operation: "DescribeCustomKeyStores".into(),
+            request: json!({}),
+            raw: false,
+            started_ms: 0,
+            elapsed_ms: 0,
+            outcome: Outcome::Response {
+                status: 400,
+                request_id: None,
+                content_type: None,
+                error_type: error_type.map(str::to_string),
+                body,
+                text: None,
+            },
+            expect: None,
+        };
+        let header = e(
+            Some("FooError:http://internal.amazon.com/"),
+            json!({"__type": "Other"}),
+        );
+        assert_eq!(header.error_name().as_deref(), Some("FooError"));
+        let ns = e(
+            None,
+            json!({"__type": "com.amazonaws.kms#CustomKeyStoreNotFoundException"}),
+        );
+        assert_eq!(
+            ns.error_name().as_deref(),
+            Some("CustomKeyStoreNotFoundException")
+        );
+        let code = e(None, json!({"code": "ValidationException"}));
+        assert_eq!(code.error_name().as_deref(), Some("ValidationException"));
+        assert_eq!(e(None, json!({})).error_name(), None);
+    }
+
+    #[test]
+    fn jsonl_round_trips_and_reports_the_bad_line() {
+        let h = History {
+            exchanges: vec![Exchange {
+                sequence: 3,
+                step: 1,
+                attempt: 1,
+                operation: "ConnectCustomKeyStore".into(),
+                request: json!({"CustomKeyStoreId": "cks-1"}),
+                raw: false,
+                started_ms: 1,
+                elapsed_ms: 2,
+                outcome: Outcome::Unknown {
+                    reason: "timeout".into(),
+                },
+                expect: Some(Expectation {
+                    error: Some("ValidationException".into()),
+                    rule: "Limit/range-max".into(),
+                    unsettled: false,
+                }),
+            }],
+        };
+        let mut buf = Vec::new();
+        h.write_jsonl(&mut buf).unwrap();
+        assert_eq!(History::read_jsonl(&buf[..]).unwrap(), h);
+        buf.extend_from_slice(b"{not json}\n");
+        let err = History::read_jsonl(&buf[..]).unwrap_err();
+        assert!(err.starts_with("line 2:"), "{err}");
+    }
+}

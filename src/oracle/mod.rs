@@ -1,0 +1,166 @@
+//! Oracles: pure checks over a history. They never touch the network.
+//!
+//! Each oracle reads a [`History`] (and the expectations its exchanges carry) and returns
+//! findings. A finding names the operation it concerns, so the report can build the parity
+//! matrix, and says whether it fails the run, only warns, or rests on an unsettled point.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::History;
+use crate::model::{Fixtures, ModelConfig};
+use crate::spec::Spec;
+
+/// The columns of the parity matrix: what kind of rule a check enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Family {
+    /// Member constraints and malformed input give the right client error.
+    Validation,
+    /// Error names, statuses and declared-ness.
+    Errors,
+    /// State machine and model agreement.
+    States,
+    /// Paging invariants.
+    Pagination,
+    /// The name/ID exclusion of DescribeCustomKeyStores.
+    Exclusion,
+    /// Enum values, field presence, types and secrecy of responses.
+    FieldPresence,
+    /// Concurrent requests.
+    Concurrency,
+    /// Snapshot expectations.
+    Snapshots,
+}
+
+impl Family {
+    /// Every family, in matrix column order.
+    pub const ALL: [Family; 8] = [
+        Family::Validation,
+        Family::Errors,
+        Family::States,
+        Family::Pagination,
+        Family::Exclusion,
+        Family::FieldPresence,
+        Family::Concurrency,
+        Family::Snapshots,
+    ];
+
+    /// The column title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Family::Validation => "validation",
+            Family::Errors => "errors",
+            Family::States => "states",
+            Family::Pagination => "pagination",
+            Family::Exclusion => "exclusion",
+            Family::FieldPresence => "field presence",
+            Family::Concurrency => "concurrency",
+            Family::Snapshots => "snapshots",
+        }
+    }
+}
+
+/// How much a finding weighs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Non-conformance: fails the check.
+    Failure,
+    /// Disagrees with an expectation that rests on an unsettled or inferred point: shown, and
+    /// fails only under `--strict`.
+    Unsettled,
+    /// A style deviation (e.g. a namespaced `__type`) or a documented trap: never fails.
+    Warning,
+}
+
+/// One thing an oracle noticed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// How much it weighs.
+    pub severity: Severity,
+    /// The operation concerned.
+    pub operation: String,
+    /// The invariant or rule, e.g. `pagination/exactly-once`.
+    pub rule: String,
+    /// One line saying what was expected and what came back.
+    pub message: String,
+    /// Index of the exchange in the history that shows it, if one does.
+    pub exchange: Option<usize>,
+}
+
+/// What an oracle gets besides the history.
+pub struct Context<'a> {
+    /// The API spec.
+    pub spec: &'a Spec,
+    /// The backends the endpoint has.
+    pub fixtures: &'a Fixtures,
+    /// The model configuration to predict with (quota, switches).
+    pub model: &'a ModelConfig,
+    /// Prefix of every store name this run creates; other stores belong to someone else.
+    pub name_prefix: &'a str,
+}
+
+/// The result of judging one history.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// What the oracle noticed.
+    pub findings: Vec<Finding>,
+    /// How many exchanges of each operation the oracle judged.
+    pub exercised: BTreeMap<String, usize>,
+}
+
+impl Verdict {
+    /// Records that an exchange of `operation` was judged.
+    pub fn judged(&mut self, operation: &str) {
+        *self.exercised.entry(operation.to_string()).or_default() += 1;
+    }
+
+    /// Adds a finding.
+    pub fn find(
+        &mut self,
+        severity: Severity,
+        operation: &str,
+        rule: &str,
+        message: impl Into<String>,
+        exchange: Option<usize>,
+    ) {
+        self.findings.push(Finding {
+            severity,
+            operation: operation.to_string(),
+            rule: rule.to_string(),
+            message: message.into(),
+            exchange,
+        });
+    }
+
+    /// Adds a failure.
+    pub fn fail(
+        &mut self,
+        operation: &str,
+        rule: &str,
+        message: impl Into<String>,
+        exchange: Option<usize>,
+    ) {
+        self.find(Severity::Failure, operation, rule, message, exchange);
+    }
+
+    /// The findings that fail the check (`strict`: unsettled ones too).
+    pub fn failures(&self, strict: bool) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(move |f| {
+            f.severity == Severity::Failure || (strict && f.severity == Severity::Unsettled)
+        })
+    }
+
+    /// Merges another verdict into this one.
+    pub fn merge(&mut self, other: Verdict) {
+        self.findings.extend(other.findings);
+        for (op, n) in other.exercised {
+            *self.exercised.entry(op).or_default() += n;
+        }
+    }
+}
+
+/// An oracle: a named, pure check over a history.
+pub type OracleFn = fn(&Context<'_>, &History) -> Verdict;
