@@ -8,6 +8,7 @@ mod create;
 mod delete;
 mod describe;
 pub mod fixtures;
+mod hooks;
 mod keys;
 mod store;
 mod update;
@@ -15,7 +16,7 @@ mod validate;
 
 use std::collections::BTreeMap;
 
-use rand::{RngExt, SeedableRng, rngs::StdRng};
+use rand::{RngExt, SeedableRng, rngs::SmallRng};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -42,21 +43,29 @@ pub type Outcome = Result<Value, KmsError>;
 pub trait IdSource: Send {
     /// 128 fresh random bits.
     fn next_bits(&mut self) -> u128;
+
+    /// A copy that yields the same bits from here on.
+    fn box_clone(&self) -> Box<dyn IdSource>;
 }
 
 /// A deterministic [`IdSource`] from a seed.
-pub struct SeededIds(StdRng);
+#[derive(Clone)]
+pub struct SeededIds(SmallRng);
 
 impl SeededIds {
     /// An ID source that yields the same IDs for the same seed.
     pub fn new(seed: u64) -> SeededIds {
-        SeededIds(StdRng::seed_from_u64(seed))
+        SeededIds(SmallRng::seed_from_u64(seed))
     }
 }
 
 impl IdSource for SeededIds {
     fn next_bits(&mut self) -> u128 {
         self.0.random()
+    }
+
+    fn box_clone(&self) -> Box<dyn IdSource> {
+        Box::new(self.clone())
     }
 }
 
@@ -166,6 +175,7 @@ pub struct Key {
 }
 
 /// The reference model: custom key stores, keys, backends and the rules between them.
+#[derive(Clone)]
 pub struct Model {
     spec: &'static Spec,
     config: ModelConfig,
@@ -194,6 +204,33 @@ impl Model {
     /// The model's tunables.
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// Changes how the unsettled points are decided from now on.
+    pub fn set_switches(&mut self, switches: Switches) {
+        self.config.switches = switches;
+    }
+
+    /// The state an in-flight transition of store `id` will end in, if one is under way.
+    pub fn pending_state(&self, id: &str) -> Option<ConnectionState> {
+        let seq = self.find(id)?;
+        self.stores[&seq].pending.as_ref().map(|p| p.state)
+    }
+
+    /// Completes store `id`'s in-flight transition now; false if it had none.
+    pub fn finish_transition(&mut self, id: &str) -> bool {
+        let Some(seq) = self.find(id) else {
+            return false;
+        };
+        let store = self.stores.get_mut(&seq).expect("found above");
+        match store.pending.take() {
+            Some(p) => {
+                store.state = p.state;
+                store.error_code = p.error_code;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The stores as of `now`, in listing order.
@@ -314,3 +351,9 @@ pub(crate) fn invalid_state(store: &Store, operation: &str) -> KmsError {
 
 #[cfg(test)]
 mod tests;
+
+impl Clone for Box<dyn IdSource> {
+    fn clone(&self) -> Self {
+        self.box_clone()
+    }
+}

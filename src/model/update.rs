@@ -14,15 +14,16 @@ impl Model {
         let seq = self.existing(input)?;
         let store = &self.stores[&seq];
         members_fit_type(input, store.store_type)?;
-        if input.get("CustomKeyStoreType").is_some() {
-            return Err(super::invalid("CustomKeyStoreType cannot be updated."));
-        }
+        // Members the request shape does not have are ignored, as everywhere else.
+        let request = self
+            .spec
+            .shape(&self.spec.operations["UpdateCustomKeyStore"].input);
         let changes: Vec<&str> = input
             .as_object()
             .into_iter()
             .flat_map(|m| m.keys())
             .map(String::as_str)
-            .filter(|m| *m != "CustomKeyStoreId")
+            .filter(|m| *m != "CustomKeyStoreId" && request.members.contains_key(*m))
             .collect();
         let allowed_while_connected = |m: &str| match self.config.switches.update_while_connected {
             UpdateWhileConnected::OperationPage => {

@@ -4,6 +4,8 @@
 //! findings. A finding names the operation it concerns, so the report can build the parity
 //! matrix, and says whether it fails the run, only warns, or rests on an unsettled point.
 
+pub mod agreement;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
