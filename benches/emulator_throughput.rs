@@ -17,6 +17,8 @@
 //!   BENCH_ROUNDS          rounds per target (default 3)
 //!   BENCH_STORES          stores created before measuring (default 5, at most the quota of 10)
 //!   BENCH_VERIFY_SIGV4    1 = the emulator verifies every signature (default 0, as `serve` does)
+//!   BENCH_ONLY            baseline | emulator: drive only that target, e.g. under a profiler
+//!                         (the ratio is then not judged)
 //!
 //! Run without `--bench` (e.g. by `cargo test --benches`) it does one short smoke round per
 //! target and does not judge the ratio.
@@ -30,8 +32,7 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use ckscheck::emulator::{EmulatorConfig, RunningEmulator, start_on_loopback};
 use ckscheck::model::{Fixtures, XksBehaviour};
-use ckscheck::runner::KmsClient;
-use ckscheck::sigv4::{Credential, sign_request};
+use ckscheck::sigv4::{Credential, Signable, Signer};
 use ckscheck::spec::Spec;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -57,6 +58,8 @@ struct Settings {
     rounds: usize,
     stores: usize,
     verify_sigv4: bool,
+    /// `baseline` or `emulator` to drive only that target (for profiling); the ratio is not judged.
+    only: Option<String>,
     /// False when run as a smoke test (no `--bench` argument): the ratio is not judged.
     judge: bool,
 }
@@ -82,10 +85,18 @@ impl Settings {
             rounds: env_or("BENCH_ROUNDS", rounds)?,
             stores: env_or("BENCH_STORES", 5)?,
             verify_sigv4: env_or::<u8>("BENCH_VERIFY_SIGV4", 0)? == 1,
+            only: std::env::var("BENCH_ONLY").ok().filter(|o| !o.is_empty()),
             judge,
         };
         if !(settings.seconds > 0.0) || !(settings.warmup >= 0.0) {
             return Err("BENCH_SECONDS must be > 0 and BENCH_WARMUP_SECONDS >= 0".into());
+        }
+        if let Some(o) = settings
+            .only
+            .as_deref()
+            .filter(|o| !["baseline", "emulator"].contains(o))
+        {
+            return Err(format!("BENCH_ONLY={o:?}: expected baseline or emulator"));
         }
         if settings.concurrency == 0 || settings.rounds == 0 {
             return Err("BENCH_CONCURRENCY and BENCH_ROUNDS must be at least 1".into());
@@ -159,25 +170,28 @@ struct PreSigned {
     body: Bytes,
 }
 
-fn presign() -> Result<PreSigned, String> {
+/// A signed awsJson1_1 request for `operation` with `body` (Host: [`HOST`], path `/`).
+fn presign(operation: &str, body: Vec<u8>) -> Result<PreSigned, String> {
     let spec = Spec::kms();
-    let target = format!("{}.DescribeCustomKeyStores", spec.service.target_prefix);
-    let body = b"{}".to_vec();
+    let target = format!("{}.{operation}", spec.service.target_prefix);
     let base = [
         ("host", HOST),
         ("content-type", spec.service.content_type.as_str()),
         ("x-amz-target", target.as_str()),
     ];
-    let signed = sign_request(
-        "POST",
-        "/",
-        &base,
-        &body,
-        &credential(),
-        REGION,
-        &spec.service.signing_name,
-        SystemTime::now(),
-    )?;
+    let credential = credential();
+    let signer = Signer {
+        credential: &credential,
+        region: REGION,
+        service: &spec.service.signing_name,
+        time: SystemTime::now(),
+    };
+    let (signed, _) = signer.sign(&Signable {
+        method: "POST",
+        uri: "/",
+        headers: &base,
+        body: &body,
+    })?;
     let mut headers = http::HeaderMap::new();
     for (k, v) in base
         .iter()
@@ -254,6 +268,19 @@ struct Round {
     errors: u64,
     first_error: Option<String>,
     rps: f64,
+    /// Process CPU time (client + server, all threads) per counted request, in microseconds.
+    cpu_us_per_request: Option<f64>,
+}
+
+/// CPU time this process has used (user + system, all threads), from `/proc/self/stat`.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux configuration Rust supports.
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Drives `url` with `concurrency` tasks for warm-up + measured time; counts 200s in the window.
@@ -317,16 +344,25 @@ async fn drive(url: &str, request: &PreSigned, expect_len: usize, s: &Settings) 
             errors.fetch_add(my_errors, Ordering::Relaxed);
         }));
     }
+    tokio::time::sleep_until(begin.into()).await;
+    let cpu_begin = process_cpu();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_end = process_cpu();
     for t in tasks {
         t.await.expect("a client task panicked");
     }
     let ok = ok.load(Ordering::Relaxed);
+    let cpu_us_per_request = match (cpu_begin, cpu_end) {
+        (Some(a), Some(b)) if ok > 0 => Some((b - a).as_secs_f64() * 1e6 / ok as f64),
+        _ => None,
+    };
     let first_error = first_error.lock().unwrap().take();
     Round {
         ok,
         errors: errors.load(Ordering::Relaxed),
         first_error,
         rps: ok as f64 / s.seconds,
+        cpu_us_per_request,
     }
 }
 
@@ -350,19 +386,20 @@ async fn setup_emulator(s: &Settings) -> Result<RunningEmulator, String> {
     let emulator = start_on_loopback(config)
         .await
         .map_err(|e| format!("starting the emulator: {e}"))?;
-    let client = KmsClient::new(
-        &emulator.url(),
-        REGION,
-        credential(),
-        Duration::from_secs(10),
-    )?;
+    let client = reqwest::Client::new();
     for body in &creates {
-        let reply = client.call("CreateCustomKeyStore", body).await?;
-        if reply.status != 200 {
-            return Err(format!(
-                "CreateCustomKeyStore answered {}: {}",
-                reply.status, reply.text
-            ));
+        let request = presign("CreateCustomKeyStore", body.to_string().into_bytes())?;
+        let response = client
+            .post(emulator.url())
+            .headers(request.headers)
+            .body(request.body)
+            .send()
+            .await
+            .map_err(|e| format!("CreateCustomKeyStore: {e}"))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status != StatusCode::OK {
+            return Err(format!("CreateCustomKeyStore answered {status}: {text}"));
         }
     }
     Ok(emulator)
@@ -386,18 +423,21 @@ async fn run(s: &Settings) -> Result<bool, String> {
         s.rounds,
         s.stores,
         s.verify_sigv4,
-        if s.judge {
-            "bench"
-        } else {
-            "smoke (no --bench: ratio not judged)"
+        match (&s.only, s.judge) {
+            (Some(_), _) => "only one target (BENCH_ONLY: ratio not judged)",
+            (None, true) => "bench",
+            (None, false) => "smoke (no --bench: ratio not judged)",
         }
     );
+    if let Some(o) = &s.only {
+        println!("BENCH_ONLY={o}");
+    }
     println!(
         "client: reqwest, HTTP/1.1 keep-alive, one pre-signed request (identical bytes to both servers)"
     );
 
     let emulator = setup_emulator(s).await?;
-    let request = presign()?;
+    let request = presign("DescribeCustomKeyStores", b"{}".to_vec())?;
 
     // One Describe to learn the answer the baseline will mimic.
     let probe = reqwest::Client::builder()
@@ -460,40 +500,64 @@ async fn run(s: &Settings) -> Result<bool, String> {
     println!();
 
     let (mut base_rps, mut emu_rps) = (Vec::new(), Vec::new());
+    let (mut base_cpu, mut emu_cpu) = (Vec::new(), Vec::new());
     let mut errors = 0u64;
     for round in 1..=s.rounds {
         for (name, url, out) in [
-            ("baseline", baseline_url.clone(), &mut base_rps),
-            ("emulator", emulator.url(), &mut emu_rps),
+            (
+                "baseline",
+                baseline_url.clone(),
+                (&mut base_rps, &mut base_cpu),
+            ),
+            ("emulator", emulator.url(), (&mut emu_rps, &mut emu_cpu)),
         ] {
+            if s.only.as_deref().is_some_and(|o| o != name) {
+                continue;
+            }
             let r = drive(&url, &request, body.len(), s).await;
             println!(
-                "round {round} {name:<8} {:>10.0} req/s  ({} ok in {} s, {} errors)",
-                r.rps, r.ok, s.seconds, r.errors
+                "round {round} {name:<8} {:>10.0} req/s  ({} ok in {} s, {} errors; {} CPU/request)",
+                r.rps,
+                r.ok,
+                s.seconds,
+                r.errors,
+                r.cpu_us_per_request
+                    .map_or("n/a".to_string(), |us| format!("{us:.1} us"))
             );
             if let Some(e) = r.first_error {
                 println!("  first error: {e}");
             }
             errors += r.errors;
-            out.push(r.rps);
+            out.0.push(r.rps);
+            out.1.extend(r.cpu_us_per_request);
         }
     }
     let _ = stop_baseline.send(());
     let _ = baseline.await;
     emulator.stop().await;
 
+    let median = |v: &[f64]| if v.is_empty() { 0.0 } else { median(v) };
     let (b, e) = (median(&base_rps), median(&emu_rps));
     let ratio = if b > 0.0 { e / b } else { 0.0 };
     println!();
     println!("median baseline {b:>10.0} req/s");
     println!("median emulator {e:>10.0} req/s");
+    if !base_cpu.is_empty() && !emu_cpu.is_empty() {
+        let (bc, ec) = (median(&base_cpu), median(&emu_cpu));
+        println!(
+            "median CPU per request (client + server, whole process): baseline {bc:.1} us, emulator {ec:.1} us, emulator handler extra {:.1} us",
+            ec - bc
+        );
+    }
     println!("ratio emulator/baseline = {ratio:.3} (target >= {TARGET_RATIO})");
     let mut passed = true;
     if errors > 0 {
         println!("FAIL: {errors} requests did not get a 200 with the expected body");
         passed = false;
     }
-    if !s.judge {
+    if s.only.is_some() {
+        println!("ONE TARGET: ratio not judged (unset BENCH_ONLY)");
+    } else if !s.judge {
         println!("SMOKE: ratio not judged (run `cargo bench --bench emulator_throughput`)");
     } else if ratio >= TARGET_RATIO {
         println!(

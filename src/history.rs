@@ -208,7 +208,7 @@ fn mask_value(spec: &Spec, fixtures: &Fixtures, shape_name: &str, value: &Value)
                 .collect(),
         ),
         (ShapeType::String, Value::String(s)) if is_secret_shape(spec, shape_name) => {
-            Value::String(secret_token(fixtures, s))
+            Value::String(secret_token(fixtures, s, shape.pattern_matches(s)))
         }
         _ => value.clone(),
     }
@@ -239,7 +239,9 @@ fn shape_reaches(spec: &Spec, from: &str, target: &str, depth: usize) -> bool {
         .any(|s| shape_reaches(spec, s, target, depth + 1))
 }
 
-fn secret_token(fixtures: &Fixtures, secret: &str) -> String {
+/// The token for a secret: the fixture secret it equals, or for any other value only what
+/// validation looks at (its length in characters and whether it matches its pattern).
+fn secret_token(fixtures: &Fixtures, secret: &str, pattern_ok: bool) -> String {
     if let Some(c) = fixtures
         .clusters
         .iter()
@@ -254,15 +256,29 @@ fn secret_token(fixtures: &Fixtures, secret: &str) -> String {
     {
         return format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint);
     }
-    format!("{SECRET_TOKEN}=other]")
+    let shape = if pattern_ok {
+        "pattern-ok"
+    } else {
+        "pattern-broken"
+    };
+    format!("{SECRET_TOKEN}=other:{}:{shape}]", secret.chars().count())
 }
 
 /// The inverse of masking, for re-checking a history against the model: a token naming a
-/// fixture secret becomes that secret; `[secret=other]` becomes a value no fixture holds.
+/// fixture secret becomes that secret; any other becomes a value no fixture holds, of the same
+/// length and as valid against the secret patterns as the value sent.
 pub fn unmask_secret(fixtures: &Fixtures, token: &str) -> String {
     let inner = token
         .strip_prefix(&format!("{SECRET_TOKEN}="))
         .and_then(|t| t.strip_suffix(']'));
+    let stand_in = |len: usize, pattern_ok: bool| -> String {
+        // 'x' fits every secret pattern; '!' fits none.
+        let mut v: String = "x".repeat(len);
+        if !pattern_ok && len > 0 {
+            v.replace_range(len - 1.., "!");
+        }
+        v
+    };
     match inner.and_then(|t| t.split_once(':')) {
         Some(("cluster", id)) => fixtures
             .cluster(id)
@@ -272,7 +288,11 @@ pub fn unmask_secret(fixtures: &Fixtures, token: &str) -> String {
             .proxy(endpoint)
             .map(|p| p.secret_access_key.clone())
             .unwrap_or_default(),
-        _ => "ckscheck-not-a-fixture-secret-0000000000000000".into(),
+        Some(("other", rest)) => {
+            let (len, shape) = rest.split_once(':').unwrap_or((rest, "pattern-ok"));
+            stand_in(len.parse().unwrap_or(16), shape != "pattern-broken")
+        }
+        _ => stand_in(16, true),
     }
 }
 
@@ -307,8 +327,26 @@ mod tests {
             "UpdateCustomKeyStore",
             &json!({"KeyStorePassword": "guess-me-1"}),
         );
-        assert_eq!(other["KeyStorePassword"], "[secret=other]");
-        assert_ne!(unmask_secret(&f, "[secret=other]"), "guess-me-1");
+        assert_eq!(other["KeyStorePassword"], "[secret=other:10:pattern-ok]");
+        let stand_in = unmask_secret(&f, "[secret=other:10:pattern-ok]");
+        assert_ne!(stand_in, "guess-me-1");
+        assert_eq!(
+            stand_in.chars().count(),
+            10,
+            "same length, so as valid as the original"
+        );
+        let bad = json!({"XksProxyAuthenticationCredential": {"AccessKeyId": "A", "RawSecretAccessKey": "no spaces allowed here at all, none whatsoever!"}});
+        let masked = mask_secrets(spec, &f, "UpdateCustomKeyStore", &bad);
+        let token = masked["XksProxyAuthenticationCredential"]["RawSecretAccessKey"]
+            .as_str()
+            .unwrap();
+        assert_eq!(token, "[secret=other:47:pattern-broken]");
+        let back = unmask_secret(&f, token);
+        let shape = spec.shape("XksProxyAuthenticationRawSecretAccessKeyType");
+        assert!(
+            !shape.pattern_matches(&back),
+            "still breaks the pattern: {back}"
+        );
     }
 
     #[test]

@@ -8,13 +8,14 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use serde::de::DeserializeOwned;
 
-use ckscheck::emulator::{self, EmulatorConfig};
+use ckscheck::emulator::{self, EmulatorConfig, Fault};
 use ckscheck::model::{
     CheckOrder, ConnectWhenConnected, DeletePrecedence, Fixtures, ModelConfig, SeededIds, Switches,
     UpdateWhileConnected,
 };
-use ckscheck::runner::{KmsClient, smoke};
 use ckscheck::sigv4::Credential;
+use ckscheck::suite::run::{RunOptions, UNSETTLED, run};
+use ckscheck::suite::{cleanup, selftest};
 
 /// Conformance harness for the AWS KMS custom key store API and the XKS proxy API.
 #[derive(Parser)]
@@ -28,8 +29,105 @@ struct Cli {
 enum Command {
     /// Serve the reference KMS emulator (custom key store API) over HTTP until Ctrl-C.
     Serve(ServeArgs),
-    /// Start the embedded emulator and run the self-check lifecycle against it.
-    Run,
+    /// Run the conformance checks against an endpoint (default: the embedded emulator).
+    Run(Box<RunArgs>),
+    /// Run the checks against the embedded emulator with each planted fault: which check
+    /// catches it, after how many cases, and how short the shrunk sequence is.
+    Selftest(SelftestArgs),
+    /// Remove stores a crashed run left behind, from its journal.
+    Cleanup(CleanupArgs),
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Exit codes: 0 every check passed; 1 at least one check found non-conformance; \
+2 usage or configuration error.\n\nEndpoint: --endpoint-url, else AWS_ENDPOINT_URL_KMS, else \
+AWS_ENDPOINT_URL; with none, the embedded emulator. Credentials: AWS_ACCESS_KEY_ID / \
+AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the shared config and credentials files \
+(AWS_PROFILE). Region: --region, AWS_REGION, AWS_DEFAULT_REGION, else the profile's.")]
+struct RunArgs {
+    /// Endpoint to check (http or https URL).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Region to sign for.
+    #[arg(long)]
+    region: Option<String>,
+    /// The backends the endpoint has (see specs/fixtures.example.toml); built-in set if omitted.
+    #[arg(long, value_name = "FILE")]
+    fixtures: Option<PathBuf>,
+    /// Generated cases per check [default: 256 against the embedded emulator, 16 otherwise].
+    #[arg(long, value_name = "N")]
+    cases: Option<u32>,
+    /// Seed that replays a run exactly against the same endpoint state (printed by every run).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run only the checks whose name contains this.
+    #[arg(long, value_name = "SUBSTRING")]
+    filter: Option<String>,
+    /// List the checks and exit.
+    #[arg(long)]
+    list: bool,
+    /// List the unsettled and inferred expectations (shown, failing only with --strict) and exit.
+    #[arg(long)]
+    list_unsettled: bool,
+    /// Let unsettled and inferred expectations fail the run.
+    #[arg(long)]
+    strict: bool,
+    /// Write a JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write a machine-readable JSON report.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write every exchange as JSON Lines (secrets masked).
+    #[arg(long, value_name = "FILE")]
+    history: Option<PathBuf>,
+    /// Write a Markdown parity matrix (operation x check family).
+    #[arg(long, value_name = "FILE.md")]
+    matrix: Option<PathBuf>,
+    /// Checks run at once [default: one per core embedded, 1 against an endpoint].
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Requests per second per operation, 0 for unlimited [default: 5, unlimited on loopback].
+    #[arg(long, value_name = "N")]
+    rate: Option<u32>,
+    /// Seconds to wait for CONNECTING or DISCONNECTING to end (real KMS can need 20 minutes).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    transition_timeout: u64,
+    /// Custom key store quota of the endpoint (stores already there count against it).
+    #[arg(long, default_value_t = 10)]
+    quota: usize,
+    /// Plant a fault in the embedded emulator (repeatable; see `ckscheck selftest`).
+    #[arg(long = "fault", value_name = "NAME", value_parser = Fault::parse)]
+    faults: Vec<Fault>,
+    /// Journal of every store the run may create (for `ckscheck cleanup`).
+    #[arg(long, value_name = "FILE", default_value = "ckscheck-journal.jsonl")]
+    journal: PathBuf,
+    /// Directory where shrunk failing sequences are saved and replayed first.
+    #[arg(long, value_name = "DIR", default_value = "ckscheck-regressions")]
+    regressions: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct SelftestArgs {
+    /// Generated cases per check.
+    #[arg(long, default_value_t = 256)]
+    cases: u32,
+    /// Seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Only the faults whose name contains this.
+    #[arg(long, value_name = "SUBSTRING")]
+    filter: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct CleanupArgs {
+    /// The journal a run wrote.
+    #[arg(long, value_name = "FILE", default_value = "ckscheck-journal.jsonl")]
+    journal: PathBuf,
+    /// Region to sign for.
+    #[arg(long)]
+    region: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -130,41 +228,54 @@ async fn shutdown_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-async fn self_check() -> Result<bool, String> {
-    let running = emulator::start_on_loopback(EmulatorConfig::default())
-        .await
-        .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
-    println!("embedded emulator at {}", running.url());
-    let credential = Credential::new("AKIDCKSCHECKSELFTEST", "ckscheck-self-check-secret");
-    let client = KmsClient::new(
-        &running.url(),
-        "us-east-1",
-        credential,
-        Duration::from_secs(10),
-    )?;
-    let results = smoke::run(&client).await;
-    running.stop().await;
-    let failed = results.iter().filter(|r| r.failure.is_some()).count();
-    for r in &results {
-        match &r.failure {
-            None => println!("ok      {}", r.name),
-            Some(why) => println!("FAILED  {}: {why}", r.name),
+fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, String> {
+    if args.list_unsettled {
+        for (point, reading) in UNSETTLED {
+            println!("{point}: {reading}");
         }
+        return Ok(0);
     }
-    println!("{} passed, {failed} failed", results.len() - failed);
-    Ok(failed == 0)
+    let options = RunOptions {
+        endpoint_url: args.endpoint_url,
+        region: args.region,
+        fixtures: args.fixtures,
+        cases: args.cases,
+        seed: args.seed,
+        filter: args.filter,
+        list: args.list,
+        junit: args.junit,
+        json: args.json,
+        history: args.history,
+        matrix: args.matrix,
+        jobs: args.jobs,
+        rate: args.rate,
+        transition_timeout: Duration::from_secs(args.transition_timeout),
+        strict: args.strict,
+        quota: args.quota,
+        faults: args.faults,
+        journal: args.journal,
+        regressions: Some(args.regressions),
+    };
+    run(options, runtime)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ckscheck: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
-        Command::Serve(args) => serve(args).await.map(|()| true),
-        Command::Run => self_check().await,
+        Command::Serve(args) => runtime.block_on(serve(args)).map(|()| 0),
+        Command::Run(args) => run_command(*args, &runtime),
+        Command::Selftest(args) => selftest::selftest(args.cases, args.seed, args.filter.as_deref(), &runtime),
+        Command::Cleanup(args) => runtime.block_on(cleanup::cleanup(&args.journal, args.region.as_deref())),
     };
     match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
+        Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("ckscheck: {e}");
             ExitCode::from(2)

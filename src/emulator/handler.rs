@@ -8,7 +8,8 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::EmulatorConfig;
-use super::wire::{self, Body};
+use super::faults::{self, Planted};
+use super::wire::Body;
 use crate::model::{KmsError, Model};
 use crate::sigv4::{AuthError, Verifier};
 use crate::spec::Spec;
@@ -21,6 +22,8 @@ pub struct App {
     pub config: EmulatorConfig,
     /// Signature checks, when the emulator verifies SigV4.
     pub verifier: Option<Verifier>,
+    /// The planted faults (none in a correct emulator).
+    pub faults: Planted,
 }
 
 fn kms_error(name: &str, message: impl Into<String>) -> KmsError {
@@ -34,6 +37,11 @@ fn kms_error(name: &str, message: impl Into<String>) -> KmsError {
 pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
+    // Every error answer; the target names the operation for faults that hit one operation.
+    let fail = |status: Option<StatusCode>, e: &KmsError| {
+        let named = faults::target_operation(&parts.headers);
+        app.faults.error(named, status, e, &request_id)
+    };
     let limited = Limited::new(body, app.config.max_body_bytes);
     let body = match tokio::time::timeout(app.config.read_timeout, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
@@ -48,25 +56,25 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
                     app.config.max_body_bytes
                 ),
             );
-            return wire::error_with_status(StatusCode::PAYLOAD_TOO_LARGE, &e, &request_id);
+            return fail(Some(StatusCode::PAYLOAD_TOO_LARGE), &e);
         }
         Ok(Err(_)) => {
             let e = kms_error(
                 "SerializationException",
                 "The request body could not be read.",
             );
-            return wire::error(&e, &request_id);
+            return fail(None, &e);
         }
         Err(_) => {
             let e = kms_error(
                 "RequestTimeoutException",
                 "The client did not send the request body in time.",
             );
-            return wire::error_with_status(StatusCode::REQUEST_TIMEOUT, &e, &request_id);
+            return fail(Some(StatusCode::REQUEST_TIMEOUT), &e);
         }
     };
     if let Err(e) = authenticate(app, &parts, &body) {
-        return wire::error(&e, &request_id);
+        return fail(None, &e);
     }
     let spec = Spec::kms();
     let target = parts
@@ -88,7 +96,7 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
                     parts.method
                 ),
             );
-            return wire::error(&e, &request_id);
+            return fail(None, &e);
         }
     };
     let now = SystemTime::now()
@@ -99,11 +107,11 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
             .model
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        model.apply(now, operation, &body)
+        app.faults.apply(&mut model, now, operation, &body)
     };
     match outcome {
-        Ok(value) => wire::success(&value, &request_id),
-        Err(e) => wire::error(&e, &request_id),
+        Ok(value) => app.faults.success(&value, &request_id),
+        Err(e) => fail(None, &e),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The embedded reference emulator: the model served over real HTTP as KMS serves it.
 
+pub mod faults;
 mod handler;
 mod server;
 mod wire;
@@ -11,6 +12,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+pub use faults::Fault;
 
 use crate::model::{Fixtures, IdSource, Model, ModelConfig};
 use crate::sigv4::{Credential, Verifier};
@@ -29,6 +32,8 @@ pub struct EmulatorConfig {
     pub max_body_bytes: usize,
     /// How long a client may take to send its headers, and then its body.
     pub read_timeout: Duration,
+    /// Deliberate conformance bugs to plant (none by default: a correct emulator).
+    pub faults: Vec<Fault>,
 }
 
 impl Default for EmulatorConfig {
@@ -39,6 +44,7 @@ impl Default for EmulatorConfig {
             verify_sigv4: None,
             max_body_bytes: 1024 * 1024,
             read_timeout: Duration::from_secs(10),
+            faults: Vec::new(),
         }
     }
 }
@@ -47,11 +53,23 @@ impl Default for EmulatorConfig {
 pub struct RunningEmulator {
     /// The address it listens on.
     pub addr: SocketAddr,
+    app: Arc<handler::App>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
 
 impl RunningEmulator {
+    /// Forgets every store and key: the emulator is as freshly started (new IDs).
+    pub fn reset(&self) {
+        let config = &self.app.config;
+        let fresh = Model::new(
+            config.model.clone(),
+            config.fixtures.clone(),
+            Box::new(crate::model::SeededIds::new(rand::random())),
+        );
+        *self.app.model.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+    }
+
     /// The endpoint URL, e.g. `http://127.0.0.1:4566`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -81,15 +99,17 @@ pub fn start(
     });
     let app = Arc::new(handler::App {
         model: Mutex::new(model),
+        faults: faults::Planted::new(&config.faults),
         config,
         verifier,
     });
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(server::serve(listener, app, async {
+    let task = tokio::spawn(server::serve(listener, app.clone(), async {
         let _ = stopped.await;
     }));
     Ok(RunningEmulator {
         addr,
+        app,
         stop: Some(stop),
         task,
     })

@@ -5,6 +5,14 @@
 //! matrix, and says whether it fails the run, only warns, or rests on an unsettled point.
 
 pub mod agreement;
+pub mod common;
+pub mod concurrency;
+pub mod errors;
+pub mod exclusion;
+pub mod fields;
+pub mod pagination;
+pub mod states;
+pub mod validation;
 
 use std::collections::BTreeMap;
 
@@ -153,6 +161,22 @@ impl Verdict {
         self.findings.iter().filter(move |f| {
             f.severity == Severity::Failure || (strict && f.severity == Severity::Unsettled)
         })
+    }
+
+    /// Accumulates another case's verdict: exercised counts add up, and a finding is kept only
+    /// if no finding with the same severity, operation and rule is already there.
+    pub fn absorb(&mut self, other: Verdict) {
+        for f in other.findings {
+            let seen = self.findings.iter().any(|g| {
+                g.severity == f.severity && g.operation == f.operation && g.rule == f.rule
+            });
+            if !seen {
+                self.findings.push(f);
+            }
+        }
+        for (op, n) in other.exercised {
+            *self.exercised.entry(op).or_default() += n;
+        }
     }
 
     /// Merges another verdict into this one.

@@ -1,8 +1,8 @@
 //! Turns requests into signed awsJson1_1 calls on the wire and records what came back.
 
+pub mod config;
 pub mod journal;
 pub mod session;
-pub mod smoke;
 
 use std::time::{Duration, SystemTime};
 
@@ -103,6 +103,8 @@ impl KmsClient {
     ) -> Result<KmsClient, String> {
         let endpoint = reqwest::Url::parse(endpoint)
             .map_err(|e| format!("bad endpoint URL {endpoint:?}: {e}"))?;
+        // The ring provider serves every TLS client in the process; installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()

@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use super::journal::{Entry, Journal};
 use super::{CallError, KmsClient};
 use crate::generate::{NAME_REF, STORE_REF, Step};
-use crate::history::{Exchange, Expectation, History, Outcome, mask_secrets};
+use crate::history::{
+    Exchange, Expectation, History, Outcome, SECRET_TOKEN, mask_secrets, unmask_secret,
+};
 use crate::model::Fixtures;
 use crate::spec::Spec;
 
@@ -195,6 +197,9 @@ impl Session {
                     Value::String(id.unwrap_or_else(|| UNKNOWN_STORE_ID.to_string()))
                 } else if let Some(rest) = s.strip_prefix(NAME_REF) {
                     Value::String(format!("{}{rest}", self.prefix))
+                } else if s.starts_with(SECRET_TOKEN) {
+                    // A saved (masked) sequence: send the fixture secret the token names.
+                    Value::String(unmask_secret(&self.endpoint.fixtures, s))
                 } else {
                     body.clone()
                 }
@@ -415,6 +420,37 @@ impl Session {
         }
         leftovers
     }
+}
+
+/// Removes a journaled store: by its ID when known, else found by its name. Absent counts as
+/// removed. Returns the ID it removed, if there was one.
+pub async fn remove_journaled(
+    endpoint: &Endpoint,
+    name: &str,
+    id: Option<String>,
+) -> Result<Option<String>, String> {
+    let id = match id {
+        Some(id) => Some(id),
+        None => endpoint
+            .client
+            .call(
+                "DescribeCustomKeyStores",
+                &json!({ "CustomKeyStoreName": name }),
+            )
+            .await
+            .ok()
+            .and_then(|r| {
+                r.body["CustomKeyStores"][0]["CustomKeyStoreId"]
+                    .as_str()
+                    .map(str::to_string)
+            }),
+    };
+    if let Some(id) = &id {
+        remove_store(endpoint, id)
+            .await
+            .map_err(|why| format!("store {id}: {why}"))?;
+    }
+    Ok(id)
 }
 
 /// Disconnects (if needed), waits, and deletes one store. Absent counts as removed.

@@ -1,0 +1,210 @@
+//! Requests generated to break one named rule get the error that rule calls for.
+
+use super::common::{THROTTLING, answer, final_attempts, redacted};
+use super::{Context, Severity, Verdict};
+use crate::history::History;
+
+/// What the check enforces, in one line.
+pub const EXPLAIN_VALIDATION: &str = "a request built to break one rule (a member constraint, \
+     malformed JSON, a wrong JSON type) gets exactly the client error that rule calls for";
+
+/// Errors that mean "the request itself was refused as invalid".
+const INPUT_ERRORS: [&str; 2] = ["ValidationException", "SerializationException"];
+
+/// Checks every exchange that carries an expectation.
+pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
+    let mut verdict = Verdict::default();
+    for i in final_attempts(history) {
+        let e = &history.exchanges[i];
+        let Some(expect) = &e.expect else { continue };
+        if e.is_unknown() {
+            continue;
+        }
+        let op = e.operation.as_str();
+        let rule = format!("validation/{}", expect.rule);
+        let got = e.error_name();
+        if got.as_deref() == Some(THROTTLING) {
+            // Throttled on every attempt: the request was never judged by the endpoint.
+            continue;
+        }
+        verdict.judged(op);
+        let severity = if expect.unsettled {
+            Severity::Unsettled
+        } else {
+            Severity::Failure
+        };
+        let status = e.status().unwrap_or(0);
+        match &expect.error {
+            Some(expected) => {
+                let want = ctx.spec.error_status(expected);
+                if (200..300).contains(&status) {
+                    verdict.fail(
+                        op,
+                        &rule,
+                        format!("expected HTTP {want} {expected}, got success (HTTP {status})"),
+                        Some(i),
+                    );
+                } else if got.as_deref() != Some(expected.as_str()) {
+                    verdict.find(
+                        severity,
+                        op,
+                        &rule,
+                        format!("expected HTTP {want} {expected}, got {}", answer(e)),
+                        Some(i),
+                    );
+                } else if status != want {
+                    verdict.fail(
+                        op,
+                        &rule,
+                        format!("expected HTTP {want} {expected}, got HTTP {status} {expected}"),
+                        Some(i),
+                    );
+                }
+            }
+            None => {
+                // A value at the edge of its constraint: refusing it as invalid is wrong; other
+                // errors depend on the rest of the sequence and are judged elsewhere.
+                if let Some(name) = got.filter(|n| INPUT_ERRORS.contains(&n.as_str())) {
+                    verdict.find(
+                        severity,
+                        op,
+                        &rule,
+                        format!("expected the value to be accepted, got HTTP {status} {name}"),
+                        Some(i),
+                    );
+                }
+            }
+        }
+    }
+    redacted(ctx, verdict)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::history::Expectation;
+    use crate::oracle::common::testing::*;
+    use crate::oracle::common::{CREATE, DESCRIBE, UPDATE};
+
+    fn judge(h: &H) -> Verdict {
+        validation(&ctx(), &h.history())
+    }
+
+    fn raw_step(h: &mut H, outcome: crate::history::Outcome) -> usize {
+        let i = h.expecting(
+            CREATE,
+            json!({}),
+            Some("SerializationException"),
+            "json/malformed",
+            outcome,
+        );
+        h.exchanges[i].raw = true;
+        h.exchanges[i].request = json!("{\"CustomKeyStoreName\": ");
+        i
+    }
+
+    #[test]
+    fn the_expected_errors_pass() {
+        let mut h = H::new();
+        h.expecting(
+            CREATE,
+            json!({"CustomKeyStoreName": ""}),
+            Some("ValidationException"),
+            "CustomKeyStoreName/length-min",
+            error("ValidationException"),
+        );
+        raw_step(&mut h, error("SerializationException"));
+        h.expecting(
+            CREATE,
+            json!({"CustomKeyStoreName": "x".repeat(256)}),
+            None,
+            "CustomKeyStoreName/length-max-ok",
+            error("CloudHsmClusterNotFoundException"),
+        );
+        h.call(DESCRIBE, json!({}), ok(page(vec![], None)));
+        let v = judge(&h);
+        assert!(v.findings.is_empty(), "{:#?}", v.findings);
+        assert_eq!(v.exercised[CREATE], 3);
+        assert!(!v.exercised.contains_key(DESCRIBE));
+    }
+
+    #[test]
+    fn a_validation_expectation_answered_with_200_is_a_failure() {
+        let mut h = H::new();
+        h.expecting(
+            UPDATE,
+            json!({"CustomKeyStoreId": "cks-1", "NewCustomKeyStoreName": ""}),
+            Some("ValidationException"),
+            "NewCustomKeyStoreName/length-min",
+            ok(json!({})),
+        );
+        assert_eq!(
+            failures(&judge(&h)),
+            ["validation/NewCustomKeyStoreName/length-min"]
+        );
+    }
+
+    #[test]
+    fn a_different_error_is_a_failure_unless_unsettled() {
+        let mut h = H::new();
+        raw_step(&mut h, error("ValidationException"));
+        assert_eq!(failures(&judge(&h)), ["validation/json/malformed"]);
+        let mut h = H::new();
+        let i = h.call(
+            DESCRIBE,
+            json!({"CustomKeyStoreId": "cks-1", "CustomKeyStoreName": "n"}),
+            error("CustomKeyStoreNotFoundException"),
+        );
+        h.exchanges[i].expect = Some(Expectation {
+            error: Some("ValidationException".into()),
+            rule: "exclusive/CustomKeyStoreId+CustomKeyStoreName".into(),
+            unsettled: true,
+        });
+        let v = judge(&h);
+        assert_no_failure(&v);
+        assert_eq!(
+            rules(&v, Severity::Unsettled),
+            ["validation/exclusive/CustomKeyStoreId+CustomKeyStoreName"]
+        );
+    }
+
+    #[test]
+    fn the_right_error_with_the_wrong_status_is_a_failure() {
+        let mut h = H::new();
+        h.expecting(
+            CREATE,
+            json!({"CustomKeyStoreName": ""}),
+            Some("ValidationException"),
+            "CustomKeyStoreName/length-min",
+            response(
+                500,
+                json!({"__type": "ValidationException", "message": "m"}),
+            ),
+        );
+        assert_eq!(
+            failures(&judge(&h)),
+            ["validation/CustomKeyStoreName/length-min"]
+        );
+    }
+
+    #[test]
+    fn an_edge_value_refused_as_invalid_is_caught_and_retries_are_skipped() {
+        let mut h = H::new();
+        h.expecting(
+            CREATE,
+            json!({"CustomKeyStoreName": "x".repeat(256)}),
+            None,
+            "CustomKeyStoreName/length-max-ok",
+            error("ThrottlingException"),
+        );
+        h.retry(error("ValidationException"));
+        let v = judge(&h);
+        assert_eq!(
+            failures(&v),
+            ["validation/CustomKeyStoreName/length-max-ok"]
+        );
+        assert_eq!(v.findings[0].exchange, Some(1));
+    }
+}

@@ -1,0 +1,810 @@
+//! Report: formats results for people and machines: libtest failure text, JUnit XML, a JSON
+//! report, a Markdown parity matrix and shell reproducers. It never judges: whether a check
+//! failed comes from its counterexample and from [`Verdict::failures`].
+//!
+//! Secrets never leave through here. Histories arrive masked; steps (which the generator keeps
+//! in clear) and, as a second line of defence, history requests are masked again on the way
+//! out: every value of a secret member becomes a `[secret…]` token.
+
+pub mod failure;
+pub mod json;
+pub mod junit;
+pub mod matrix;
+pub mod progress;
+pub mod reproducer;
+
+use std::time::Duration;
+
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::generate::Step;
+use crate::history::{History, SECRET_TOKEN, is_secret_shape};
+use crate::oracle::{Family, Finding, Severity, Verdict};
+use crate::spec::{ShapeType, Spec};
+
+pub use failure::failure_text;
+pub use json::json_report;
+pub use junit::junit_xml;
+pub use matrix::parity_matrix;
+pub use progress::Progress;
+pub use reproducer::{aws_cli_commands, curl_commands, replay_hint};
+
+/// The value of [`RunReport::endpoint`] for a run against the embedded (in-process) emulator;
+/// `embedded <anything>` (e.g. `embedded http://127.0.0.1:40123`) is read the same way.
+pub const EMBEDDED_ENDPOINT: &str = "embedded";
+
+/// Where `ckscheck serve` listens by default: the reproducers of an embedded run point here.
+pub const SERVE_URL: &str = "http://127.0.0.1:4599";
+
+/// The result of one check (one libtest trial).
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// Trial name, e.g. `pagination`.
+    pub name: String,
+    /// The parity-matrix column the check belongs to.
+    pub family: Family,
+    /// One line: what the check enforces.
+    pub explain: String,
+    /// Generated cases run.
+    pub cases: u32,
+    /// Wall time of the check (milliseconds in JSON).
+    #[serde(rename = "duration_ms", serialize_with = "as_millis")]
+    pub duration: Duration,
+    /// All findings (failures, unsettled, warnings) and exercised counts.
+    pub verdict: Verdict,
+    /// The shrunk counterexample when the check failed.
+    pub failure: Option<FailureDetail>,
+    /// Filtered out / not run.
+    pub ignored: bool,
+}
+
+/// The shrunk counterexample of a failed check.
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureDetail {
+    /// The failing findings, one per line.
+    pub summary: String,
+    /// The shrunk sequence.
+    pub steps: Vec<Step>,
+    /// What the shrunk sequence got back (secrets masked).
+    pub history: History,
+    /// The run seed that replays it.
+    pub seed: u64,
+    /// Generated cases run up to and including the first failing one.
+    pub cases_needed: u32,
+}
+
+/// The results of a whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The run seed.
+    pub seed: u64,
+    /// The endpoint URL under test, or [`EMBEDDED_ENDPOINT`] for the embedded emulator.
+    pub endpoint: String,
+    /// The signing region.
+    pub region: String,
+    /// Whether unsettled findings fail checks (`--strict`).
+    pub strict: bool,
+    /// One report per check, in run order.
+    pub checks: Vec<CheckReport>,
+}
+
+/// How a check ended, as every writer shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Ran, and nothing failed.
+    Passed,
+    /// Has a counterexample or a failing finding.
+    Failed,
+    /// Filtered out or not run.
+    Ignored,
+}
+
+impl Status {
+    /// `passed`, `failed` or `ignored`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Passed => "passed",
+            Status::Failed => "failed",
+            Status::Ignored => "ignored",
+        }
+    }
+}
+
+/// How many checks ended which way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    /// Checks in the run.
+    pub checks: usize,
+    /// Checks that passed.
+    pub passed: usize,
+    /// Checks that failed.
+    pub failed: usize,
+    /// Checks filtered out or not run.
+    pub ignored: usize,
+}
+
+impl CheckReport {
+    /// Ignored when not run; failed when there is a counterexample or a failing finding
+    /// (`strict`: unsettled findings fail too); passed otherwise.
+    pub fn status(&self, strict: bool) -> Status {
+        if self.ignored {
+            Status::Ignored
+        } else if self.failure.is_some() || self.verdict.failures(strict).next().is_some() {
+            Status::Failed
+        } else {
+            Status::Passed
+        }
+    }
+
+    /// The findings that do not fail the check: warnings, and unsettled ones unless `strict`.
+    pub fn notes(&self, strict: bool) -> impl Iterator<Item = &Finding> {
+        self.verdict.findings.iter().filter(move |f| {
+            f.severity == Severity::Warning || (!strict && f.severity == Severity::Unsettled)
+        })
+    }
+}
+
+impl RunReport {
+    /// Whether the run was against the embedded emulator (see [`EMBEDDED_ENDPOINT`]).
+    pub fn is_embedded(&self) -> bool {
+        self.endpoint.is_empty() || self.endpoint.starts_with(EMBEDDED_ENDPOINT)
+    }
+
+    /// How many checks passed, failed and were ignored.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals {
+            checks: self.checks.len(),
+            ..Totals::default()
+        };
+        for c in &self.checks {
+            match c.status(self.strict) {
+                Status::Passed => t.passed += 1,
+                Status::Failed => t.failed += 1,
+                Status::Ignored => t.ignored += 1,
+            }
+        }
+        t
+    }
+
+    /// The endpoint as people should read it.
+    pub fn endpoint_label(&self) -> String {
+        if self.is_embedded() {
+            "embedded reference emulator".into()
+        } else {
+            self.endpoint.clone()
+        }
+    }
+}
+
+fn as_millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A severity as a lower-case word.
+pub(crate) fn severity_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Failure => "failure",
+        Severity::Unsettled => "unsettled",
+        Severity::Warning => "warning",
+    }
+}
+
+/// A finding on one line: `[failure] OP rule: message (exchange #N)`, N counted from 1 (the
+/// form the writers use; handy for [`FailureDetail::summary`]).
+pub fn finding_line(f: &Finding) -> String {
+    let at = f
+        .exchange
+        .map(|i| format!(" (exchange #{})", i + 1))
+        .unwrap_or_default();
+    format!(
+        "[{}] {} {}: {}{at}",
+        severity_word(f.severity),
+        f.operation,
+        f.rule,
+        one_line(&f.message, usize::MAX)
+    )
+}
+
+/// Collapses whitespace runs (newlines included) to one space and cuts to `max` characters,
+/// ending with `…` when cut.
+pub(crate) fn one_line(text: &str, max: usize) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() <= max {
+        return joined;
+    }
+    let mut cut: String = joined.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// A JSON value on one line, cut to `max` characters.
+pub(crate) fn compact_json(value: &Value, max: usize) -> String {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    if text.chars().count() <= max {
+        return text;
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// Masks every secret member of an operation's request that is not masked already, as
+/// `[secret]`. Unknown operations pass unchanged.
+pub(crate) fn redact(operation: &str, request: &Value) -> Value {
+    let spec = Spec::kms();
+    match spec.operation(operation) {
+        Some(op) => redact_shape(spec, &op.input, request, 0),
+        None => request.clone(),
+    }
+}
+
+fn redact_shape(spec: &Spec, shape_name: &str, value: &Value, depth: usize) -> Value {
+    let Some(shape) = spec.shapes.get(shape_name) else {
+        return value.clone();
+    };
+    if depth > 32 {
+        return value.clone();
+    }
+    match (shape.kind, value) {
+        (ShapeType::Structure, Value::Object(map)) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let v = match shape.members.get(k) {
+                        Some(m) => redact_shape(spec, &m.shape, v, depth + 1),
+                        None => v.clone(),
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        (ShapeType::List, Value::Array(items)) => match &shape.member {
+            Some(member) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| redact_shape(spec, member, v, depth + 1))
+                    .collect(),
+            ),
+            None => value.clone(),
+        },
+        (ShapeType::String, Value::String(s))
+            if !s.starts_with(SECRET_TOKEN) && is_secret_shape(spec, shape_name) =>
+        {
+            Value::String(format!("{SECRET_TOKEN}]"))
+        }
+        _ => value.clone(),
+    }
+}
+
+/// A raw body with its secrets masked when it parses as JSON; as it is otherwise.
+pub(crate) fn redact_raw(operation: &str, body: &str) -> String {
+    match serde_json::from_str::<Value>(body) {
+        Ok(v) => {
+            let masked = redact(operation, &v);
+            if masked == v {
+                body.to_string()
+            } else {
+                masked.to_string()
+            }
+        }
+        Err(_) => body.to_string(),
+    }
+}
+
+/// A step with the secrets of its bodies masked.
+pub(crate) fn redact_step(step: &Step) -> Step {
+    match step {
+        Step::Call {
+            operation,
+            body,
+            expect,
+        } => Step::Call {
+            operation: operation.clone(),
+            body: redact(operation, body),
+            expect: expect.clone(),
+        },
+        Step::Raw {
+            operation,
+            body,
+            expect,
+        } => Step::Raw {
+            operation: operation.clone(),
+            body: redact_raw(operation, body),
+            expect: expect.clone(),
+        },
+        Step::Concurrent { steps } => Step::Concurrent {
+            steps: steps.iter().map(redact_step).collect(),
+        },
+        other => other.clone(),
+    }
+}
+
+/// A history with every request masked again (see [`redact`]).
+pub(crate) fn redact_history(history: &History) -> History {
+    History {
+        exchanges: history
+            .exchanges
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                e.request = match &e.request {
+                    Value::String(s) if e.raw => Value::String(redact_raw(&e.operation, s)),
+                    other => redact(&e.operation, other),
+                };
+                e
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod sample {
+    //! A small run shared by the writers' tests: one passing check per family that matters, a
+    //! failing one with a shrunk history (retry, settle polls, pages, a masked `[secret=other]`,
+    //! a raw body, a concurrent step, an unknown outcome) and an ignored one.
+
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::history::{Exchange, Expectation, Outcome};
+
+    /// The clear-text password the generator put into a step; must never be printed.
+    pub const CLEAR_PASSWORD: &str = "kmsuser-Passw0rd!";
+    /// The store ID the failing history's create got back.
+    pub const STORE_ID: &str = "cks-0123456789abcdef0";
+    /// The name the failing history's create used (it contains a `'`).
+    pub const NAME: &str = "ckscheck-r1-o'brien";
+
+    fn response(status: u16, body: Value) -> Outcome {
+        Outcome::Response {
+            status,
+            request_id: Some("req-1".into()),
+            content_type: Some("application/x-amz-json-1.1".into()),
+            error_type: None,
+            body,
+            text: None,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn exchange(
+        step: u32,
+        attempt: u32,
+        operation: &str,
+        request: Value,
+        started_ms: u64,
+        elapsed_ms: u64,
+        outcome: Outcome,
+    ) -> Exchange {
+        Exchange {
+            sequence: 7,
+            step,
+            attempt,
+            operation: operation.into(),
+            request,
+            raw: false,
+            started_ms,
+            elapsed_ms,
+            outcome,
+            expect: None,
+        }
+    }
+
+    fn error(name: &str, message: &str) -> Outcome {
+        response(400, json!({"__type": name, "message": message}))
+    }
+
+    /// The shrunk history of the failing check.
+    pub fn history() -> History {
+        let create = json!({
+            "CustomKeyStoreName": NAME,
+            "CloudHsmClusterId": "cluster-1234abcd",
+            "KeyStorePassword": "[secret=cluster:cluster-1234abcd]",
+            "TrustAnchorCertificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        });
+        let by_id = json!({ "CustomKeyStoreId": STORE_ID });
+        let store = |state: &str| json!({"CustomKeyStores": [{"CustomKeyStoreId": STORE_ID, "ConnectionState": state}]});
+        let mut raw = exchange(
+            5,
+            1,
+            "DescribeCustomKeyStores",
+            Value::String("{\"Limit\": ".into()),
+            300,
+            1,
+            error("SerializationException", "Unexpected end of input"),
+        );
+        raw.raw = true;
+        raw.expect = Some(Expectation {
+            error: Some("SerializationException".into()),
+            rule: "body/truncated-json".into(),
+            unsettled: false,
+        });
+        let mut update = exchange(
+            4,
+            1,
+            "UpdateCustomKeyStore",
+            json!({"CustomKeyStoreId": STORE_ID, "KeyStorePassword": "[secret=other]"}),
+            250,
+            1,
+            error(
+                "com.amazonaws.kms#CustomKeyStoreInvalidStateException",
+                "store is connected",
+            ),
+        );
+        update.expect = Some(Expectation {
+            error: Some("CustomKeyStoreInvalidStateException".into()),
+            rule: "state/update-while-connected".into(),
+            unsettled: true,
+        });
+        History {
+            exchanges: vec![
+                exchange(
+                    0,
+                    1,
+                    "CreateCustomKeyStore",
+                    create.clone(),
+                    10,
+                    2,
+                    error("ThrottlingException", "slow down"),
+                ),
+                exchange(
+                    0,
+                    2,
+                    "CreateCustomKeyStore",
+                    create,
+                    40,
+                    3,
+                    response(200, json!({ "CustomKeyStoreId": STORE_ID })),
+                ),
+                exchange(
+                    1,
+                    1,
+                    "ConnectCustomKeyStore",
+                    by_id.clone(),
+                    50,
+                    2,
+                    response(200, json!({})),
+                ),
+                exchange(
+                    2,
+                    1,
+                    "DescribeCustomKeyStores",
+                    by_id.clone(),
+                    60,
+                    2,
+                    response(200, store("CONNECTING")),
+                ),
+                exchange(
+                    2,
+                    1,
+                    "DescribeCustomKeyStores",
+                    by_id.clone(),
+                    80,
+                    2,
+                    response(200, store("CONNECTING")),
+                ),
+                exchange(
+                    2,
+                    1,
+                    "DescribeCustomKeyStores",
+                    by_id.clone(),
+                    120,
+                    2,
+                    response(200, store("CONNECTED")),
+                ),
+                exchange(
+                    3,
+                    1,
+                    "DescribeCustomKeyStores",
+                    json!({"Limit": 1}),
+                    200,
+                    2,
+                    response(
+                        200,
+                        json!({"CustomKeyStores": [{"CustomKeyStoreId": STORE_ID}], "NextMarker": "m-1", "Truncated": true}),
+                    ),
+                ),
+                exchange(
+                    3,
+                    1,
+                    "DescribeCustomKeyStores",
+                    json!({"Limit": 1, "Marker": "m-1"}),
+                    202,
+                    2,
+                    response(
+                        200,
+                        json!({"CustomKeyStores": [{"CustomKeyStoreId": "cks-other"}], "NextMarker": "m-2", "Truncated": true}),
+                    ),
+                ),
+                exchange(
+                    3,
+                    1,
+                    "DescribeCustomKeyStores",
+                    json!({"Limit": 1, "Marker": "m-2"}),
+                    204,
+                    2,
+                    response(200, json!({"CustomKeyStores": [], "Truncated": false})),
+                ),
+                update,
+                raw,
+                exchange(
+                    6,
+                    1,
+                    "DisconnectCustomKeyStore",
+                    by_id.clone(),
+                    400,
+                    5,
+                    response(200, json!({})),
+                ),
+                exchange(
+                    6,
+                    1,
+                    "DeleteCustomKeyStore",
+                    by_id,
+                    401,
+                    10_000,
+                    Outcome::Unknown {
+                        reason: "timed out".into(),
+                    },
+                ),
+            ],
+        }
+    }
+
+    /// The shrunk steps of the failing check (in clear, as the generator keeps them).
+    pub fn steps() -> Vec<Step> {
+        let expect = |error: &str, rule: &str| Expectation {
+            error: Some(error.into()),
+            rule: rule.into(),
+            unsettled: false,
+        };
+        vec![
+            Step::Call {
+                operation: "CreateCustomKeyStore".into(),
+                body: json!({
+                    "CustomKeyStoreName": "$name:o'brien",
+                    "CloudHsmClusterId": "cluster-1234abcd",
+                    "KeyStorePassword": CLEAR_PASSWORD,
+                    "TrustAnchorCertificate": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+                }),
+                expect: None,
+            },
+            Step::Call {
+                operation: "ConnectCustomKeyStore".into(),
+                body: json!({"CustomKeyStoreId": "$store:0"}),
+                expect: None,
+            },
+            Step::Settle { store: 0 },
+            Step::Paginate { limit: Some(1) },
+            Step::Call {
+                operation: "UpdateCustomKeyStore".into(),
+                body: json!({"CustomKeyStoreId": "$store:0", "KeyStorePassword": "guess-me-1"}),
+                expect: Some(expect(
+                    "CustomKeyStoreInvalidStateException",
+                    "state/update-while-connected",
+                )),
+            },
+            Step::Raw {
+                operation: "DescribeCustomKeyStores".into(),
+                body: "{\"Limit\": ".into(),
+                expect: expect("SerializationException", "body/truncated-json"),
+            },
+            Step::Concurrent {
+                steps: vec![
+                    Step::Call {
+                        operation: "DisconnectCustomKeyStore".into(),
+                        body: json!({"CustomKeyStoreId": "$store:0"}),
+                        expect: None,
+                    },
+                    Step::Call {
+                        operation: "DeleteCustomKeyStore".into(),
+                        body: json!({"CustomKeyStoreId": "$store:0"}),
+                        expect: None,
+                    },
+                ],
+            },
+        ]
+    }
+
+    fn finding(severity: Severity, operation: &str, rule: &str, message: &str) -> Finding {
+        Finding {
+            severity,
+            operation: operation.into(),
+            rule: rule.into(),
+            message: message.into(),
+            exchange: Some(2),
+        }
+    }
+
+    fn counts(pairs: &[(&str, usize)]) -> BTreeMap<String, usize> {
+        pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
+    }
+
+    /// The run: `validation` and `pagination` pass, `store-states` fails, `snapshots` is
+    /// ignored.
+    pub fn report() -> RunReport {
+        let failing = Verdict {
+            findings: vec![
+                finding(
+                    Severity::Failure,
+                    "ConnectCustomKeyStore",
+                    "states/model-agreement",
+                    "expected CONNECTING or CONNECTED after Connect, got DISCONNECTED",
+                ),
+                finding(
+                    Severity::Failure,
+                    "ConnectCustomKeyStore",
+                    "states/connect-answer",
+                    "expected an empty object,\ngot null",
+                ),
+                finding(
+                    Severity::Unsettled,
+                    "DeleteCustomKeyStore",
+                    "states/delete-while-connected",
+                    "expected CustomKeyStoreInvalidStateException, got no response",
+                ),
+                finding(
+                    Severity::Warning,
+                    "UpdateCustomKeyStore",
+                    "errors/namespaced-type",
+                    "__type carries a namespace",
+                ),
+            ],
+            exercised: counts(&[
+                ("CreateCustomKeyStore", 5),
+                ("ConnectCustomKeyStore", 3),
+                ("DescribeCustomKeyStores", 7),
+            ]),
+        };
+        let summary = failing
+            .failures(false)
+            .map(finding_line)
+            .collect::<Vec<_>>()
+            .join("\n");
+        RunReport {
+            seed: 42,
+            endpoint: "http://localhost:4566".into(),
+            region: "us-east-1".into(),
+            strict: false,
+            checks: vec![
+                CheckReport {
+                    name: "validation".into(),
+                    family: Family::Validation,
+                    explain: "every rule-breaking request gets the declared client error".into(),
+                    cases: 256,
+                    duration: Duration::from_millis(1500),
+                    verdict: Verdict {
+                        findings: vec![],
+                        exercised: counts(&[
+                            ("CreateCustomKeyStore", 40),
+                            ("GetKeyPolicy", 1),
+                            ("ConnectCustomKeyStore", 0),
+                        ]),
+                    },
+                    failure: None,
+                    ignored: false,
+                },
+                CheckReport {
+                    name: "pagination".into(),
+                    family: Family::Pagination,
+                    explain: "paging with any Limit yields each store exactly once".into(),
+                    cases: 64,
+                    duration: Duration::from_millis(800),
+                    verdict: Verdict {
+                        findings: vec![finding(
+                            Severity::Warning,
+                            "DescribeCustomKeyStores",
+                            "pagination/marker-format",
+                            "NextMarker is not opaque",
+                        )],
+                        exercised: counts(&[("DescribeCustomKeyStores", 12)]),
+                    },
+                    failure: None,
+                    ignored: false,
+                },
+                CheckReport {
+                    name: "store-states".into(),
+                    family: Family::States,
+                    explain: "connection states follow the model".into(),
+                    cases: 17,
+                    duration: Duration::from_millis(2345),
+                    verdict: failing,
+                    failure: Some(FailureDetail {
+                        summary,
+                        steps: steps(),
+                        history: history(),
+                        seed: 42,
+                        cases_needed: 3,
+                    }),
+                    ignored: false,
+                },
+                CheckReport {
+                    name: "snapshots".into(),
+                    family: Family::Snapshots,
+                    explain: "responses match the reviewed transcripts".into(),
+                    cases: 0,
+                    duration: Duration::ZERO,
+                    verdict: Verdict::default(),
+                    failure: None,
+                    ignored: true,
+                },
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_and_totals_follow_counterexamples_findings_and_strictness() {
+        let mut report = sample::report();
+        let statuses: Vec<_> = report.checks.iter().map(|c| c.status(false)).collect();
+        assert_eq!(
+            statuses,
+            [
+                Status::Passed,
+                Status::Passed,
+                Status::Failed,
+                Status::Ignored
+            ]
+        );
+        let t = report.totals();
+        assert_eq!((t.checks, t.passed, t.failed, t.ignored), (4, 2, 1, 1));
+        // An unsettled finding fails a check only under --strict.
+        report.checks[1].verdict.findings[0].severity = Severity::Unsettled;
+        assert_eq!(report.checks[1].status(false), Status::Passed);
+        assert_eq!(report.checks[1].status(true), Status::Failed);
+        assert_eq!(report.checks[1].notes(false).count(), 1);
+        assert_eq!(report.checks[1].notes(true).count(), 0);
+    }
+
+    #[test]
+    fn redaction_masks_clear_secrets_and_keeps_tokens_and_other_members() {
+        let body = json!({
+            "CustomKeyStoreName": "n",
+            "KeyStorePassword": "clear-1",
+            "XksProxyAuthenticationCredential": {"AccessKeyId": "AKIDKEEP", "RawSecretAccessKey": "clear-2"},
+        });
+        let masked = redact("CreateCustomKeyStore", &body);
+        let text = masked.to_string();
+        assert!(
+            !text.contains("clear-1") && !text.contains("clear-2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("AKIDKEEP") && text.contains("\"n\""),
+            "{text}"
+        );
+        assert_eq!(masked["KeyStorePassword"], "[secret]");
+        let token = json!({"KeyStorePassword": "[secret=other]"});
+        assert_eq!(redact("UpdateCustomKeyStore", &token), token);
+        let raw = redact_raw("UpdateCustomKeyStore", r#"{"KeyStorePassword":"clear-3"}"#);
+        assert!(!raw.contains("clear-3"), "{raw}");
+        assert_eq!(redact_raw("UpdateCustomKeyStore", "{broken"), "{broken");
+        let step = redact_step(&sample::steps()[0]);
+        assert!(!format!("{step:?}").contains(sample::CLEAR_PASSWORD));
+    }
+
+    #[test]
+    fn check_reports_serialise_duration_as_millis() {
+        let report = sample::report();
+        let v = serde_json::to_value(&report.checks[2]).unwrap();
+        assert_eq!(v["duration_ms"], 2345);
+        assert_eq!(v["family"], "states");
+        assert!(v.get("duration").is_none());
+    }
+
+    #[test]
+    fn one_line_collapses_and_cuts() {
+        assert_eq!(one_line("a\n  b\tc", 100), "a b c");
+        assert_eq!(one_line("abcdef", 4), "abc…");
+        assert_eq!(compact_json(&json!({"a": "bcdef"}), 6), "{\"a\":…");
+    }
+}

@@ -1,0 +1,57 @@
+//! `ckscheck cleanup`: removes stores that a crashed or interrupted run left behind.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::model::Fixtures;
+use crate::runner::KmsClient;
+use crate::runner::config;
+use crate::runner::journal::{Entry, Journal};
+use crate::runner::session::{Endpoint, RetryPolicy, remove_journaled};
+
+/// Removes every store the journal says may still exist; exit code 0 when none is left.
+pub async fn cleanup(journal_path: &Path, region: Option<&str>) -> Result<u8, String> {
+    let leftovers = Journal::leftovers(journal_path)
+        .map_err(|e| format!("cannot read the journal {}: {e}", journal_path.display()))?;
+    if leftovers.is_empty() {
+        println!("nothing to clean up in {}", journal_path.display());
+        return Ok(0);
+    }
+    let journal = Journal::open(journal_path).map_err(|e| e.to_string())?;
+    let env = |k: &str| std::env::var(k).ok();
+    let region = config::region(region, &env)
+        .await
+        .ok_or("no region: give --region, or set AWS_REGION or AWS_DEFAULT_REGION")?;
+    let credential = config::credentials().await?;
+    let mut left = 0;
+    for (url, name, id) in leftovers {
+        let client = KmsClient::new(&url, &region, credential.clone(), Duration::from_secs(10))?;
+        let endpoint = Endpoint {
+            client,
+            url: url.clone(),
+            rate: Endpoint::rate_limiter(5),
+            retry: RetryPolicy::default(),
+            journal: None,
+            fixtures: Arc::new(Fixtures::default()),
+            transition_timeout: Duration::from_secs(60),
+        };
+        let result = remove_journaled(&endpoint, &name, id).await;
+        match result {
+            Ok(_) => {
+                println!("removed {name} at {url}");
+                journal
+                    .record(&Entry::Gone {
+                        endpoint: url,
+                        name,
+                    })
+                    .map_err(|e| e.to_string())?;
+            }
+            Err(why) => {
+                left += 1;
+                println!("could not remove {name} at {url}: {why}");
+            }
+        }
+    }
+    Ok(if left == 0 { 0 } else { 1 })
+}

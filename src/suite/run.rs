@@ -1,0 +1,483 @@
+//! `ckscheck run`: resolve the target, run every check as a libtest trial, write the reports.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libtest_mimic::{Arguments, Failed, Trial};
+use serde_json::json;
+
+use super::{Suite, Target, checks};
+use crate::emulator::{EmulatorConfig, Fault};
+use crate::generate::GenContext;
+use crate::model::{Fixtures, ModelConfig};
+use crate::report::{self, CheckReport, RunReport};
+use crate::runner::KmsClient;
+use crate::runner::config;
+use crate::runner::journal::Journal;
+use crate::runner::session::{Endpoint, RetryPolicy, remove_journaled};
+use crate::sigv4::Credential;
+
+/// Everything `ckscheck run` can be told.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Endpoint URL (else from the environment; none: the embedded emulator).
+    pub endpoint_url: Option<String>,
+    /// Region (else from the environment or the shared config).
+    pub region: Option<String>,
+    /// The endpoint's backends (default: the built-in set).
+    pub fixtures: Option<PathBuf>,
+    /// Cases per check.
+    pub cases: Option<u32>,
+    /// Run seed (random if absent).
+    pub seed: Option<u64>,
+    /// Run only checks whose name contains this.
+    pub filter: Option<String>,
+    /// List the checks instead of running them.
+    pub list: bool,
+    /// JUnit XML report path.
+    pub junit: Option<PathBuf>,
+    /// JSON report path.
+    pub json: Option<PathBuf>,
+    /// JSON Lines history path.
+    pub history: Option<PathBuf>,
+    /// Markdown parity matrix path.
+    pub matrix: Option<PathBuf>,
+    /// Checks run at once.
+    pub jobs: Option<usize>,
+    /// Requests per second per operation (0: unlimited).
+    pub rate: Option<u32>,
+    /// How long to wait for CONNECTING or DISCONNECTING to end.
+    pub transition_timeout: Duration,
+    /// Unsettled expectations fail too.
+    pub strict: bool,
+    /// Store quota of the endpoint.
+    pub quota: usize,
+    /// Faults planted in the embedded emulator.
+    pub faults: Vec<Fault>,
+    /// Journal path for remote endpoints.
+    pub journal: PathBuf,
+    /// Where shrunk failures are saved and replayed from.
+    pub regressions: Option<PathBuf>,
+}
+
+/// A usage or configuration error (exit code 2).
+pub type ConfigError = String;
+
+/// The unsettled and inferred points the run records but does not fail on without `--strict`.
+pub const UNSETTLED: [(&str, &str); 6] = [
+    (
+        "DescribeCustomKeyStores: name and ID together",
+        "rejected as documented; the error type ValidationException is inferred",
+    ),
+    (
+        "ConnectCustomKeyStore on a CONNECTED store",
+        "no-op success (ConnectCustomKeyStore page) or CustomKeyStoreInvalidStateException (older XKS page)",
+    ),
+    (
+        "UpdateCustomKeyStore while CONNECTED",
+        "name, credential and path (UpdateCustomKeyStore page) or only the name (CustomKeyStoreInvalidStateException page)",
+    ),
+    (
+        "DeleteCustomKeyStore of a connected store with keys",
+        "CustomKeyStoreInvalidStateException or CustomKeyStoreHasCMKsException first",
+    ),
+    (
+        "an unknown store ID in a request that breaks a constraint",
+        "ValidationException or CustomKeyStoreNotFoundException first",
+    ),
+    (
+        "a response field that breaks its own pattern",
+        "a warning: the documentation's own examples do",
+    ),
+];
+
+/// A suite ready to run, with the facts the reports need.
+pub struct Prepared {
+    /// The suite.
+    pub suite: Arc<Suite>,
+    /// The journal, for remote endpoints.
+    pub journal: Option<Arc<Journal>>,
+    /// The endpoint as reports name it.
+    pub endpoint_label: String,
+    /// Whether the target is the embedded emulator.
+    pub embedded: bool,
+}
+
+/// Resolves the target, credentials, region, fixtures and quota into a suite.
+pub fn prepare(
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Prepared, ConfigError> {
+    let seed = options.seed.unwrap_or_else(rand::random);
+    let fixtures = Arc::new(load_fixtures(options.fixtures.as_deref())?);
+    let env = |k: &str| std::env::var(k).ok();
+    let url = config::endpoint_url(options.endpoint_url.as_deref(), &env);
+    let run_id = format!("{:08x}", rand::random::<u32>());
+    let prefix = format!("ckscheck-{run_id}-");
+    let embedded = url.is_none();
+    let mut model = ModelConfig {
+        quota: options.quota,
+        ..ModelConfig::default()
+    };
+    let (target, credential, region, rate, journal, allow_create_key) = match &url {
+        None => {
+            // Fast transitions keep the default run short; CONNECTING is still observable.
+            model.connect_delay_ms = 5;
+            let config = EmulatorConfig {
+                model: model.clone(),
+                fixtures: (*fixtures).clone(),
+                faults: options.faults.clone(),
+                ..EmulatorConfig::default()
+            };
+            let credential = Credential::new("AKIDCKSCHECKEMBEDDED", "ckscheck-embedded-emulator");
+            let region = options.region.clone().unwrap_or_else(|| "us-east-1".into());
+            (
+                Target::Embedded(config),
+                credential,
+                region,
+                options.rate,
+                None,
+                true,
+            )
+        }
+        Some(url) => {
+            if !options.faults.is_empty() {
+                return Err("--fault plants bugs in the embedded emulator; it cannot be used with an endpoint".into());
+            }
+            let parsed = config::check_endpoint_url(url)?;
+            let region = runtime
+                .block_on(config::region(options.region.as_deref(), &env))
+                .ok_or("no region: give --region, or set AWS_REGION or AWS_DEFAULT_REGION")?;
+            let credential = runtime.block_on(config::credentials())?;
+            let loopback = config::is_loopback(&parsed);
+            let rate = options.rate.or(if loopback { None } else { Some(5) });
+            let journal = Journal::open(&options.journal).map_err(|e| {
+                format!("cannot open the journal {}: {e}", options.journal.display())
+            })?;
+            let target = Target::Remote { url: url.clone() };
+            (
+                target,
+                credential,
+                region,
+                rate,
+                Some(Arc::new(journal)),
+                loopback,
+            )
+        }
+    };
+    let cases = options.cases.unwrap_or(if embedded { 256 } else { 16 });
+    let endpoint_label = url.clone().unwrap_or_else(|| "embedded emulator".into());
+    let mut quota = options.quota;
+    if let Some(url) = &url
+        && !options.list
+    {
+        let foreign = runtime.block_on(foreign_stores(url, &region, &credential))?;
+        if foreign > 0 {
+            println!(
+                "{foreign} store(s) already exist at {url}; they are left alone and count against the quota"
+            );
+        }
+        quota = quota.saturating_sub(foreign);
+        model.quota = quota;
+    }
+    let suite = Arc::new(Suite {
+        runtime: runtime.handle().clone(),
+        target,
+        credential,
+        region: region.clone(),
+        rate: rate.filter(|r| *r > 0),
+        request_timeout: Duration::from_secs(10),
+        transition_timeout: options.transition_timeout,
+        journal: journal.clone(),
+        fixtures: fixtures.clone(),
+        model,
+        gen_context: GenContext {
+            fixtures: (*fixtures).clone(),
+            quota,
+            allow_create_key,
+            name_prefix_len: prefix.chars().count(),
+        },
+        prefix,
+        cases,
+        seed,
+        strict: options.strict,
+        regressions: options.regressions.clone(),
+        history: open_history(options.history.as_deref())?,
+        sequences: Default::default(),
+    });
+    Ok(Prepared {
+        suite,
+        journal,
+        endpoint_label,
+        embedded,
+    })
+}
+
+/// Runs the suite; returns the process exit code (0 pass, 1 non-conformance, 2 configuration).
+pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8, ConfigError> {
+    let Prepared {
+        suite,
+        journal,
+        endpoint_label,
+        embedded,
+    } = prepare(&options, runtime)?;
+    let (seed, region) = (suite.seed, suite.region.clone());
+    if !options.list {
+        println!(
+            "ckscheck run: {endpoint_label}, region {region}, seed {seed}, {} cases per check",
+            suite.cases
+        );
+        if let Some(j) = &journal {
+            install_cleanup_on_interrupt(runtime, suite.clone(), j.clone());
+        }
+    }
+    let results: Arc<Mutex<Vec<CheckReport>>> = Arc::default();
+    // Failure texts need the run's facts but no other check's results.
+    let facts = Arc::new(RunReport {
+        seed,
+        endpoint: endpoint_label.clone(),
+        region: region.clone(),
+        strict: options.strict,
+        checks: Vec::new(),
+    });
+    let all = checks();
+    let progress = report::progress::Progress::new(all.len() as u64);
+    let trials: Vec<Trial> = all
+        .into_iter()
+        .map(|check| {
+            let (suite, results, progress) = (suite.clone(), results.clone(), progress.clone());
+            let facts = facts.clone();
+            let kind = check.family.title().replace(' ', "-");
+            Trial::test(check.name, move || {
+                progress.set_message(check.name);
+                let report = suite.run_check(&check);
+                progress.inc();
+                let text = report
+                    .failure
+                    .is_some()
+                    .then(|| report::failure::failure_text(&report, &facts));
+                results.lock().expect("not poisoned").push(report);
+                match text {
+                    Some(t) => Err(Failed::from(t)),
+                    None => Ok(()),
+                }
+            })
+            .with_kind(kind)
+        })
+        .collect();
+    let arguments = Arguments {
+        filter: options.filter.clone(),
+        list: options.list,
+        test_threads: options.jobs.or(if embedded { None } else { Some(1) }),
+        ..Arguments::default()
+    };
+    let conclusion = libtest_mimic::run(&arguments, trials);
+    progress.finish();
+    if options.list {
+        return Ok(0);
+    }
+    if let Some(j) = &journal {
+        runtime.block_on(clean_from_journal(&suite, j));
+    }
+    let mut checks_run = std::mem::take(&mut *results.lock().expect("not poisoned"));
+    for check in checks() {
+        if !checks_run.iter().any(|c| c.name == check.name) {
+            checks_run.push(CheckReport {
+                name: check.name.into(),
+                family: check.family,
+                explain: check.explain.into(),
+                cases: 0,
+                duration: Duration::ZERO,
+                verdict: Default::default(),
+                failure: None,
+                ignored: true,
+            });
+        }
+    }
+    let order: Vec<&str> = checks().iter().map(|c| c.name).collect();
+    checks_run.sort_by_key(|c| order.iter().position(|n| *n == c.name));
+    let run_report = RunReport {
+        seed,
+        endpoint: endpoint_label.clone(),
+        region,
+        strict: options.strict,
+        checks: checks_run,
+    };
+    print_notes(&run_report);
+    write_reports(&options, &run_report)?;
+    println!("seed {seed} (replay with --seed {seed})");
+    Ok(if conclusion.has_failed() { 1 } else { 0 })
+}
+
+fn load_fixtures(path: Option<&Path>) -> Result<Fixtures, ConfigError> {
+    let Some(path) = path else {
+        return Ok(Fixtures::builtin());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read fixtures {}: {e}", path.display()))?;
+    Fixtures::from_toml(&text).map_err(|e| format!("fixtures {} are invalid: {e}", path.display()))
+}
+
+fn open_history(
+    path: Option<&Path>,
+) -> Result<Option<Mutex<std::io::BufWriter<std::fs::File>>>, ConfigError> {
+    path.map(|p| {
+        std::fs::File::create(p)
+            .map(|f| Mutex::new(std::io::BufWriter::new(f)))
+            .map_err(|e| format!("cannot write the history {}: {e}", p.display()))
+    })
+    .transpose()
+}
+
+/// How many stores the endpoint already holds (they are someone else's).
+async fn foreign_stores(
+    url: &str,
+    region: &str,
+    credential: &Credential,
+) -> Result<usize, ConfigError> {
+    let client = KmsClient::new(url, region, credential.clone(), Duration::from_secs(10))?;
+    let mut marker: Option<String> = None;
+    let mut count = 0;
+    for _ in 0..1000 {
+        let mut body = json!({});
+        if let Some(m) = &marker {
+            body["Marker"] = json!(m);
+        }
+        let reply = client
+            .call("DescribeCustomKeyStores", &body)
+            .await
+            .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        if reply.status != 200 {
+            // Not a configuration error: the checks will report what the endpoint does.
+            return Ok(count);
+        }
+        count += reply.body["CustomKeyStores"].as_array().map_or(0, Vec::len);
+        marker = reply.body["NextMarker"].as_str().map(str::to_string);
+        if marker.is_none() {
+            break;
+        }
+    }
+    Ok(count)
+}
+
+/// Removes every store this run journaled and did not remove yet.
+async fn clean_from_journal(suite: &Suite, journal: &Journal) {
+    let Ok(leftovers) = Journal::leftovers(journal.path()) else {
+        return;
+    };
+    let ours: Vec<_> = leftovers
+        .into_iter()
+        .filter(|(_, name, _)| name.starts_with(&suite.prefix))
+        .collect();
+    if ours.is_empty() {
+        return;
+    }
+    let Target::Remote { url } = &suite.target else {
+        return;
+    };
+    let Ok(client) = KmsClient::new(
+        url,
+        &suite.region,
+        suite.credential.clone(),
+        Duration::from_secs(10),
+    ) else {
+        return;
+    };
+    let endpoint = Endpoint {
+        client,
+        url: url.clone(),
+        rate: suite.rate.and_then(Endpoint::rate_limiter),
+        retry: RetryPolicy::default(),
+        journal: None,
+        fixtures: suite.fixtures.clone(),
+        transition_timeout: suite.transition_timeout,
+    };
+    for (endpoint_url, name, id) in ours {
+        match remove_journaled(&endpoint, &name, id).await {
+            Ok(_) => {
+                let _ = journal.record(&crate::runner::journal::Entry::Gone {
+                    endpoint: endpoint_url,
+                    name,
+                });
+            }
+            Err(why) => eprintln!(
+                "ckscheck: left behind {name}: {why}; `ckscheck cleanup --journal {}` retries",
+                journal.path().display()
+            ),
+        }
+    }
+}
+
+fn install_cleanup_on_interrupt(
+    runtime: &tokio::runtime::Runtime,
+    suite: Arc<Suite>,
+    journal: Arc<Journal>,
+) {
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nckscheck: interrupted; removing the stores this run created...");
+            clean_from_journal(&suite, &journal).await;
+            std::process::exit(130);
+        }
+    });
+}
+
+fn print_notes(report: &RunReport) {
+    let mut unsettled = 0;
+    let mut warnings = 0;
+    for c in &report.checks {
+        for f in &c.verdict.findings {
+            match f.severity {
+                crate::oracle::Severity::Unsettled => unsettled += 1,
+                crate::oracle::Severity::Warning => warnings += 1,
+                crate::oracle::Severity::Failure => {}
+            }
+        }
+    }
+    if unsettled + warnings == 0 {
+        return;
+    }
+    println!(
+        "\nnotes ({unsettled} unsettled, {warnings} warnings; unsettled points fail only with --strict):"
+    );
+    for c in &report.checks {
+        for f in c
+            .verdict
+            .findings
+            .iter()
+            .filter(|f| f.severity != crate::oracle::Severity::Failure)
+        {
+            let kind = if f.severity == crate::oracle::Severity::Unsettled {
+                "unsettled"
+            } else {
+                "warning"
+            };
+            println!(
+                "  {kind:9} {} {} [{}]: {}",
+                c.name, f.operation, f.rule, f.message
+            );
+        }
+    }
+}
+
+fn write_reports(options: &RunOptions, report: &RunReport) -> Result<(), ConfigError> {
+    let write = |path: &Path, text: String| {
+        std::fs::File::create(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    if let Some(p) = &options.junit {
+        write(p, report::junit::junit_xml(report))?;
+    }
+    if let Some(p) = &options.json {
+        let text =
+            serde_json::to_string_pretty(&report::json::json_report(report)).unwrap_or_default();
+        write(p, text)?;
+    }
+    if let Some(p) = &options.matrix {
+        write(p, report::matrix::parity_matrix(report))?;
+    }
+    Ok(())
+}
