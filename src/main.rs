@@ -39,11 +39,13 @@ enum Command {
 }
 
 #[derive(clap::Args)]
-#[command(after_help = "Exit codes: 0 every check passed; 1 at least one check found non-conformance; \
+#[command(
+    after_help = "Exit codes: 0 every check passed; 1 at least one check found non-conformance; \
 2 usage or configuration error.\n\nEndpoint: --endpoint-url, else AWS_ENDPOINT_URL_KMS, else \
 AWS_ENDPOINT_URL; with none, the embedded emulator. Credentials: AWS_ACCESS_KEY_ID / \
 AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the shared config and credentials files \
-(AWS_PROFILE). Region: --region, AWS_REGION, AWS_DEFAULT_REGION, else the profile's.")]
+(AWS_PROFILE). Region: --region, AWS_REGION, AWS_DEFAULT_REGION, else the profile's."
+)]
 struct RunArgs {
     /// Endpoint to check (http or https URL).
     #[arg(long, value_name = "URL")]
@@ -165,6 +167,9 @@ struct ServeArgs {
     /// Seed for store and key IDs (random if omitted).
     #[arg(long)]
     seed: Option<u64>,
+    /// Plant a deliberate conformance bug (repeatable; `ckscheck selftest` lists them).
+    #[arg(long = "fault", value_name = "NAME", value_parser = Fault::parse)]
+    faults: Vec<Fault>,
 }
 
 /// Parses a kebab-case switch value through its serde name.
@@ -197,8 +202,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         },
         fixtures,
         verify_sigv4: args.verify_sigv4.map(|c| vec![c]),
+        faults: args.faults,
         ..EmulatorConfig::default()
     };
+    let config_faults = config.faults.clone();
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -206,6 +213,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let running = emulator::start(listener, config, Box::new(SeededIds::new(seed)))
         .map_err(|e| e.to_string())?;
+    for f in &config_faults {
+        println!("planted fault {f}: {}", f.describe());
+    }
     println!("ckscheck emulator listening on {}", running.url());
     println!("stop with Ctrl-C");
     shutdown_signal().await;
@@ -261,7 +271,10 @@ fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, S
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ckscheck: cannot start the async runtime: {e}");
@@ -271,8 +284,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)).map(|()| 0),
         Command::Run(args) => run_command(*args, &runtime),
-        Command::Selftest(args) => selftest::selftest(args.cases, args.seed, args.filter.as_deref(), &runtime),
-        Command::Cleanup(args) => runtime.block_on(cleanup::cleanup(&args.journal, args.region.as_deref())),
+        Command::Selftest(args) => {
+            selftest::selftest(args.cases, args.seed, args.filter.as_deref(), &runtime)
+        }
+        Command::Cleanup(args) => {
+            runtime.block_on(cleanup::cleanup(&args.journal, args.region.as_deref()))
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code),

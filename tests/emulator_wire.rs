@@ -309,6 +309,7 @@ impl Wire {
     }
 
     fn build(emulator: &RunningEmulator, builder: reqwest::ClientBuilder) -> Arc<Wire> {
+        ckscheck::runner::install_crypto_provider();
         Arc::new(Wire {
             http: builder.timeout(STEP).build().expect("a reqwest client"),
             addr: emulator.addr,

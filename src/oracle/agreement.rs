@@ -20,7 +20,7 @@ use crate::model::{
 };
 
 /// What the check enforces, in one line.
-pub const EXPLAIN: &str = "every answer (status, error type, listed stores and their fields) is \
+pub const EXPLAIN_AGREEMENT: &str = "every answer (status, error type, listed stores and their fields) is \
      what the reference model predicts for the same sequence, allowing for transitional states";
 
 /// Fields of a listing entry the model and the endpoint must agree on.

@@ -59,6 +59,12 @@ impl Reply {
     }
 }
 
+/// Installs the process-wide rustls crypto provider (ring) that every TLS client here uses;
+/// call it before building a reqwest client. Installing twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A call that got no HTTP response.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
@@ -103,8 +109,7 @@ impl KmsClient {
     ) -> Result<KmsClient, String> {
         let endpoint = reqwest::Url::parse(endpoint)
             .map_err(|e| format!("bad endpoint URL {endpoint:?}: {e}"))?;
-        // The ring provider serves every TLS client in the process; installing twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .build()

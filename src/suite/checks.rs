@@ -19,11 +19,66 @@ pub struct Check {
 
 /// Every check, in report order.
 pub fn checks() -> Vec<Check> {
-    vec![Check {
-        name: "agreement",
-        family: Family::States,
-        explain: oracle::agreement::EXPLAIN,
-        workloads: &[Workload::Sequences],
-        oracle: oracle::agreement::agreement,
-    }]
+    use Workload::{Concurrency, Exclusion, Invalid, Paging, Sequences};
+    use oracle::{
+        agreement, concurrency, errors, exclusion, fields, pagination, states, validation,
+    };
+    vec![
+        Check {
+            name: "validation",
+            family: Family::Validation,
+            explain: validation::EXPLAIN_VALIDATION,
+            workloads: &[Invalid],
+            oracle: validation::validation,
+        },
+        Check {
+            name: "errors",
+            family: Family::Errors,
+            explain: errors::EXPLAIN_ERRORS,
+            workloads: &[Invalid, Sequences],
+            oracle: errors::errors,
+        },
+        Check {
+            name: "states",
+            family: Family::States,
+            explain: states::EXPLAIN_STATES,
+            workloads: &[Sequences],
+            oracle: states::states,
+        },
+        Check {
+            name: "agreement",
+            family: Family::States,
+            explain: agreement::EXPLAIN_AGREEMENT,
+            workloads: &[Sequences],
+            oracle: agreement::agreement,
+        },
+        Check {
+            name: "pagination",
+            family: Family::Pagination,
+            explain: pagination::EXPLAIN_PAGINATION,
+            workloads: &[Paging],
+            oracle: pagination::pagination,
+        },
+        Check {
+            name: "exclusion",
+            family: Family::Exclusion,
+            explain: exclusion::EXPLAIN_EXCLUSION,
+            workloads: &[Exclusion],
+            oracle: exclusion::exclusion,
+        },
+        Check {
+            name: "fields",
+            family: Family::FieldPresence,
+            explain: fields::EXPLAIN_FIELDS,
+            workloads: &[Sequences, Paging],
+            oracle: fields::fields,
+        },
+        Check {
+            name: "concurrency",
+            family: Family::Concurrency,
+            explain: concurrency::EXPLAIN_CONCURRENCY,
+            workloads: &[Concurrency],
+            oracle: concurrency::concurrency,
+        },
+    ]
 }
