@@ -45,6 +45,10 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+/// The allocator `ckscheck serve` uses, so the emulator is measured as it ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The minimum emulator/baseline throughput ratio.
 const TARGET_RATIO: f64 = 0.5;
 /// The Host header both servers receive (signed into the request, so identical for both).
@@ -88,7 +92,11 @@ impl Settings {
             only: std::env::var("BENCH_ONLY").ok().filter(|o| !o.is_empty()),
             judge,
         };
-        if !(settings.seconds > 0.0) || !(settings.warmup >= 0.0) {
+        if settings.seconds.is_nan()
+            || settings.seconds <= 0.0
+            || settings.warmup.is_nan()
+            || settings.warmup < 0.0
+        {
             return Err("BENCH_SECONDS must be > 0 and BENCH_WARMUP_SECONDS >= 0".into());
         }
         if let Some(o) = settings
@@ -584,6 +592,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    ckscheck::runner::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

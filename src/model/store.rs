@@ -169,8 +169,7 @@ impl Store {
 
 /// A time as a JSON number of epoch seconds with millisecond fraction, e.g. 1537582718.431.
 pub fn epoch_seconds(ms: Millis) -> Value {
-    let seconds = ms as f64 / 1000.0;
-    // Round-trip through the decimal text so the number carries exactly three decimals.
-    let text = format!("{seconds:.3}");
-    json!(text.parse::<f64>().unwrap_or(seconds))
+    // IEEE division is correctly rounded, so this is the double nearest to the exact decimal
+    // `ms / 1000`: the same number parsing its three-decimal text would give.
+    json!(ms as f64 / 1000.0)
 }

@@ -2626,3 +2626,13 @@ fn no_entry_ever_contains_a_password_or_raw_secret() {
         }
     }
 }
+
+proptest::proptest! {
+    /// Dates print with exactly the millisecond digits: the division is the decimal number.
+    #[test]
+    fn epoch_seconds_is_the_three_decimal_number(ms in 0u64..(1u64 << 53)) {
+        let date = super::store::epoch_seconds(ms);
+        let text = format!("{}.{:03}", ms / 1000, ms % 1000);
+        proptest::prop_assert_eq!(date.as_f64(), text.parse::<f64>().ok());
+    }
+}

@@ -57,13 +57,9 @@ pub fn rows(
         let caught_by: Vec<(String, u32, usize)> = reports
             .iter()
             .filter_map(|r| {
-                r.failure.as_ref().map(|f| {
-                    (
-                        r.name.clone(),
-                        f.cases_needed,
-                        f.steps.len(),
-                    )
-                })
+                r.failure
+                    .as_ref()
+                    .map(|f| (r.name.clone(), f.cases_needed, f.steps.len()))
             })
             .collect();
         let ok = match fault {
