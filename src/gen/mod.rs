@@ -3,6 +3,7 @@
 
 pub mod backends;
 pub mod invalid;
+pub mod minimize;
 pub mod paging;
 pub(crate) mod replay;
 pub mod sequences;

@@ -42,8 +42,8 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
             } => (*status, request_id, content_type, body, text),
         };
         if request_id.as_deref().is_none_or(str::is_empty) {
-            verdict.find(
-                Severity::Warning,
+            // KMS puts x-amzn-RequestId on every response; support cases and SDK errors cite it.
+            verdict.fail(
                 op,
                 "errors/request-id",
                 format!("expected an x-amzn-RequestId header, got none (HTTP {status})"),
@@ -363,8 +363,7 @@ mod tests {
         }
         h.call(CONNECT, json!({}), answer);
         let v = judge(&h);
-        assert_eq!(failures(&v), ["errors/no-answer"]);
+        assert_eq!(failures(&v), ["errors/no-answer", "errors/request-id"]);
         assert!(v.findings[0].message.contains("timed out"));
-        assert_eq!(rules(&v, Severity::Warning), ["errors/request-id"]);
     }
 }

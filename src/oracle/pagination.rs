@@ -148,6 +148,8 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
         .limit
         .as_ref()
         .map_or("no Limit".to_string(), |l| format!("Limit {l}"));
+    // Markers returned so far in this walk, with the page that returned each.
+    let mut markers: BTreeMap<String, usize> = BTreeMap::new();
     for (n, &i) in w.pages.iter().enumerate() {
         let e = &history.exchanges[i];
         if matches!(e.outcome, Outcome::Unknown { .. }) {
@@ -217,6 +219,21 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
                 Some(i),
             ),
             _ => {}
+        }
+        let marker_text = body.get("NextMarker").and_then(Value::as_str);
+        if let Some(m) = marker_text
+            && let Some(earlier) = markers.get(m)
+        {
+            verdict.fail(
+                DESCRIBE,
+                "pagination/last-page",
+                format!(
+                    "page {page_no}: NextMarker {m:?} was already returned by page {earlier}: the listing never ends"
+                ),
+                Some(i),
+            );
+        } else if let Some(m) = marker_text {
+            markers.insert(m.to_string(), page_no);
         }
         if is_last && marker && w.pages.len() >= MAX_PAGES {
             verdict.fail(
@@ -436,6 +453,46 @@ mod tests {
             ],
         );
         assert_eq!(failures(&judge(&h)), ["pagination/exactly-once"]);
+    }
+
+    #[test]
+    fn a_marker_returned_twice_is_a_listing_that_never_ends() {
+        let s = stores(2);
+        let mut h = H::new();
+        h.paginate(None, vec![page(s.clone(), None)]);
+        // Limit 1 and a marker that resumes at the page's own store: the walk cycles.
+        h.paginate(
+            Some(1),
+            vec![
+                page(s[0..1].to_vec(), Some("m0")),
+                page(s[0..1].to_vec(), Some("m0")),
+            ],
+        );
+        let v = judge(&h);
+        let rules = failures(&v);
+        assert!(
+            rules.iter().any(|r| r == "pagination/last-page"),
+            "{rules:?}"
+        );
+        assert!(
+            v.findings
+                .iter()
+                .any(|f| f.message.contains("already returned by page 1")),
+            "{:#?}",
+            v.findings
+        );
+        // Distinct markers on every page pass.
+        let mut h = H::new();
+        h.paginate(None, vec![page(s.clone(), None)]);
+        h.paginate(
+            Some(1),
+            vec![
+                page(s[0..1].to_vec(), Some("m0")),
+                page(s[1..2].to_vec(), Some("m1")),
+                page(vec![], None),
+            ],
+        );
+        assert_no_failure(&judge(&h));
     }
 
     #[test]

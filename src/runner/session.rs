@@ -349,9 +349,11 @@ impl Session {
         }
     }
 
-    /// Follows NextMarker from the first page until no marker comes back (at most 1100 pages).
+    /// Follows NextMarker from the first page until no marker comes back, a marker comes back
+    /// a second time (the listing cycles), or 1100 pages.
     async fn paginate(&mut self, step: u32, limit: Option<u32>) {
         let mut marker: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
         for _ in 0..1100 {
             let mut body = serde_json::Map::new();
             if let Some(l) = limit {
@@ -374,8 +376,9 @@ impl Session {
                 .and_then(|e| e.body()["NextMarker"].as_str())
                 .map(str::to_string);
             self.history.exchanges.extend(exchanges);
-            if marker.is_none() {
-                return;
+            match &marker {
+                Some(m) if seen.insert(m.clone()) => {}
+                _ => return,
             }
         }
     }

@@ -36,6 +36,9 @@ use crate::runner::{KmsClient, Reply};
 use crate::sigv4::Credential;
 use crate::spec::Spec;
 
+/// The most shorter sequences tried after proptest's shrinking.
+const MINIMIZE_TRIES: usize = 200;
+
 /// Where the checks run.
 #[derive(Clone)]
 pub enum Target {
@@ -180,6 +183,10 @@ impl Suite {
             failure = match result {
                 Ok(()) => None,
                 Err(TestError::Fail(_, minimal)) => {
+                    // Then drop every step the failure does not need.
+                    let minimal = generate::minimize::minimize(minimal, MINIMIZE_TRIES, |s| {
+                        failure_of(&judge(s).1).is_some()
+                    });
                     let (history, verdict) = judge(&minimal);
                     let summary = failure_of(&verdict).unwrap_or_else(|| {
                         "the shrunk sequence passed when run again: the endpoint is not deterministic"

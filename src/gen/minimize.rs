@@ -1,0 +1,213 @@
+//! Step removal after proptest's shrinking: proptest simplifies values inside a case, this
+//! drops whole steps that the failure does not need, so a report shows the shortest sequence.
+
+use serde_json::Value;
+
+use super::{STORE_REF, Step};
+
+/// How many Create calls a step makes (each gets the next `$store:N` handle).
+fn creates(step: &Step) -> usize {
+    match step {
+        Step::Call { operation, .. } if operation == "CreateCustomKeyStore" => 1,
+        Step::Concurrent { steps } => steps.iter().map(creates).sum(),
+        _ => 0,
+    }
+}
+
+/// The store handle a `$store:N` string names.
+fn handle(s: &str) -> Option<usize> {
+    s.strip_prefix(STORE_REF)?.parse().ok()
+}
+
+/// Whether any string in `v` names a handle in `range`.
+fn refers(v: &Value, range: &std::ops::Range<usize>) -> bool {
+    match v {
+        Value::String(s) => handle(s).is_some_and(|n| range.contains(&n)),
+        Value::Array(items) => items.iter().any(|i| refers(i, range)),
+        Value::Object(map) => map.values().any(|i| refers(i, range)),
+        _ => false,
+    }
+}
+
+fn step_refers(step: &Step, range: &std::ops::Range<usize>) -> bool {
+    match step {
+        Step::Call { body, .. } => refers(body, range),
+        Step::Settle { store } => range.contains(store),
+        Step::Concurrent { steps } => steps.iter().any(|s| step_refers(s, range)),
+        Step::Raw { .. } | Step::Paginate { .. } => false,
+    }
+}
+
+/// `v` with every handle at or above `from` moved down by `by`.
+fn renumber(v: &Value, from: usize, by: usize) -> Value {
+    match v {
+        Value::String(s) => match handle(s) {
+            Some(n) if n >= from => Value::String(format!("{STORE_REF}{}", n - by)),
+            _ => v.clone(),
+        },
+        Value::Array(items) => Value::Array(items.iter().map(|i| renumber(i, from, by)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, i)| (k.clone(), renumber(i, from, by)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn renumber_step(step: &Step, from: usize, by: usize) -> Step {
+    match step {
+        Step::Call {
+            operation,
+            body,
+            expect,
+        } => Step::Call {
+            operation: operation.clone(),
+            body: renumber(body, from, by),
+            expect: expect.clone(),
+        },
+        Step::Settle { store } if *store >= from => Step::Settle { store: store - by },
+        Step::Concurrent { steps } => Step::Concurrent {
+            steps: steps.iter().map(|s| renumber_step(s, from, by)).collect(),
+        },
+        other => other.clone(),
+    }
+}
+
+/// The sequence without step `i`, its later handles renumbered; None when a later step refers
+/// to a store that step created (removing it would change what the later step means).
+pub fn without(steps: &[Step], i: usize) -> Option<Vec<Step>> {
+    let first = steps[..i].iter().map(creates).sum::<usize>();
+    let made = first..first + creates(&steps[i]);
+    let later = &steps[i + 1..];
+    if !made.is_empty() && later.iter().any(|s| step_refers(s, &made)) {
+        return None;
+    }
+    let mut out = steps[..i].to_vec();
+    out.extend(later.iter().map(|s| renumber_step(s, made.end, made.len())));
+    Some(out)
+}
+
+/// Drops steps, last first, for as long as `still_fails` holds for the shorter sequence, until
+/// no single step can go or `budget` tries are spent. Empty sequences are not tried.
+pub fn minimize(
+    mut steps: Vec<Step>,
+    mut budget: usize,
+    mut still_fails: impl FnMut(&[Step]) -> bool,
+) -> Vec<Step> {
+    loop {
+        let mut shorter = false;
+        let mut i = steps.len();
+        while i > 0 && steps.len() > 1 {
+            i -= 1;
+            if budget == 0 {
+                return steps;
+            }
+            let Some(candidate) = without(&steps, i) else {
+                continue;
+            };
+            budget -= 1;
+            if still_fails(&candidate) {
+                steps = candidate;
+                shorter = true;
+            }
+        }
+        if !shorter {
+            return steps;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn create(name: &str) -> Step {
+        Step::Call {
+            operation: "CreateCustomKeyStore".into(),
+            body: json!({ "CustomKeyStoreName": name }),
+            expect: None,
+        }
+    }
+
+    fn on(operation: &str, n: usize) -> Step {
+        Step::Call {
+            operation: operation.into(),
+            body: json!({ "CustomKeyStoreId": format!("{STORE_REF}{n}") }),
+            expect: None,
+        }
+    }
+
+    #[test]
+    fn removing_a_create_renumbers_later_handles_and_keeps_referenced_creates() {
+        let steps = vec![
+            create("a"),
+            create("b"),
+            on("ConnectCustomKeyStore", 1),
+            Step::Settle { store: 1 },
+        ];
+        let out = without(&steps, 0).expect("nothing refers to store 0");
+        assert_eq!(
+            out,
+            vec![
+                create("b"),
+                on("ConnectCustomKeyStore", 0),
+                Step::Settle { store: 0 }
+            ]
+        );
+        assert_eq!(without(&steps, 1), None, "store 1 is used later");
+        let concurrent = vec![
+            Step::Concurrent {
+                steps: vec![create("x"), create("y")],
+            },
+            create("z"),
+            on("DeleteCustomKeyStore", 2),
+        ];
+        let out = without(&concurrent, 0).expect("the group's stores are unused");
+        assert_eq!(out, vec![create("z"), on("DeleteCustomKeyStore", 0)]);
+    }
+
+    #[test]
+    fn minimize_keeps_exactly_the_steps_the_failure_needs() {
+        // The "failure": a Delete of a store that was connected first.
+        let steps = vec![
+            create("a"),
+            Step::Paginate { limit: Some(1) },
+            create("b"),
+            on("ConnectCustomKeyStore", 1),
+            Step::Paginate { limit: None },
+            on("DeleteCustomKeyStore", 1),
+            on("DeleteCustomKeyStore", 0),
+        ];
+        let fails = |s: &[Step]| {
+            (0..4).any(|h| {
+                let connect = s.iter().position(|x| *x == on("ConnectCustomKeyStore", h));
+                let delete = s.iter().rposition(|x| *x == on("DeleteCustomKeyStore", h));
+                matches!((connect, delete), (Some(c), Some(d)) if c < d)
+            })
+        };
+        assert!(fails(&steps), "the planted failure holds at the start");
+        let out = minimize(steps, 100, fails);
+        assert_eq!(
+            out,
+            vec![
+                create("b"),
+                on("ConnectCustomKeyStore", 0),
+                on("DeleteCustomKeyStore", 0)
+            ]
+        );
+    }
+
+    #[test]
+    fn minimize_stops_when_the_budget_is_spent() {
+        let steps = vec![create("a"), create("b"), create("c")];
+        let mut tries = 0;
+        let out = minimize(steps.clone(), 2, |_| {
+            tries += 1;
+            false
+        });
+        assert_eq!((out, tries), (steps, 2));
+    }
+}
