@@ -23,17 +23,16 @@
 //! Run without `--bench` (e.g. by `cargo test --benches`) it does one short smoke round per
 //! target and does not judge the ratio.
 
+mod common;
+
 use std::convert::Infallible;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use ckscheck::emulator::{EmulatorConfig, RunningEmulator, start_on_loopback};
 use ckscheck::model::{Fixtures, XksBehaviour};
-use ckscheck::sigv4::{Credential, Signable, Signer};
-use ckscheck::spec::Spec;
+use common::{Load, credential, drive, env_or, median, presign};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -51,9 +50,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The minimum emulator/baseline throughput ratio.
 const TARGET_RATIO: f64 = 0.5;
-/// The Host header both servers receive (signed into the request, so identical for both).
-const HOST: &str = "kms.bench.localhost";
-const REGION: &str = "us-east-1";
 
 struct Settings {
     seconds: f64,
@@ -66,16 +62,6 @@ struct Settings {
     only: Option<String>,
     /// False when run as a smoke test (no `--bench` argument): the ratio is not judged.
     judge: bool,
-}
-
-fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match std::env::var(name) {
-        Ok(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={text:?} is not a valid value")),
-        Err(_) => Ok(default),
-    }
 }
 
 impl Settings {
@@ -111,14 +97,6 @@ impl Settings {
         }
         Ok(settings)
     }
-}
-
-/// The bench's own credential (the emulator checks it only with BENCH_VERIFY_SIGV4=1).
-fn credential() -> Credential {
-    Credential::new(
-        "AKIABENCHAAAAAAAAAAA",
-        "benchSecretAccessKeyAAAAAAAAAAAAAAAAAAAAAAA",
-    )
 }
 
 /// Create requests for `n` distinct stores, from the built-in fixtures: CloudHSM stores on the
@@ -170,49 +148,6 @@ fn store_requests(fixtures: &Fixtures, n: usize) -> Result<Vec<Value>, String> {
         body["CustomKeyStoreName"] = json!(format!("bench-store-{}", i + 1));
     }
     Ok(out)
-}
-
-/// The one DescribeCustomKeyStores request every client task sends, signed once.
-struct PreSigned {
-    headers: http::HeaderMap,
-    body: Bytes,
-}
-
-/// A signed awsJson1_1 request for `operation` with `body` (Host: [`HOST`], path `/`).
-fn presign(operation: &str, body: Vec<u8>) -> Result<PreSigned, String> {
-    let spec = Spec::kms();
-    let target = format!("{}.{operation}", spec.service.target_prefix);
-    let base = [
-        ("host", HOST),
-        ("content-type", spec.service.content_type.as_str()),
-        ("x-amz-target", target.as_str()),
-    ];
-    let credential = credential();
-    let signer = Signer {
-        credential: &credential,
-        region: REGION,
-        service: &spec.service.signing_name,
-        time: SystemTime::now(),
-    };
-    let (signed, _) = signer.sign(&Signable {
-        method: "POST",
-        uri: "/",
-        headers: &base,
-        body: &body,
-    })?;
-    let mut headers = http::HeaderMap::new();
-    for (k, v) in base
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain(signed)
-    {
-        let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
-        headers.insert(name, HeaderValue::from_str(&v).map_err(|e| e.to_string())?);
-    }
-    Ok(PreSigned {
-        headers,
-        body: Bytes::from(body),
-    })
 }
 
 /// A trivial server with the emulator's accept loop and builder: answers every request with
@@ -267,121 +202,6 @@ async fn serve_constant(
     tokio::select! {
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(Duration::from_secs(5)) => {}
-    }
-}
-
-/// What one round measured.
-struct Round {
-    ok: u64,
-    errors: u64,
-    first_error: Option<String>,
-    rps: f64,
-    /// Process CPU time (client + server, all threads) per counted request, in microseconds.
-    cpu_us_per_request: Option<f64>,
-}
-
-/// CPU time this process has used (user + system, all threads), from `/proc/self/stat`.
-fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    // USER_HZ is 100 on every Linux configuration Rust supports.
-    Some(Duration::from_millis(ticks * 10))
-}
-
-/// Drives `url` with `concurrency` tasks for warm-up + measured time; counts 200s in the window.
-async fn drive(url: &str, request: &PreSigned, expect_len: usize, s: &Settings) -> Round {
-    let client = reqwest::Client::builder()
-        .http1_only()
-        .pool_max_idle_per_host(s.concurrency)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("the reqwest client builds");
-    let template = client
-        .post(url)
-        .headers(request.headers.clone())
-        .body(request.body.clone())
-        .build()
-        .expect("the request builds");
-    let template = Arc::new(template);
-    let ok = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
-    let begin = Instant::now() + Duration::from_secs_f64(s.warmup);
-    let end = begin + Duration::from_secs_f64(s.seconds);
-    let mut tasks = Vec::new();
-    for _ in 0..s.concurrency {
-        let (client, template) = (client.clone(), template.clone());
-        let (ok, errors, first_error) = (ok.clone(), errors.clone(), first_error.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut my_ok, mut my_errors) = (0u64, 0u64);
-            loop {
-                let request = template.try_clone().expect("a byte body clones");
-                let outcome = match client.execute(request).await {
-                    Ok(response) => {
-                        let status = response.status();
-                        match response.bytes().await {
-                            Ok(b) if status == StatusCode::OK && b.len() == expect_len => Ok(()),
-                            Ok(b) => Err(format!(
-                                "status {status}, {} body bytes (expected 200, {expect_len}): {}",
-                                b.len(),
-                                String::from_utf8_lossy(&b[..b.len().min(300)])
-                            )),
-                            Err(e) => Err(format!("reading the body: {e}")),
-                        }
-                    }
-                    Err(e) => Err(format!("transport error: {e}")),
-                };
-                let now = Instant::now();
-                if now >= end {
-                    break;
-                }
-                match outcome {
-                    Ok(()) if now >= begin => my_ok += 1,
-                    Ok(()) => {}
-                    Err(e) => {
-                        // Errors count during warm-up too: any non-200 fails the bench.
-                        my_errors += 1;
-                        first_error.lock().unwrap().get_or_insert(e);
-                    }
-                }
-            }
-            ok.fetch_add(my_ok, Ordering::Relaxed);
-            errors.fetch_add(my_errors, Ordering::Relaxed);
-        }));
-    }
-    tokio::time::sleep_until(begin.into()).await;
-    let cpu_begin = process_cpu();
-    tokio::time::sleep_until(end.into()).await;
-    let cpu_end = process_cpu();
-    for t in tasks {
-        t.await.expect("a client task panicked");
-    }
-    let ok = ok.load(Ordering::Relaxed);
-    let cpu_us_per_request = match (cpu_begin, cpu_end) {
-        (Some(a), Some(b)) if ok > 0 => Some((b - a).as_secs_f64() * 1e6 / ok as f64),
-        _ => None,
-    };
-    let first_error = first_error.lock().unwrap().take();
-    Round {
-        ok,
-        errors: errors.load(Ordering::Relaxed),
-        first_error,
-        rps: ok as f64 / s.seconds,
-        cpu_us_per_request,
-    }
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
 
@@ -522,7 +342,12 @@ async fn run(s: &Settings) -> Result<bool, String> {
             if s.only.as_deref().is_some_and(|o| o != name) {
                 continue;
             }
-            let r = drive(&url, &request, body.len(), s).await;
+            let load = Load {
+                concurrency: s.concurrency,
+                warmup: s.warmup,
+                seconds: s.seconds,
+            };
+            let r = drive(&url, &request, body.len(), &load).await;
             println!(
                 "round {round} {name:<8} {:>10.0} req/s  ({} ok in {} s, {} errors; {} CPU/request)",
                 r.rps,

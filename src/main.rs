@@ -91,7 +91,7 @@ struct RunArgs {
     /// Write a Markdown parity matrix (operation x check family).
     #[arg(long, value_name = "FILE.md")]
     matrix: Option<PathBuf>,
-    /// Checks run at once [default: one per core embedded, 1 against an endpoint].
+    /// Checks run at once [default: all of them embedded, 1 against an endpoint].
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Requests per second per operation, 0 for unlimited [default: 5, unlimited on loopback].

@@ -32,6 +32,7 @@ impl Answer {
 }
 
 /// A model with a clock, the references of one sequence, and a name prefix.
+#[derive(Clone)]
 pub(crate) struct Replay {
     model: Model,
     now: Millis,

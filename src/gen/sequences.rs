@@ -121,7 +121,7 @@ impl Transition {
 }
 
 /// A store of ours as the reference state sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreView {
     /// Handle: the tag of the create.
     pub tag: usize,
@@ -138,7 +138,7 @@ pub struct StoreView {
 }
 
 /// What the reference state predicts after the transitions so far.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct View {
     /// The tags of all creates, in order (successful or not).
     pub tags: Vec<usize>,
@@ -158,6 +158,7 @@ pub struct SeqState {
     applied: Vec<Transition>,
     next_tag: usize,
     view: View,
+    derivation: Derivation,
 }
 
 impl fmt::Debug for SeqState {
@@ -175,6 +176,7 @@ impl SeqState {
     /// An empty state: no stores yet.
     pub fn new(ctx: Arc<GenContext>, mode: Mode) -> SeqState {
         SeqState {
+            derivation: Derivation::new(&ctx),
             ctx,
             mode,
             applied: Vec::new(),
@@ -196,74 +198,114 @@ impl SeqState {
 /// The steps of a list of transitions: handles become `$store:N` (N counting creates).
 pub fn to_steps(transitions: &[Transition]) -> Vec<Step> {
     let mut ordinal: HashMap<usize, usize> = HashMap::new();
-    let reference = |ordinal: &HashMap<usize, usize>, tag: usize| {
-        // Preconditions keep every handle known; an unknown one names no store.
-        ordinal.get(&tag).copied().unwrap_or(usize::MAX)
-    };
     let mut steps = Vec::new();
     for t in transitions {
-        match t {
-            Transition::Create { tag, body } => {
-                ordinal.insert(*tag, ordinal.len());
-                steps.push(Step::Call {
-                    operation: CREATE.into(),
-                    body: body.clone(),
-                    expect: None,
-                });
-            }
-            Transition::Call {
-                operation,
-                store,
-                body,
-                settle,
-            } => {
-                let mut body = body.clone();
-                let n = store.map(|tag| reference(&ordinal, tag));
-                if let Some(n) = n {
-                    body[STORE_ID] = json!(format!("{STORE_REF}{n}"));
-                }
-                steps.push(Step::Call {
-                    operation: operation.clone(),
-                    body,
-                    expect: None,
-                });
-                if let (Some(n), true) = (n, *settle) {
-                    steps.push(Step::Settle { store: n });
-                }
-            }
-            Transition::Settle { store } => steps.push(Step::Settle {
-                store: reference(&ordinal, *store),
-            }),
-            Transition::Paginate { limit } => steps.push(Step::Paginate { limit: *limit }),
-        }
+        push_steps(t, &mut ordinal, &mut steps);
     }
     steps
 }
 
-/// Predicts the view after `applied` by replaying it through the model.
-fn derive(ctx: &GenContext, applied: &[Transition]) -> View {
-    let steps = to_steps(applied);
-    let mut replay = Replay::new(ctx, 0);
-    let mut deleted: Vec<String> = Vec::new();
-    for step in &steps {
-        let deleting = match step {
-            Step::Call {
-                operation, body, ..
-            } if operation == DELETE => {
-                let id = replay.resolve(body)[STORE_ID].clone();
-                replay
-                    .stores()
-                    .into_iter()
-                    .find(|s| id == s.id.as_str())
-                    .map(|s| s.name)
+/// Appends the steps of one transition; `ordinal` maps create tags to their `$store:N`.
+fn push_steps(t: &Transition, ordinal: &mut HashMap<usize, usize>, steps: &mut Vec<Step>) {
+    // Preconditions keep every handle known; an unknown one names no store.
+    let reference = |ordinal: &HashMap<usize, usize>, tag: usize| {
+        ordinal.get(&tag).copied().unwrap_or(usize::MAX)
+    };
+    match t {
+        Transition::Create { tag, body } => {
+            ordinal.insert(*tag, ordinal.len());
+            steps.push(Step::Call {
+                operation: CREATE.into(),
+                body: body.clone(),
+                expect: None,
+            });
+        }
+        Transition::Call {
+            operation,
+            store,
+            body,
+            settle,
+        } => {
+            let mut body = body.clone();
+            let n = store.map(|tag| reference(ordinal, tag));
+            if let Some(n) = n {
+                body[STORE_ID] = json!(format!("{STORE_REF}{n}"));
             }
-            _ => None,
-        };
-        let answers = replay.run(step);
-        if let Some(name) = deleting.filter(|_| answers.iter().all(|a| a.outcome.is_ok())) {
-            deleted.push(name);
+            steps.push(Step::Call {
+                operation: operation.clone(),
+                body,
+                expect: None,
+            });
+            if let (Some(n), true) = (n, *settle) {
+                steps.push(Step::Settle { store: n });
+            }
+        }
+        Transition::Settle { store } => steps.push(Step::Settle {
+            store: reference(ordinal, *store),
+        }),
+        Transition::Paginate { limit } => steps.push(Step::Paginate { limit: *limit }),
+    }
+}
+
+/// A sequence's transitions replayed through the model so far: extended one transition at a
+/// time, so generating a sequence replays each step once.
+#[derive(Clone)]
+struct Derivation {
+    replay: Replay,
+    ordinal: HashMap<usize, usize>,
+    /// Full names of stores deleted successfully, in order.
+    deleted: Vec<String>,
+}
+
+impl Derivation {
+    fn new(ctx: &GenContext) -> Derivation {
+        Derivation {
+            replay: Replay::new(ctx, 0),
+            ordinal: HashMap::new(),
+            deleted: Vec::new(),
         }
     }
+
+    /// Replays one more transition.
+    fn push(&mut self, t: &Transition) {
+        let mut steps = Vec::new();
+        push_steps(t, &mut self.ordinal, &mut steps);
+        let replay = &mut self.replay;
+        for step in &steps {
+            let deleting = match step {
+                Step::Call {
+                    operation, body, ..
+                } if operation == DELETE => {
+                    let id = replay.resolve(body)[STORE_ID].clone();
+                    replay
+                        .stores()
+                        .into_iter()
+                        .find(|s| id == s.id.as_str())
+                        .map(|s| s.name)
+                }
+                _ => None,
+            };
+            let answers = replay.run(step);
+            if let Some(name) = deleting.filter(|_| answers.iter().all(|a| a.outcome.is_ok())) {
+                self.deleted.push(name);
+            }
+        }
+    }
+}
+
+/// Predicts the view after `applied` by replaying it through the model.
+#[cfg(test)]
+fn derive(ctx: &GenContext, applied: &[Transition]) -> View {
+    let mut d = Derivation::new(ctx);
+    for t in applied {
+        d.push(t);
+    }
+    view_of(ctx, &mut d, applied)
+}
+
+/// The view after `applied`, which `d` has replayed.
+fn view_of(ctx: &GenContext, d: &mut Derivation, applied: &[Transition]) -> View {
+    let (replay, deleted) = (&mut d.replay, &d.deleted);
     let tags: Vec<usize> = applied
         .iter()
         .filter_map(|t| match t {
@@ -364,7 +406,8 @@ impl ReferenceStateMachine for KmsMachine {
             state.next_tag = state.next_tag.max(tag + 1);
         }
         state.applied.push(transition.clone());
-        state.view = derive(&state.ctx, &state.applied);
+        state.derivation.push(transition);
+        state.view = view_of(&state.ctx, &mut state.derivation, &state.applied);
         state
     }
 
@@ -876,6 +919,26 @@ mod tests {
             quota: 10,
             allow_create_key: true,
             name_prefix_len: 18,
+        }
+    }
+
+    #[test]
+    fn the_incremental_view_is_the_view_of_a_full_replay() {
+        let ctx = Arc::new(ctx());
+        let strategy = transitions_strategy(&ctx);
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..100 {
+            let transitions = strategy.new_tree(&mut runner).unwrap().current();
+            let mut state = SeqState::new(ctx.clone(), Mode::Mixed);
+            for (n, t) in transitions.iter().enumerate() {
+                state = KmsMachine::apply(state, t);
+                assert_eq!(
+                    state.view,
+                    derive(&ctx, &transitions[..=n]),
+                    "after {} transitions of {transitions:?}",
+                    n + 1
+                );
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use super::{RunReport, SERVE_URL, redact_history, redact_step};
 
 /// The run as JSON: `seed`, `endpoint`, `region`, `strict`, `totals` (`checks`, `passed`,
 /// `failed`, `ignored`) and `checks`, each with `name`, `family`, `explain`, `cases`,
-/// `duration_ms`, `status` (`passed`/`failed`/`ignored`), `findings`, `exercised`, and, when
+/// `requests`, `duration_ms`, `status` (`passed`/`failed`/`ignored`), `findings`, `exercised`, and, when
 /// it has a counterexample, `failure` (`summary`, `seed`, `replay`, `steps`, `exchanges`,
 /// `aws_cli`, `curl`; null otherwise).
 pub fn json_report(report: &RunReport) -> Value {
@@ -41,6 +41,7 @@ pub fn json_report(report: &RunReport) -> Value {
                 "family": c.family,
                 "explain": c.explain,
                 "cases": c.cases,
+                "requests": c.requests,
                 "duration_ms": u64::try_from(c.duration.as_millis()).unwrap_or(u64::MAX),
                 "status": c.status(report.strict),
                 "findings": c.verdict.findings,
@@ -90,6 +91,7 @@ mod tests {
         assert_eq!(failed["name"], "store-states");
         assert_eq!(failed["family"], "states");
         assert_eq!(failed["cases"], 17);
+        assert_eq!(failed["requests"], 119);
         assert_eq!(failed["duration_ms"], 2345);
         assert_eq!(failed["exercised"]["ConnectCustomKeyStore"], 3);
         assert_eq!(failed["findings"].as_array().unwrap().len(), 4);

@@ -48,6 +48,8 @@ pub struct CheckReport {
     pub explain: String,
     /// Generated cases run.
     pub cases: u32,
+    /// Requests sent (every attempt, page and poll).
+    pub requests: u64,
     /// Wall time of the check (milliseconds in JSON).
     #[serde(rename = "duration_ms", serialize_with = "as_millis")]
     pub duration: Duration,
@@ -676,6 +678,7 @@ pub(crate) mod sample {
                     family: Family::Validation,
                     explain: "every rule-breaking request gets the declared client error".into(),
                     cases: 256,
+                    requests: 1792,
                     duration: Duration::from_millis(1500),
                     verdict: Verdict {
                         findings: vec![],
@@ -693,6 +696,7 @@ pub(crate) mod sample {
                     family: Family::Pagination,
                     explain: "paging with any Limit yields each store exactly once".into(),
                     cases: 64,
+                    requests: 448,
                     duration: Duration::from_millis(800),
                     verdict: Verdict {
                         findings: vec![finding(
@@ -711,6 +715,7 @@ pub(crate) mod sample {
                     family: Family::States,
                     explain: "connection states follow the model".into(),
                     cases: 17,
+                    requests: 119,
                     duration: Duration::from_millis(2345),
                     verdict: failing,
                     failure: Some(FailureDetail {
@@ -727,6 +732,7 @@ pub(crate) mod sample {
                     family: Family::Snapshots,
                     explain: "responses match the reviewed transcripts".into(),
                     cases: 0,
+                    requests: 0,
                     duration: Duration::ZERO,
                     verdict: Verdict::default(),
                     failure: None,

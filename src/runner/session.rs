@@ -329,7 +329,7 @@ impl Session {
     /// transition timeout passes. Every poll is recorded.
     async fn settle(&mut self, step: u32, id: &str) {
         let deadline = Instant::now() + self.endpoint.transition_timeout;
-        let mut pause = Duration::from_millis(5);
+        let mut pause = Duration::from_millis(1);
         loop {
             let body = json!({ "CustomKeyStoreId": id });
             let exchanges = self

@@ -101,7 +101,13 @@ impl Suite {
     /// Runs one check: saved regressions first, then generated cases; shrinks a failure.
     pub fn run_check(&self, check: &Check) -> CheckReport {
         let started = Instant::now();
-        let target = match self.runtime.block_on(self.check_target()) {
+        // The check's requests run on a runtime of this thread: a case's awaits then wake no
+        // other thread (the embedded emulator serves from the shared runtime).
+        let local = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start a runtime for the check: {e}"));
+        let (target, local) = match local.and_then(|local| Ok((self.check_target()?, local))) {
             Ok(t) => t,
             Err(e) => {
                 let mut report = self.report(check, 0, Verdict::default(), started);
@@ -112,12 +118,12 @@ impl Suite {
         };
         let observed = Mutex::new(Verdict::default());
         let cases = AtomicU32::new(0);
+        let requests = AtomicU64::new(0);
         let first_failing_case = Mutex::new(None::<u32>);
         let judge = |steps: &[Step]| -> (History, Verdict) {
             let sequence = self.sequences.fetch_add(1, Ordering::Relaxed);
-            let history = self
-                .runtime
-                .block_on(self.execute(&target, steps, sequence));
+            let history = local.block_on(self.execute(&target, steps, sequence));
+            requests.fetch_add(history.exchanges.len() as u64, Ordering::Relaxed);
             let verdict = (check.oracle)(&self.oracle_context(), &history);
             (history, verdict)
         };
@@ -208,6 +214,7 @@ impl Suite {
         }
         let verdict = observed.into_inner().expect("not poisoned");
         let mut report = self.report(check, cases.into_inner(), verdict, started);
+        report.requests = requests.into_inner();
         report.failure = failure;
         report
     }
@@ -235,6 +242,7 @@ impl Suite {
             family: check.family,
             explain: check.explain.to_string(),
             cases,
+            requests: 0,
             duration: started.elapsed(),
             verdict,
             failure: None,
@@ -252,11 +260,12 @@ impl Suite {
         }
     }
 
-    async fn check_target(&self) -> Result<CheckTarget, String> {
+    fn check_target(&self) -> Result<CheckTarget, String> {
         let (url, emulator) = match &self.target {
             Target::Embedded(config) => {
-                let running = emulator::start_on_loopback(config.clone())
-                    .await
+                let running = self
+                    .runtime
+                    .block_on(emulator::start_on_loopback(config.clone()))
                     .map_err(|e| format!("cannot start the embedded emulator: {e}"))?;
                 (running.url(), Some(running))
             }

@@ -20,7 +20,7 @@ use crate::runner::session::{Endpoint, RetryPolicy, remove_journaled};
 use crate::sigv4::Credential;
 
 /// Everything `ckscheck run` can be told.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     /// Endpoint URL (else from the environment; none: the embedded emulator).
     pub endpoint_url: Option<String>,
@@ -60,6 +60,41 @@ pub struct RunOptions {
     pub journal: PathBuf,
     /// Where shrunk failures are saved and replayed from.
     pub regressions: Option<PathBuf>,
+}
+
+impl Default for RunOptions {
+    /// The command line's defaults, except that nothing is saved or written.
+    fn default() -> Self {
+        RunOptions {
+            endpoint_url: None,
+            region: None,
+            fixtures: None,
+            cases: None,
+            seed: None,
+            filter: None,
+            list: false,
+            junit: None,
+            json: None,
+            history: None,
+            matrix: None,
+            jobs: None,
+            rate: None,
+            transition_timeout: Duration::from_secs(60),
+            strict: false,
+            quota: 10,
+            faults: Vec::new(),
+            journal: PathBuf::from("ckscheck-journal.jsonl"),
+            regressions: None,
+        }
+    }
+}
+
+/// Checks run at once when `--jobs` is not given: against the embedded emulator all of them
+/// (cases spend much of their time waiting on loopback round trips and transitions, so more
+/// checks than cores keep the cores busy); against a remote endpoint one, so the per-operation
+/// rate limit is not shared between checks and findings come in a readable order.
+pub fn default_jobs(embedded: bool) -> usize {
+    if embedded { checks().len() } else { 1 }
 }
 
 /// A usage or configuration error (exit code 2).
@@ -124,7 +159,7 @@ pub fn prepare(
     let (target, credential, region, rate, journal, allow_create_key) = match &url {
         None => {
             // Fast transitions keep the default run short; CONNECTING is still observable.
-            model.connect_delay_ms = 5;
+            model.connect_delay_ms = 2;
             let config = EmulatorConfig {
                 model: model.clone(),
                 fixtures: (*fixtures).clone(),
@@ -270,7 +305,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     let arguments = Arguments {
         filter: options.filter.clone(),
         list: options.list,
-        test_threads: options.jobs.or(if embedded { None } else { Some(1) }),
+        test_threads: Some(options.jobs.unwrap_or_else(|| default_jobs(embedded))),
         ..Arguments::default()
     };
     let conclusion = libtest_mimic::run(&arguments, trials);
@@ -289,6 +324,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
                 family: check.family,
                 explain: check.explain.into(),
                 cases: 0,
+                requests: 0,
                 duration: Duration::ZERO,
                 verdict: Default::default(),
                 failure: None,

@@ -1,0 +1,205 @@
+//! What both throughput benches share: a pre-signed request, a load loop, medians.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use ckscheck::sigv4::{Credential, Signable, Signer};
+use ckscheck::spec::Spec;
+use http::{HeaderValue, StatusCode};
+
+/// The Host header every pre-signed request carries.
+pub const HOST: &str = "kms.bench.localhost";
+/// The region requests are signed for.
+pub const REGION: &str = "us-east-1";
+
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={text:?} is not a valid value")),
+        Err(_) => Ok(default),
+    }
+}
+
+
+/// The bench's own credential (the emulator checks it only with BENCH_VERIFY_SIGV4=1).
+pub fn credential() -> Credential {
+    Credential::new(
+        "AKIABENCHAAAAAAAAAAA",
+        "benchSecretAccessKeyAAAAAAAAAAAAAAAAAAAAAAA",
+    )
+}
+
+
+/// The one DescribeCustomKeyStores request every client task sends, signed once.
+pub struct PreSigned {
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+/// A signed awsJson1_1 request for `operation` with `body` (Host: [`HOST`], path `/`).
+pub fn presign(operation: &str, body: Vec<u8>) -> Result<PreSigned, String> {
+    let spec = Spec::kms();
+    let target = format!("{}.{operation}", spec.service.target_prefix);
+    let base = [
+        ("host", HOST),
+        ("content-type", spec.service.content_type.as_str()),
+        ("x-amz-target", target.as_str()),
+    ];
+    let credential = credential();
+    let signer = Signer {
+        credential: &credential,
+        region: REGION,
+        service: &spec.service.signing_name,
+        time: SystemTime::now(),
+    };
+    let (signed, _) = signer.sign(&Signable {
+        method: "POST",
+        uri: "/",
+        headers: &base,
+        body: &body,
+    })?;
+    let mut headers = http::HeaderMap::new();
+    for (k, v) in base
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(signed)
+    {
+        let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
+        headers.insert(name, HeaderValue::from_str(&v).map_err(|e| e.to_string())?);
+    }
+    Ok(PreSigned {
+        headers,
+        body: Bytes::from(body),
+    })
+}
+
+
+/// What one round measured.
+pub struct Round {
+    pub ok: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub rps: f64,
+    /// Process CPU time (client + server, all threads) per counted request, in microseconds.
+    pub cpu_us_per_request: Option<f64>,
+}
+
+/// CPU time this process has used (user + system, all threads), from `/proc/self/stat`.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux configuration Rust supports.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// How hard and how long [`drive`] loads a server.
+pub struct Load {
+    /// Concurrent client tasks.
+    pub concurrency: usize,
+    /// Unmeasured seconds first.
+    pub warmup: f64,
+    /// Measured seconds.
+    pub seconds: f64,
+}
+
+/// Drives `url` with `concurrency` tasks for warm-up + measured time; counts 200s in the window.
+pub async fn drive(url: &str, request: &PreSigned, expect_len: usize, s: &Load) -> Round {
+    let client = reqwest::Client::builder()
+        .http1_only()
+        .pool_max_idle_per_host(s.concurrency)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("the reqwest client builds");
+    let template = client
+        .post(url)
+        .headers(request.headers.clone())
+        .body(request.body.clone())
+        .build()
+        .expect("the request builds");
+    let template = Arc::new(template);
+    let ok = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let begin = Instant::now() + Duration::from_secs_f64(s.warmup);
+    let end = begin + Duration::from_secs_f64(s.seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..s.concurrency {
+        let (client, template) = (client.clone(), template.clone());
+        let (ok, errors, first_error) = (ok.clone(), errors.clone(), first_error.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut my_ok, mut my_errors) = (0u64, 0u64);
+            loop {
+                let request = template.try_clone().expect("a byte body clones");
+                let outcome = match client.execute(request).await {
+                    Ok(response) => {
+                        let status = response.status();
+                        match response.bytes().await {
+                            Ok(b) if status == StatusCode::OK && b.len() == expect_len => Ok(()),
+                            Ok(b) => Err(format!(
+                                "status {status}, {} body bytes (expected 200, {expect_len}): {}",
+                                b.len(),
+                                String::from_utf8_lossy(&b[..b.len().min(300)])
+                            )),
+                            Err(e) => Err(format!("reading the body: {e}")),
+                        }
+                    }
+                    Err(e) => Err(format!("transport error: {e}")),
+                };
+                let now = Instant::now();
+                if now >= end {
+                    break;
+                }
+                match outcome {
+                    Ok(()) if now >= begin => my_ok += 1,
+                    Ok(()) => {}
+                    Err(e) => {
+                        // Errors count during warm-up too: any non-200 fails the bench.
+                        my_errors += 1;
+                        first_error.lock().unwrap().get_or_insert(e);
+                    }
+                }
+            }
+            ok.fetch_add(my_ok, Ordering::Relaxed);
+            errors.fetch_add(my_errors, Ordering::Relaxed);
+        }));
+    }
+    tokio::time::sleep_until(begin.into()).await;
+    let cpu_begin = process_cpu();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_end = process_cpu();
+    for t in tasks {
+        t.await.expect("a client task panicked");
+    }
+    let ok = ok.load(Ordering::Relaxed);
+    let cpu_us_per_request = match (cpu_begin, cpu_end) {
+        (Some(a), Some(b)) if ok > 0 => Some((b - a).as_secs_f64() * 1e6 / ok as f64),
+        _ => None,
+    };
+    let first_error = first_error.lock().unwrap().take();
+    Round {
+        ok,
+        errors: errors.load(Ordering::Relaxed),
+        first_error,
+        rps: ok as f64 / s.seconds,
+        cpu_us_per_request,
+    }
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+

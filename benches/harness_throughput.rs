@@ -1,0 +1,229 @@
+//! Requests per second the harness drives against the embedded emulator, next to a plain load
+//! client sending one pre-signed DescribeCustomKeyStores request, measured in the same run.
+//!
+//! Run with `cargo bench --bench harness_throughput`. The target: the harness reaches at least
+//! half of the plain client's rate. It prints every round, the medians and the ratio, then
+//! exits non-zero if the ratio is below the target or the harness run did not pass.
+//!
+//! The harness side is what `ckscheck run` does with no endpoint: every check (generation,
+//! requests, oracles, emulator resets between cases) with `BENCH_CASES` cases per check, the
+//! checks spread over `BENCH_JOBS` threads; its rate is the requests it sent (every attempt,
+//! page and poll) over its wall time. The plain side is the same number of concurrent tasks
+//! sending the same signed Describe back to back to an empty embedded emulator, for
+//! `BENCH_SECONDS`. Rounds alternate harness, plain client, harness, ...
+//!
+//! Settings (environment variables):
+//!   BENCH_CASES    cases per check (default 256, as `ckscheck run`)
+//!   BENCH_JOBS     checks run at once and plain-client tasks (default: as `ckscheck run`
+//!                  against the embedded emulator, every check at once)
+//!   BENCH_SECONDS  measured seconds of each plain-client round (default 3)
+//!   BENCH_ROUNDS   rounds (default 3)
+//!
+//! Run without `--bench` (e.g. by `cargo test --benches`) it does one short round and does not
+//! judge the ratio.
+
+mod common;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use ckscheck::emulator::{EmulatorConfig, start_on_loopback};
+use ckscheck::model::ModelConfig;
+use ckscheck::report::CheckReport;
+use ckscheck::suite::checks;
+use ckscheck::suite::run::{RunOptions, default_jobs, prepare};
+use common::{Load, drive, env_or, median, presign};
+
+/// The allocator `ckscheck` itself uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The minimum harness/plain-client rate ratio.
+const TARGET_RATIO: f64 = 0.5;
+
+struct Settings {
+    cases: u32,
+    jobs: usize,
+    seconds: f64,
+    rounds: usize,
+    judge: bool,
+}
+
+impl Settings {
+    fn from_env() -> Result<Settings, String> {
+        let judge = std::env::args().any(|a| a == "--bench");
+        let (cases, seconds, rounds) = if judge { (256, 3.0, 3) } else { (16, 0.3, 1) };
+        let s = Settings {
+            cases: env_or("BENCH_CASES", cases)?,
+            jobs: env_or("BENCH_JOBS", default_jobs(true))?,
+            seconds: env_or("BENCH_SECONDS", seconds)?,
+            rounds: env_or("BENCH_ROUNDS", rounds)?,
+            judge,
+        };
+        if s.cases == 0 || s.jobs == 0 || s.rounds == 0 || s.seconds.is_nan() || s.seconds <= 0.0
+        {
+            return Err("BENCH_CASES, BENCH_JOBS, BENCH_ROUNDS and BENCH_SECONDS must be > 0".into());
+        }
+        Ok(s)
+    }
+}
+
+/// One harness run: every check, `jobs` at a time. Returns (requests/s, requests, seconds,
+/// names of failed checks).
+fn harness_round(
+    s: &Settings,
+    seed: u64,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(f64, u64, f64, Vec<String>), String> {
+    let options = RunOptions {
+        cases: Some(s.cases),
+        seed: Some(seed),
+        ..RunOptions::default()
+    };
+    let prepared = prepare(&options, runtime)?;
+    let all = checks();
+    let next = AtomicUsize::new(0);
+    let started = Instant::now();
+    let reports: Vec<CheckReport> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..s.jobs)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    while let Some(check) = all.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        mine.push(prepared.suite.run_check(check));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("a check panicked"))
+            .collect()
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let requests: u64 = reports.iter().map(|r| r.requests).sum();
+    let failed = reports
+        .iter()
+        .filter(|r| r.failure.is_some())
+        .map(|r| r.name.clone())
+        .collect();
+    Ok((requests as f64 / seconds, requests, seconds, failed))
+}
+
+/// One plain-client round against a fresh, empty embedded emulator.
+async fn plain_round(s: &Settings) -> Result<(f64, u64, Option<String>), String> {
+    let config = EmulatorConfig {
+        model: ModelConfig {
+            connect_delay_ms: 5,
+            ..ModelConfig::default()
+        },
+        ..EmulatorConfig::default()
+    };
+    let emulator = start_on_loopback(config)
+        .await
+        .map_err(|e| format!("starting the emulator: {e}"))?;
+    let request = presign("DescribeCustomKeyStores", b"{}".to_vec())?;
+    let expected = br#"{"CustomKeyStores":[],"Truncated":false}"#.len();
+    let load = Load {
+        concurrency: s.jobs,
+        warmup: 0.5,
+        seconds: s.seconds,
+    };
+    let round = drive(&emulator.url(), &request, expected, &load).await;
+    emulator.stop().await;
+    Ok((round.rps, round.errors, round.first_error))
+}
+
+fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> {
+    println!("harness_throughput: requests/s of the harness vs a plain client, embedded emulator");
+    println!(
+        "machine: {} cores (available parallelism), {} {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    println!(
+        "settings: cases={} jobs={} seconds={} rounds={} mode={}",
+        s.cases,
+        s.jobs,
+        s.seconds,
+        s.rounds,
+        if s.judge {
+            "bench"
+        } else {
+            "smoke (no --bench: ratio not judged)"
+        }
+    );
+    println!();
+    let (mut harness, mut plain) = (Vec::new(), Vec::new());
+    let mut passed = true;
+    for round in 1..=s.rounds {
+        let (rps, requests, seconds, failed) = harness_round(s, round as u64, runtime)?;
+        println!(
+            "round {round} harness {rps:>10.0} req/s  ({requests} requests in {seconds:.2} s, {} checks failed)",
+            failed.len()
+        );
+        if !failed.is_empty() {
+            println!("  failed checks: {}", failed.join(", "));
+            passed = false;
+        }
+        harness.push(rps);
+        let (rps, errors, first_error) = runtime.block_on(plain_round(s))?;
+        println!("round {round} plain   {rps:>10.0} req/s  ({errors} errors)");
+        if let Some(e) = first_error {
+            println!("  first error: {e}");
+            passed = false;
+        }
+        plain.push(rps);
+    }
+    let (h, p) = (median(&harness), median(&plain));
+    let ratio = if p > 0.0 { h / p } else { 0.0 };
+    println!();
+    println!("median harness {h:>10.0} req/s");
+    println!("median plain   {p:>10.0} req/s");
+    println!("ratio harness/plain = {ratio:.3} (target >= {TARGET_RATIO})");
+    if !passed {
+        println!("FAIL: the harness run or the plain client had failures (see above)");
+    } else if !s.judge {
+        println!("SMOKE: ratio not judged (run `cargo bench --bench harness_throughput`)");
+    } else if ratio >= TARGET_RATIO {
+        println!(
+            "PASS: the harness reaches {:.0}% of the plain client (target {:.0}%)",
+            ratio * 100.0,
+            TARGET_RATIO * 100.0
+        );
+    } else {
+        println!(
+            "FAIL: the harness reaches {:.0}% of the plain client (target {:.0}%)",
+            ratio * 100.0,
+            TARGET_RATIO * 100.0
+        );
+        passed = false;
+    }
+    Ok(passed)
+}
+
+fn main() -> ExitCode {
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("harness_throughput: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    ckscheck::runner::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime builds");
+    match run(&settings, &runtime) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("harness_throughput: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
