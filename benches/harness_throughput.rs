@@ -61,9 +61,10 @@ impl Settings {
             rounds: env_or("BENCH_ROUNDS", rounds)?,
             judge,
         };
-        if s.cases == 0 || s.jobs == 0 || s.rounds == 0 || s.seconds.is_nan() || s.seconds <= 0.0
-        {
-            return Err("BENCH_CASES, BENCH_JOBS, BENCH_ROUNDS and BENCH_SECONDS must be > 0".into());
+        if s.cases == 0 || s.jobs == 0 || s.rounds == 0 || s.seconds.is_nan() || s.seconds <= 0.0 {
+            return Err(
+                "BENCH_CASES, BENCH_JOBS, BENCH_ROUNDS and BENCH_SECONDS must be > 0".into(),
+            );
         }
         Ok(s)
     }
@@ -113,7 +114,7 @@ fn harness_round(
 }
 
 /// One plain-client round against a fresh, empty embedded emulator.
-async fn plain_round(s: &Settings) -> Result<(f64, u64, Option<String>), String> {
+async fn plain_round(s: &Settings) -> Result<common::Round, String> {
     let config = EmulatorConfig {
         model: ModelConfig {
             connect_delay_ms: 5,
@@ -133,7 +134,7 @@ async fn plain_round(s: &Settings) -> Result<(f64, u64, Option<String>), String>
     };
     let round = drive(&emulator.url(), &request, expected, &load).await;
     emulator.stop().await;
-    Ok((round.rps, round.errors, round.first_error))
+    Ok(round)
 }
 
 fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> {
@@ -170,13 +171,21 @@ fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> 
             passed = false;
         }
         harness.push(rps);
-        let (rps, errors, first_error) = runtime.block_on(plain_round(s))?;
-        println!("round {round} plain   {rps:>10.0} req/s  ({errors} errors)");
-        if let Some(e) = first_error {
+        let r = runtime.block_on(plain_round(s))?;
+        println!(
+            "round {round} plain   {:>10.0} req/s  ({} ok in {} s, {} errors; {} CPU/request)",
+            r.rps,
+            r.ok,
+            s.seconds,
+            r.errors,
+            r.cpu_us_per_request
+                .map_or("n/a".to_string(), |us| format!("{us:.1} us"))
+        );
+        if let Some(e) = r.first_error {
             println!("  first error: {e}");
             passed = false;
         }
-        plain.push(rps);
+        plain.push(r.rps);
     }
     let (h, p) = (median(&harness), median(&plain));
     let ratio = if p > 0.0 { h / p } else { 0.0 };

@@ -24,7 +24,6 @@ pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String>
     }
 }
 
-
 /// The bench's own credential (the emulator checks it only with BENCH_VERIFY_SIGV4=1).
 pub fn credential() -> Credential {
     Credential::new(
@@ -32,7 +31,6 @@ pub fn credential() -> Credential {
         "benchSecretAccessKeyAAAAAAAAAAAAAAAAAAAAAAA",
     )
 }
-
 
 /// The one DescribeCustomKeyStores request every client task sends, signed once.
 pub struct PreSigned {
@@ -76,7 +74,6 @@ pub fn presign(operation: &str, body: Vec<u8>) -> Result<PreSigned, String> {
         body: Bytes::from(body),
     })
 }
-
 
 /// What one round measured.
 pub struct Round {
@@ -202,4 +199,3 @@ pub fn median(values: &[f64]) -> f64 {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
-

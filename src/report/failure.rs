@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::reproducer::{aws_cli_commands, curl_commands, replay_hint};
+use super::reproducer::{aws_cli_commands, curl_commands};
 use super::{
     CheckReport, RunReport, SERVE_URL, compact_json, finding_line, one_line, redact_history,
     redact_step,
@@ -80,18 +80,7 @@ pub fn failure_text(check: &CheckReport, report: &RunReport) -> String {
     }
 
     let seed = check.failure.as_ref().map_or(report.seed, |f| f.seed);
-    let mut replay = replay_hint(
-        seed,
-        &check.name,
-        (!report.is_embedded()).then_some(report.endpoint.as_str()),
-    );
-    if !report.is_embedded() {
-        replay.push_str(" --region ");
-        replay.push_str(&super::reproducer::sh_word(&report.region));
-    }
-    if report.strict {
-        replay.push_str(" --strict");
-    }
+    let replay = report.replay_command(seed, &check.name);
     let _ = writeln!(out, "\nreplay: {replay}");
 
     if let Some(failure) = counterexample.filter(|f| !f.history.exchanges.is_empty()) {
@@ -101,7 +90,10 @@ pub fn failure_text(check: &CheckReport, report: &RunReport) -> String {
             report.endpoint.as_str()
         };
         let start = report.is_embedded().then(|| {
-            format!("  # start the reference emulator first: ckscheck serve --seed {seed}")
+            format!(
+                "  # start the reference emulator first: {}",
+                report.serve_command(seed)
+            )
         });
         out.push_str("\nas AWS CLI commands:\n");
         out.extend(start.clone().map(|s| s + "\n"));
@@ -324,6 +316,19 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("40123"), "{text}");
+        // Planted faults are part of the target: both commands carry them.
+        report.faults = vec!["duplicate-names".into()];
+        let text = failure_text(&report.checks[2], &report);
+        assert!(
+            text.contains(
+                "replay: ckscheck run --seed 42 --filter store-states --strict --fault duplicate-names\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("first: ckscheck serve --seed 42 --fault duplicate-names\n"),
+            "{text}"
+        );
     }
 
     #[test]

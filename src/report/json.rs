@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::reproducer::{aws_cli_commands, curl_commands, replay_hint};
+use super::reproducer::{aws_cli_commands, curl_commands};
 use super::{RunReport, SERVE_URL, redact_history, redact_step};
 
 /// The run as JSON: `seed`, `endpoint`, `region`, `strict`, `totals` (`checks`, `passed`,
@@ -25,11 +25,7 @@ pub fn json_report(report: &RunReport) -> Value {
                 json!({
                     "summary": f.summary,
                     "seed": f.seed,
-                    "replay": replay_hint(
-                        f.seed,
-                        &c.name,
-                        (!report.is_embedded()).then_some(report.endpoint.as_str()),
-                    ),
+                    "replay": report.replay_command(f.seed, &c.name),
                     "steps": steps,
                     "exchanges": redact_history(&f.history).exchanges,
                     "aws_cli": aws_cli_commands(&f.history, url, &report.region),
@@ -100,7 +96,7 @@ mod tests {
         assert_eq!(f["seed"], 42);
         assert_eq!(
             f["replay"],
-            "ckscheck run --seed 42 --filter store-states --endpoint-url http://localhost:4566"
+            "ckscheck run --seed 42 --filter store-states --endpoint-url http://localhost:4566 --region us-east-1"
         );
         assert_eq!(f["steps"].as_array().unwrap().len(), 7);
         assert_eq!(f["steps"][2], json!({"step": "settle", "store": 0}));

@@ -87,6 +87,8 @@ pub struct RunReport {
     pub region: String,
     /// Whether unsettled findings fail checks (`--strict`).
     pub strict: bool,
+    /// Names of the faults planted in the embedded emulator (`--fault`), if any.
+    pub faults: Vec<String>,
     /// One report per check, in run order.
     pub checks: Vec<CheckReport>,
 }
@@ -149,6 +151,34 @@ impl CheckReport {
 }
 
 impl RunReport {
+    /// The command that replays `check` with `seed` against the same target.
+    pub fn replay_command(&self, seed: u64, check: &str) -> String {
+        let embedded = self.is_embedded();
+        let mut replay =
+            reproducer::replay_hint(seed, check, (!embedded).then_some(self.endpoint.as_str()));
+        if !embedded {
+            replay.push_str(" --region ");
+            replay.push_str(&reproducer::sh_word(&self.region));
+        }
+        if self.strict {
+            replay.push_str(" --strict");
+        }
+        replay.push_str(&self.fault_flags());
+        replay
+    }
+
+    /// The command that serves the reference emulator a reproducer runs against.
+    pub fn serve_command(&self, seed: u64) -> String {
+        format!("ckscheck serve --seed {seed}{}", self.fault_flags())
+    }
+
+    fn fault_flags(&self) -> String {
+        self.faults
+            .iter()
+            .map(|f| format!(" --fault {}", reproducer::sh_word(f)))
+            .collect()
+    }
+
     /// Whether the run was against the embedded emulator (see [`EMBEDDED_ENDPOINT`]).
     pub fn is_embedded(&self) -> bool {
         self.endpoint.is_empty() || self.endpoint.starts_with(EMBEDDED_ENDPOINT)
@@ -668,6 +698,7 @@ pub(crate) mod sample {
             .collect::<Vec<_>>()
             .join("\n");
         RunReport {
+            faults: Vec::new(),
             seed: 42,
             endpoint: "http://localhost:4566".into(),
             region: "us-east-1".into(),

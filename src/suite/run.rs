@@ -270,11 +270,17 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     }
     let results: Arc<Mutex<Vec<CheckReport>>> = Arc::default();
     // Failure texts need the run's facts but no other check's results.
+    let faults: Vec<String> = options
+        .faults
+        .iter()
+        .map(|f| f.name().to_string())
+        .collect();
     let facts = Arc::new(RunReport {
         seed,
         endpoint: endpoint_label.clone(),
         region: region.clone(),
         strict: options.strict,
+        faults: faults.clone(),
         checks: Vec::new(),
     });
     let all = checks();
@@ -339,6 +345,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         endpoint: endpoint_label.clone(),
         region,
         strict: options.strict,
+        faults,
         checks: checks_run,
     };
     print_notes(&run_report);
