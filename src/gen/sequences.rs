@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -158,7 +159,7 @@ pub struct SeqState {
     applied: Vec<Transition>,
     next_tag: usize,
     view: View,
-    derivation: Derivation,
+    derivation: Rc<Derivation>,
 }
 
 impl fmt::Debug for SeqState {
@@ -176,7 +177,7 @@ impl SeqState {
     /// An empty state: no stores yet.
     pub fn new(ctx: Arc<GenContext>, mode: Mode) -> SeqState {
         SeqState {
-            derivation: Derivation::new(&ctx),
+            derivation: Rc::new(Derivation::new(&ctx)),
             ctx,
             mode,
             applied: Vec::new(),
@@ -406,8 +407,10 @@ impl ReferenceStateMachine for KmsMachine {
             state.next_tag = state.next_tag.max(tag + 1);
         }
         state.applied.push(transition.clone());
-        state.derivation.push(transition);
-        state.view = view_of(&state.ctx, &mut state.derivation, &state.applied);
+        // Shared only while a transition is being drawn; by now this state holds the only copy.
+        let derivation = Rc::make_mut(&mut state.derivation);
+        derivation.push(transition);
+        state.view = view_of(&state.ctx, derivation, &state.applied);
         state
     }
 
@@ -479,49 +482,88 @@ fn transitions(state: &SeqState) -> BoxedStrategy<Transition> {
         (_, true) => 10,
         (_, false) => 3,
     };
-    let mut options = vec![(create_weight, create(state)), (3, describe(state))];
+    // Only the drawn arm's strategy is built: building every arm for every transition was
+    // most of the cost of generating a sequence.
+    let mut arms: Vec<(u32, Arm)> = vec![(create_weight, create), (3, describe)];
     if !v.tags.is_empty() {
         let quiet = |w: u32| if mode == Mode::Fill { 1 } else { w };
-        options.push((
-            if in_state(&[Disconnected]) {
-                quiet(10)
-            } else {
-                1
-            },
-            connect(state),
-        ));
-        options.push((
-            if in_state(&[Connected, Failed, Connecting]) {
-                quiet(6)
-            } else {
-                1
-            },
-            disconnect(state),
-        ));
-        options.push((if live > 0 { quiet(4) } else { 1 }, update(state)));
+        let connect_weight = if in_state(&[Disconnected]) {
+            quiet(10)
+        } else {
+            1
+        };
+        arms.push((connect_weight, connect));
+        let disconnect_weight = if in_state(&[Connected, Failed, Connecting]) {
+            quiet(6)
+        } else {
+            1
+        };
+        arms.push((disconnect_weight, disconnect));
+        arms.push((if live > 0 { quiet(4) } else { 1 }, update));
         let delete_weight = match mode {
             _ if live == 0 => 1,
             Mode::Churn => 14,
             Mode::Fill => 1,
             _ => 4,
         };
-        options.push((delete_weight, delete(state)));
+        arms.push((delete_weight, delete));
         if !v.unsettled.is_empty() {
-            options.push((
-                3,
-                select(v.unsettled.clone())
-                    .prop_map(|store| Transition::Settle { store })
-                    .boxed(),
-            ));
+            arms.push((3, settle));
         }
         if state.ctx.allow_create_key {
-            options.push((
-                if in_state(&[Connected]) { 6 } else { 1 },
-                create_key(state),
-            ));
+            arms.push((if in_state(&[Connected]) { 6 } else { 1 }, create_key));
         }
     }
-    weighted(options)
+    LazyUnion {
+        state: Rc::new(state.clone()),
+        arms: arms.into_iter().filter(|(w, _)| *w > 0).collect(),
+    }
+    .boxed()
+}
+
+/// Builds the strategy of one kind of transition for a state.
+type Arm = fn(&SeqState) -> BoxedStrategy<Transition>;
+
+fn settle(state: &SeqState) -> BoxedStrategy<Transition> {
+    select(state.view.unsettled.clone())
+        .prop_map(|store| Transition::Settle { store })
+        .boxed()
+}
+
+/// A weighted choice among arms, each built only when drawn. Its trees shrink within the drawn
+/// arm (a sequence shrinks by dropping transitions, not by turning one kind into another).
+struct LazyUnion {
+    state: Rc<SeqState>,
+    arms: Vec<(u32, Arm)>,
+}
+
+impl fmt::Debug for LazyUnion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let weights: Vec<u32> = self.arms.iter().map(|(w, _)| *w).collect();
+        f.debug_struct("LazyUnion")
+            .field("weights", &weights)
+            .finish()
+    }
+}
+
+impl Strategy for LazyUnion {
+    type Tree = Box<dyn ValueTree<Value = Transition>>;
+    type Value = Transition;
+
+    fn new_tree(&self, runner: &mut TestRunner) -> NewTree<Self> {
+        let total: u32 = self.arms.iter().map(|(w, _)| w).sum();
+        let mut pick = (0..total.max(1)).new_tree(runner)?.current();
+        let arm = self
+            .arms
+            .iter()
+            .find(|(w, _)| {
+                let here = pick < *w;
+                pick = pick.saturating_sub(*w);
+                here
+            })
+            .map_or(describe as Arm, |(_, arm)| *arm);
+        arm(&self.state).new_tree(runner)
+    }
 }
 
 /// A fresh name: one no store of the sequence has or had.

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::strategy::Union;
+use rand::{RngExt, SeedableRng, rngs::SmallRng};
 use serde_json::{Map, Value, json};
 
 use crate::spec::{Shape, ShapeType, Spec};
@@ -137,9 +138,7 @@ impl Template {
                         Piece::Lit(s) => Just(s.to_string()).boxed(),
                         Piece::Run { chars, .. } => {
                             let n = lengths.next().expect("one length per run");
-                            prop::collection::vec(select(chars.to_vec()), n)
-                                .prop_map(|cs| cs.into_iter().collect::<String>())
-                                .boxed()
+                            run_of(chars.clone(), n)
                         }
                     })
                     .collect();
@@ -147,6 +146,23 @@ impl Template {
             })
             .boxed()
     }
+}
+
+/// `n` characters drawn uniformly from `pool`. One seed per run rather than one value tree per
+/// character: names run to 256 characters and cases draw many, and shrinking a sequence is
+/// about its steps, not the letters of a name (lengths still shrink).
+fn run_of(pool: Arc<Vec<char>>, n: usize) -> BoxedStrategy<String> {
+    if pool.is_empty() || n == 0 {
+        return Just(String::new()).boxed();
+    }
+    any::<u64>()
+        .prop_map(move |seed| {
+            let mut rng = SmallRng::seed_from_u64(seed);
+            (0..n)
+                .map(|_| pool[rng.random_range(0..pool.len())])
+                .collect()
+        })
+        .boxed()
 }
 
 /// Shares `free` extra characters among runs of given (min, max), in proportion to `weights`.

@@ -101,13 +101,7 @@ impl Suite {
     /// Runs one check: saved regressions first, then generated cases; shrinks a failure.
     pub fn run_check(&self, check: &Check) -> CheckReport {
         let started = Instant::now();
-        // The check's requests run on a runtime of this thread: a case's awaits then wake no
-        // other thread (the embedded emulator serves from the shared runtime).
-        let local = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start a runtime for the check: {e}"));
-        let (target, local) = match local.and_then(|local| Ok((self.check_target()?, local))) {
+        let target = match self.check_target() {
             Ok(t) => t,
             Err(e) => {
                 let mut report = self.report(check, 0, Verdict::default(), started);
@@ -122,7 +116,7 @@ impl Suite {
         let first_failing_case = Mutex::new(None::<u32>);
         let judge = |steps: &[Step]| -> (History, Verdict) {
             let sequence = self.sequences.fetch_add(1, Ordering::Relaxed);
-            let history = local.block_on(self.execute(&target, steps, sequence));
+            let history = self.execute(&target, steps, sequence);
             requests.fetch_add(history.exchanges.len() as u64, Ordering::Relaxed);
             let verdict = (check.oracle)(&self.oracle_context(), &history);
             (history, verdict)
@@ -293,18 +287,33 @@ impl Suite {
     }
 
     /// Runs one case from a clean slate and returns what it recorded.
-    async fn execute(&self, target: &CheckTarget, steps: &[Step], sequence: u64) -> History {
+    /// The case runs as a task on the shared runtime, where the emulator serves too (as a load
+    /// client would): its requests wake no other thread, and the check's thread waits once.
+    fn execute(&self, target: &CheckTarget, steps: &[Step], sequence: u64) -> History {
         if let Some(emulator) = &target.emulator {
             emulator.reset();
         }
         let mut session = Session::new(target.endpoint.clone(), &self.prefix, sequence);
-        session.run(steps).await;
-        if target.emulator.is_none() {
-            for (id, why) in session.cleanup().await {
-                eprintln!("ckscheck: could not remove store {id}: {why} (it is in the journal)");
+        let steps = steps.to_vec();
+        let remote = target.emulator.is_none();
+        let case = self.runtime.spawn(async move {
+            session.run(&steps).await;
+            if remote {
+                for (id, why) in session.cleanup().await {
+                    eprintln!(
+                        "ckscheck: could not remove store {id}: {why} (it is in the journal)"
+                    );
+                }
             }
-        }
-        let history = session.into_history();
+            session.into_history()
+        });
+        let history = match self.runtime.block_on(case) {
+            Ok(history) => history,
+            // A panic in the case is a harness bug: let it surface as one.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Cancelled: the runtime is shutting down (Ctrl-C); nothing was recorded.
+            Err(_) => History::default(),
+        };
         if let Some(sink) = &self.history {
             let mut out = sink.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = history.write_jsonl(&mut *out) {
