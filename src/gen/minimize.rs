@@ -57,20 +57,8 @@ fn renumber(v: &Value, from: usize, by: usize) -> Value {
 
 fn renumber_step(step: &Step, from: usize, by: usize) -> Step {
     match step {
-        Step::Call {
-            operation,
-            body,
-            expect,
-        } => Step::Call {
-            operation: operation.clone(),
-            body: renumber(body, from, by),
-            expect: expect.clone(),
-        },
         Step::Settle { store } if *store >= from => Step::Settle { store: store - by },
-        Step::Concurrent { steps } => Step::Concurrent {
-            steps: steps.iter().map(|s| renumber_step(s, from, by)).collect(),
-        },
-        other => other.clone(),
+        other => other.map_call_bodies(&|_, body| renumber(body, from, by)),
     }
 }
 

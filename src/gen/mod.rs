@@ -66,6 +66,28 @@ pub enum Step {
     },
 }
 
+impl Step {
+    /// The step with the body of every Call (also inside a Concurrent group) replaced by
+    /// `f(operation, body)`; other steps unchanged.
+    pub fn map_call_bodies(&self, f: &impl Fn(&str, &Value) -> Value) -> Step {
+        match self {
+            Step::Call {
+                operation,
+                body,
+                expect,
+            } => Step::Call {
+                operation: operation.clone(),
+                body: f(operation, body),
+                expect: expect.clone(),
+            },
+            Step::Concurrent { steps } => Step::Concurrent {
+                steps: steps.iter().map(|s| s.map_call_bodies(f)).collect(),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
 /// What a workload may draw on: the backends and the limits of the endpoint under test.
 #[derive(Debug, Clone)]
 pub struct GenContext {

@@ -327,15 +327,6 @@ pub(crate) fn redact_raw(operation: &str, body: &str) -> String {
 /// A step with the secrets of its bodies masked.
 pub(crate) fn redact_step(step: &Step) -> Step {
     match step {
-        Step::Call {
-            operation,
-            body,
-            expect,
-        } => Step::Call {
-            operation: operation.clone(),
-            body: redact(operation, body),
-            expect: expect.clone(),
-        },
         Step::Raw {
             operation,
             body,
@@ -345,10 +336,11 @@ pub(crate) fn redact_step(step: &Step) -> Step {
             body: redact_raw(operation, body),
             expect: expect.clone(),
         },
+        // Groups recurse here, so a Raw step inside one is redacted as well.
         Step::Concurrent { steps } => Step::Concurrent {
             steps: steps.iter().map(redact_step).collect(),
         },
-        other => other.clone(),
+        other => other.map_call_bodies(&redact),
     }
 }
 

@@ -375,23 +375,12 @@ impl Suite {
 /// The steps with every secret replaced by a token naming the fixture secret it equals; the
 /// session turns tokens back into fixture secrets, so masked steps replay the same.
 fn mask_steps(fixtures: &Fixtures, steps: &[Step]) -> Vec<Step> {
+    let mask = |operation: &str, body: &serde_json::Value| {
+        mask_secrets(Spec::kms(), fixtures, operation, body)
+    };
     steps
         .iter()
-        .map(|step| match step {
-            Step::Call {
-                operation,
-                body,
-                expect,
-            } => Step::Call {
-                operation: operation.clone(),
-                body: mask_secrets(Spec::kms(), fixtures, operation, body),
-                expect: expect.clone(),
-            },
-            Step::Concurrent { steps } => Step::Concurrent {
-                steps: mask_steps(fixtures, steps),
-            },
-            other => other.clone(),
-        })
+        .map(|step| step.map_call_bodies(&mask))
         .collect()
 }
 
