@@ -248,6 +248,26 @@ fn push_steps(t: &Transition, ordinal: &mut HashMap<usize, usize>, steps: &mut V
     }
 }
 
+/// The name of the store a Delete step names, as the replay stands before the step runs;
+/// None for other steps and for an ID no store has.
+fn deleted_by(replay: &mut Replay, step: &Step) -> Option<String> {
+    let Step::Call {
+        operation, body, ..
+    } = step
+    else {
+        return None;
+    };
+    if operation != DELETE {
+        return None;
+    }
+    let id = replay.resolve(body)[STORE_ID].clone();
+    replay
+        .stores()
+        .into_iter()
+        .find(|s| id == s.id.as_str())
+        .map(|s| s.name)
+}
+
 /// A sequence's transitions replayed through the model so far: extended one transition at a
 /// time, so generating a sequence replays each step once.
 #[derive(Clone)]
@@ -273,19 +293,7 @@ impl Derivation {
         push_steps(t, &mut self.ordinal, &mut steps);
         let replay = &mut self.replay;
         for step in &steps {
-            let deleting = match step {
-                Step::Call {
-                    operation, body, ..
-                } if operation == DELETE => {
-                    let id = replay.resolve(body)[STORE_ID].clone();
-                    replay
-                        .stores()
-                        .into_iter()
-                        .find(|s| id == s.id.as_str())
-                        .map(|s| s.name)
-                }
-                _ => None,
-            };
+            let deleting = deleted_by(replay, step);
             let answers = replay.run(step);
             if let Some(name) = deleting.filter(|_| answers.iter().all(|a| a.outcome.is_ok())) {
                 self.deleted.push(name);
@@ -1059,19 +1067,7 @@ mod tests {
             let mut failed = BTreeSet::new();
             let mut outcomes = BTreeSet::new();
             for step in steps {
-                let deleting = match step {
-                    Step::Call {
-                        operation, body, ..
-                    } if operation == DELETE => {
-                        let id = replay.resolve(body)[STORE_ID].clone();
-                        replay
-                            .stores()
-                            .into_iter()
-                            .find(|s| id == s.id.as_str())
-                            .map(|s| s.name)
-                    }
-                    _ => None,
-                };
+                let deleting = deleted_by(&mut replay, step);
                 for a in replay.run(step) {
                     outcomes.insert(format!("{}:{}", a.operation, a.error().unwrap_or("ok")));
                     match (a.operation.as_str(), a.error()) {
