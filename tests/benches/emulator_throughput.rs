@@ -32,7 +32,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use ckscheck::emulator::{EmulatorConfig, RunningEmulator, start_on_loopback};
 use ckscheck::model::{Fixtures, XksBehaviour};
-use common::{Load, credential, drive, env_or, median, presign};
+use common::{
+    Load, bench_main, credential, drive, env_or, median, presign, print_machine, print_verdict,
+};
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -237,12 +239,7 @@ async fn run(s: &Settings) -> Result<bool, String> {
     println!(
         "emulator_throughput: DescribeCustomKeyStores on loopback, emulator vs constant-body hyper baseline"
     );
-    println!(
-        "machine: {} cores (available parallelism), {} {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    );
+    print_machine();
     println!(
         "settings: concurrency={} seconds={} warmup={} rounds={} stores={} verify_sigv4={} mode={}",
         s.concurrency,
@@ -348,18 +345,7 @@ async fn run(s: &Settings) -> Result<bool, String> {
                 seconds: s.seconds,
             };
             let r = drive(&url, &request, body.len(), &load).await;
-            println!(
-                "round {round} {name:<8} {:>10.0} req/s  ({} ok in {} s, {} errors; {} CPU/request)",
-                r.rps,
-                r.ok,
-                s.seconds,
-                r.errors,
-                r.cpu_us_per_request
-                    .map_or("n/a".to_string(), |us| format!("{us:.1} us"))
-            );
-            if let Some(e) = r.first_error {
-                println!("  first error: {e}");
-            }
+            r.print(&format!("round {round} {name:<8}"), s.seconds);
             errors += r.errors;
             out.0.push(r.rps);
             out.1.extend(r.cpu_us_per_request);
@@ -392,42 +378,15 @@ async fn run(s: &Settings) -> Result<bool, String> {
         println!("ONE TARGET: ratio not judged (unset BENCH_ONLY)");
     } else if !s.judge {
         println!("SMOKE: ratio not judged (run `cargo bench --bench emulator_throughput`)");
-    } else if ratio >= TARGET_RATIO {
-        println!(
-            "PASS: the emulator reaches {:.0}% of the baseline (target {:.0}%)",
-            ratio * 100.0,
-            TARGET_RATIO * 100.0
-        );
-    } else {
-        println!(
-            "FAIL: the emulator reaches {:.0}% of the baseline (target {:.0}%)",
-            ratio * 100.0,
-            TARGET_RATIO * 100.0
-        );
+    } else if !print_verdict(ratio, TARGET_RATIO, "the emulator", "the baseline") {
         passed = false;
     }
     Ok(passed)
 }
 
 fn main() -> ExitCode {
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("emulator_throughput: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    ckscheck::runner::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the tokio runtime builds");
-    match runtime.block_on(run(&settings)) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("emulator_throughput: {e}");
-            ExitCode::from(2)
-        }
-    }
+    bench_main("emulator_throughput", |runtime| {
+        let settings = Settings::from_env()?;
+        runtime.block_on(run(&settings))
+    })
 }

@@ -33,7 +33,7 @@ use ckscheck::model::ModelConfig;
 use ckscheck::report::CheckReport;
 use ckscheck::suite::checks;
 use ckscheck::suite::run::{RunOptions, default_jobs, prepare};
-use common::{Load, drive, env_or, median, presign};
+use common::{Load, bench_main, drive, env_or, median, presign, print_machine, print_verdict};
 
 /// The allocator `ckscheck` itself uses.
 #[global_allocator]
@@ -139,12 +139,7 @@ async fn plain_round(s: &Settings) -> Result<common::Round, String> {
 
 fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> {
     println!("harness_throughput: requests/s of the harness vs a plain client, embedded emulator");
-    println!(
-        "machine: {} cores (available parallelism), {} {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        std::env::consts::OS,
-        std::env::consts::ARCH
-    );
+    print_machine();
     println!(
         "settings: cases={} jobs={} seconds={} rounds={} mode={}",
         s.cases,
@@ -172,17 +167,8 @@ fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> 
         }
         harness.push(rps);
         let r = runtime.block_on(plain_round(s))?;
-        println!(
-            "round {round} plain   {:>10.0} req/s  ({} ok in {} s, {} errors; {} CPU/request)",
-            r.rps,
-            r.ok,
-            s.seconds,
-            r.errors,
-            r.cpu_us_per_request
-                .map_or("n/a".to_string(), |us| format!("{us:.1} us"))
-        );
-        if let Some(e) = r.first_error {
-            println!("  first error: {e}");
+        r.print(&format!("round {round} plain  "), s.seconds);
+        if r.first_error.is_some() {
             passed = false;
         }
         plain.push(r.rps);
@@ -197,42 +183,15 @@ fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> 
         println!("FAIL: the harness run or the plain client had failures (see above)");
     } else if !s.judge {
         println!("SMOKE: ratio not judged (run `cargo bench --bench harness_throughput`)");
-    } else if ratio >= TARGET_RATIO {
-        println!(
-            "PASS: the harness reaches {:.0}% of the plain client (target {:.0}%)",
-            ratio * 100.0,
-            TARGET_RATIO * 100.0
-        );
-    } else {
-        println!(
-            "FAIL: the harness reaches {:.0}% of the plain client (target {:.0}%)",
-            ratio * 100.0,
-            TARGET_RATIO * 100.0
-        );
+    } else if !print_verdict(ratio, TARGET_RATIO, "the harness", "the plain client") {
         passed = false;
     }
     Ok(passed)
 }
 
 fn main() -> ExitCode {
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("harness_throughput: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    ckscheck::runner::install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("the tokio runtime builds");
-    match run(&settings, &runtime) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("harness_throughput: {e}");
-            ExitCode::from(2)
-        }
-    }
+    bench_main("harness_throughput", |runtime| {
+        let settings = Settings::from_env()?;
+        run(&settings, runtime)
+    })
 }

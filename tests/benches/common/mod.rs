@@ -199,3 +199,64 @@ pub fn median(values: &[f64]) -> f64 {
         (v[n / 2 - 1] + v[n / 2]) / 2.0
     }
 }
+
+/// Prints the machine line every bench starts with.
+pub fn print_machine() {
+    println!(
+        "machine: {} cores (available parallelism), {} {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+}
+
+impl Round {
+    /// Prints the round as one line, `label` naming it, and its first error if any.
+    pub fn print(&self, label: &str, seconds: f64) {
+        println!(
+            "{label} {:>10.0} req/s  ({} ok in {seconds} s, {} errors; {} CPU/request)",
+            self.rps,
+            self.ok,
+            self.errors,
+            self.cpu_us_per_request
+                .map_or("n/a".to_string(), |us| format!("{us:.1} us"))
+        );
+        if let Some(e) = &self.first_error {
+            println!("  first error: {e}");
+        }
+    }
+}
+
+/// Prints whether `ratio` of `subject` to `baseline` meets `target`; true when it does.
+pub fn print_verdict(ratio: f64, target: f64, subject: &str, baseline: &str) -> bool {
+    let passed = ratio >= target;
+    println!(
+        "{}: {subject} reaches {:.0}% of {baseline} (target {:.0}%)",
+        if passed { "PASS" } else { "FAIL" },
+        ratio * 100.0,
+        target * 100.0
+    );
+    passed
+}
+
+/// A bench's `main`: installs the TLS provider, builds the runtime, runs `body`; exit code 0
+/// when it passed, 1 when it failed, 2 on a setting or set-up error (printed as `name: error`).
+pub fn bench_main(
+    name: &str,
+    body: impl FnOnce(&tokio::runtime::Runtime) -> Result<bool, String>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    ckscheck::runner::install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime builds");
+    match body(&runtime) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
