@@ -8,6 +8,7 @@ pub mod model;
 pub mod oracle;
 pub mod report;
 pub mod runner;
+pub mod scenario;
 pub mod sigv4;
 pub mod spec;
 pub mod suite;

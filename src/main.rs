@@ -15,6 +15,7 @@ use ckscheck::model::{
 };
 use ckscheck::sigv4::Credential;
 use ckscheck::suite::run::{RunOptions, UNSETTLED, run};
+use ckscheck::suite::record::record;
 use ckscheck::suite::{cleanup, selftest};
 
 /// The allocator: the emulator builds many small JSON values per request, where mimalloc is
@@ -41,6 +42,8 @@ enum Command {
     Selftest(SelftestArgs),
     /// Remove stores a crashed run left behind, from its journal.
     Cleanup(CleanupArgs),
+    /// Record the scenario corpus from a reference endpoint (e.g. real KMS) as snapshot files.
+    Record(Box<RecordArgs>),
 }
 
 #[derive(clap::Args)]
@@ -73,9 +76,14 @@ struct RunArgs {
     /// List the checks and exit.
     #[arg(long)]
     list: bool,
-    /// List the unsettled and inferred expectations (shown, failing only with --strict) and exit.
-    #[arg(long)]
-    list_unsettled: bool,
+    /// List the unsettled points and the scenarios whose expectations are inferred (shown,
+    /// failing only with --strict) and exit.
+    #[arg(long, alias = "list-unsettled")]
+    list_inferred: bool,
+    /// Judge the scenarios against the snapshots in this folder (one `ckscheck record` wrote)
+    /// instead of the ones built in.
+    #[arg(long, value_name = "DIR")]
+    snapshots: Option<PathBuf>,
     /// Let unsettled and inferred expectations fail the run.
     #[arg(long)]
     strict: bool,
@@ -112,6 +120,41 @@ struct RunArgs {
     /// Directory where shrunk failing sequences are saved and replayed first.
     #[arg(long, value_name = "DIR", default_value = "ckscheck-regressions")]
     regressions: PathBuf,
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Endpoint, credentials and region as for `ckscheck run`; with no endpoint, the \
+embedded emulator. Scenarios need the backends their roles name: give a real account's backends \
+with --fixtures. A scenario the reference cannot run (a role no fixture plays, no answer) is \
+listed and no file is written for it. Exit codes: 0 all recorded; 1 some not recorded; 2 usage \
+or configuration error (e.g. snapshots exist and --force was not given)."
+)]
+struct RecordArgs {
+    /// The reference endpoint (http or https URL).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Folder to write `<scenario>.snap` files into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Overwrite snapshots that already exist in the folder.
+    #[arg(long)]
+    force: bool,
+    /// Region to sign for.
+    #[arg(long)]
+    region: Option<String>,
+    /// The backends the reference has (see specs/fixtures.example.toml); built-in set if omitted.
+    #[arg(long, value_name = "FILE")]
+    fixtures: Option<PathBuf>,
+    /// Record only the scenarios whose name contains this.
+    #[arg(long, value_name = "SUBSTRING")]
+    filter: Option<String>,
+    /// Seconds to wait for CONNECTING or DISCONNECTING to end (real KMS can need 20 minutes).
+    #[arg(long, value_name = "SECONDS", default_value_t = 1800)]
+    transition_timeout: u64,
+    /// Journal of every store the recording may create (for `ckscheck cleanup`).
+    #[arg(long, value_name = "FILE", default_value = "ckscheck-journal.jsonl")]
+    journal: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -244,9 +287,16 @@ async fn shutdown_signal() {
 }
 
 fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, String> {
-    if args.list_unsettled {
+    if args.list_inferred {
+        println!("unsettled points (the documentation conflicts or is silent):");
         for (point, reading) in UNSETTLED {
-            println!("{point}: {reading}");
+            println!("  {point}: {reading}");
+        }
+        println!("\nscenarios whose expectations are inferred, not documented:");
+        for s in ckscheck::scenario::builtin() {
+            if let Some(why) = &s.inferred {
+                println!("  {} ({}): {why}", s.name, s.file);
+            }
         }
         return Ok(0);
     }
@@ -270,8 +320,22 @@ fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, S
         faults: args.faults,
         journal: args.journal,
         regressions: Some(args.regressions),
+        snapshots: args.snapshots,
     };
     run(options, runtime)
+}
+
+fn record_command(args: RecordArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, String> {
+    let options = RunOptions {
+        endpoint_url: args.endpoint_url,
+        region: args.region,
+        fixtures: args.fixtures,
+        filter: args.filter,
+        transition_timeout: Duration::from_secs(args.transition_timeout),
+        journal: args.journal,
+        ..RunOptions::default()
+    };
+    record(&options, &args.out, args.force, runtime)
 }
 
 fn main() -> ExitCode {
@@ -292,6 +356,7 @@ fn main() -> ExitCode {
         Command::Selftest(args) => {
             selftest::selftest(args.cases, args.seed, args.filter.as_deref(), &runtime)
         }
+        Command::Record(args) => record_command(*args, &runtime),
         Command::Cleanup(args) => {
             runtime.block_on(cleanup::cleanup(&args.journal, args.region.as_deref()))
         }

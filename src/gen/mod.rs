@@ -24,6 +24,10 @@ pub const STORE_REF: &str = "$store:";
 /// In a step's JSON body, a string `"$name:REST"` stands for the run's name prefix + REST.
 pub const NAME_REF: &str = "$name:";
 
+/// In a step's JSON body, the string `"$marker"` stands for the NextMarker of the latest
+/// response that carried one.
+pub const MARKER_REF: &str = "$marker";
+
 /// One step of a generated sequence. Steps are data: a failing sequence is saved as JSON and
 /// replayed as it is, whatever the strategies become.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

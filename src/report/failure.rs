@@ -57,6 +57,9 @@ pub fn failure_text(check: &CheckReport, report: &RunReport) -> String {
         }
     }
     let _ = writeln!(out, "  ({})", finding_counts(check, report.strict));
+    if let Some(diff) = check.failure.as_ref().and_then(|f| f.diff.as_ref()) {
+        let _ = write!(out, "\nagainst the snapshot:\n{diff}");
+    }
 
     // A failure without steps (e.g. the target was unreachable) has no sequence to show.
     let counterexample = check

@@ -74,6 +74,9 @@ pub struct FailureDetail {
     pub seed: u64,
     /// Generated cases run up to and including the first failing one.
     pub cases_needed: u32,
+    /// For a scenario: its snapshot (`-`) against what came back (`+`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 /// The results of a whole run.
@@ -747,6 +750,7 @@ pub(crate) mod sample {
                         history: history(),
                         seed: 42,
                         cases_needed: 3,
+                        diff: None,
                     }),
                     ignored: false,
                 },

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::journal::{Entry, Journal};
 use super::{CallError, KmsClient};
-use crate::generate::{NAME_REF, STORE_REF, Step};
+use crate::generate::{MARKER_REF, NAME_REF, STORE_REF, Step};
 use crate::history::{
     Exchange, Expectation, History, Outcome, SECRET_TOKEN, mask_secrets, unmask_secret,
 };
@@ -185,7 +185,7 @@ impl Session {
         }
     }
 
-    /// Replaces `$store:N` and `$name:` references in a body.
+    /// Replaces `$store:N`, `$name:` and `$marker` references in a body.
     fn resolve(&self, body: &Value) -> Value {
         match body {
             Value::String(s) => {
@@ -197,6 +197,13 @@ impl Session {
                     Value::String(id.unwrap_or_else(|| UNKNOWN_STORE_ID.to_string()))
                 } else if let Some(rest) = s.strip_prefix(NAME_REF) {
                     Value::String(format!("{}{rest}", self.prefix))
+                } else if s == MARKER_REF {
+                    let latest = self.history.exchanges.iter().rev().find_map(|e| {
+                        e.body()["NextMarker"]
+                            .as_str()
+                            .filter(|_| e.status() == Some(200))
+                    });
+                    Value::String(latest.unwrap_or(MARKER_REF).to_string())
                 } else if s.starts_with(SECRET_TOKEN) {
                     // A saved (masked) sequence: send the fixture secret the token names.
                     Value::String(unmask_secret(&self.endpoint.fixtures, s))

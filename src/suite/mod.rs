@@ -6,7 +6,9 @@
 //! itself.
 
 mod checks;
+pub mod scenarios;
 pub mod cleanup;
+pub mod record;
 pub mod run;
 pub mod selftest;
 
@@ -227,6 +229,7 @@ impl Suite {
             history,
             seed: self.seed,
             cases_needed,
+            diff: None,
         }
     }
 
@@ -255,7 +258,12 @@ impl Suite {
     }
 
     fn check_target(&self) -> Result<CheckTarget, String> {
-        let (url, emulator) = match &self.target {
+        self.target_of(&self.target)
+    }
+
+    /// Starts (embedded) or connects to (remote) `target`.
+    fn target_of(&self, target: &Target) -> Result<CheckTarget, String> {
+        let (url, emulator) = match target {
             Target::Embedded(config) => {
                 let running = self
                     .runtime

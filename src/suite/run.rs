@@ -8,11 +8,13 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::json;
 
-use super::{Suite, Target, checks};
+use super::{Suite, Target, checks, scenarios};
 use crate::emulator::{EmulatorConfig, Fault};
 use crate::generate::GenContext;
 use crate::model::{Fixtures, ModelConfig};
+use crate::oracle::Family;
 use crate::report::{self, CheckReport, RunReport};
+use crate::scenario::{self, Snapshots};
 use crate::runner::KmsClient;
 use crate::runner::config;
 use crate::runner::journal::Journal;
@@ -60,6 +62,8 @@ pub struct RunOptions {
     pub journal: PathBuf,
     /// Where shrunk failures are saved and replayed from.
     pub regressions: Option<PathBuf>,
+    /// The snapshots the scenarios are judged against (None: the ones built in).
+    pub snapshots: Option<PathBuf>,
 }
 
 impl Default for RunOptions {
@@ -85,6 +89,7 @@ impl Default for RunOptions {
             faults: Vec::new(),
             journal: PathBuf::from("ckscheck-journal.jsonl"),
             regressions: None,
+            snapshots: None,
         }
     }
 }
@@ -284,8 +289,9 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         checks: Vec::new(),
     });
     let all = checks();
-    let progress = report::progress::Progress::new(all.len() as u64);
-    let trials: Vec<Trial> = all
+    let scenarios = scenario::builtin();
+    let progress = report::progress::Progress::new((all.len() + scenarios.len()) as u64);
+    let mut trials: Vec<Trial> = all
         .into_iter()
         .map(|check| {
             let (suite, results, progress) = (suite.clone(), results.clone(), progress.clone());
@@ -295,19 +301,28 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
                 progress.set_message(check.name);
                 let report = suite.run_check(&check);
                 progress.inc();
-                let text = report
-                    .failure
-                    .is_some()
-                    .then(|| report::failure::failure_text(&report, &facts));
-                results.lock().expect("not poisoned").push(report);
-                match text {
-                    Some(t) => Err(Failed::from(t)),
-                    None => Ok(()),
-                }
+                conclude(report, &results, &facts)
             })
             .with_kind(kind)
         })
         .collect();
+    let snapshots_dir = options.snapshots.clone();
+    for s in scenarios {
+        let (suite, results, progress) = (suite.clone(), results.clone(), progress.clone());
+        let (facts, dir) = (facts.clone(), snapshots_dir.clone());
+        let name = scenarios::trial_name(&s);
+        let runnable = suite.scenario_runnable(&s);
+        let trial = Trial::test(name.clone(), move || {
+            progress.set_message(&name);
+            let snapshots = dir.as_deref().map_or(Snapshots::Builtin, Snapshots::Dir);
+            let report = suite.run_scenario(&s, snapshots);
+            progress.inc();
+            conclude(report, &results, &facts)
+        })
+        .with_kind("snapshot")
+        .with_ignored_flag(runnable.is_err());
+        trials.push(trial);
+    }
     let arguments = Arguments {
         filter: options.filter.clone(),
         list: options.list,
@@ -323,22 +338,35 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         runtime.block_on(clean_from_journal(&suite, j));
     }
     let mut checks_run = std::mem::take(&mut *results.lock().expect("not poisoned"));
+    let not_run = |name: String, family, explain: String| CheckReport {
+        name,
+        family,
+        explain,
+        cases: 0,
+        requests: 0,
+        duration: Duration::ZERO,
+        verdict: Default::default(),
+        failure: None,
+        ignored: true,
+    };
+    let mut order: Vec<String> = Vec::new();
     for check in checks() {
+        order.push(check.name.into());
         if !checks_run.iter().any(|c| c.name == check.name) {
-            checks_run.push(CheckReport {
-                name: check.name.into(),
-                family: check.family,
-                explain: check.explain.into(),
-                cases: 0,
-                requests: 0,
-                duration: Duration::ZERO,
-                verdict: Default::default(),
-                failure: None,
-                ignored: true,
-            });
+            checks_run.push(not_run(check.name.into(), check.family, check.explain.into()));
         }
     }
-    let order: Vec<&str> = checks().iter().map(|c| c.name).collect();
+    for s in scenario::builtin() {
+        let name = scenarios::trial_name(&s);
+        order.push(name.clone());
+        if !checks_run.iter().any(|c| c.name == name) {
+            let explain = match suite.scenario_runnable(&s) {
+                Err(why) => format!("{} (not run: {why})", s.purpose),
+                Ok(_) => s.purpose.clone(),
+            };
+            checks_run.push(not_run(name, Family::Snapshots, explain));
+        }
+    }
     checks_run.sort_by_key(|c| order.iter().position(|n| *n == c.name));
     let run_report = RunReport {
         seed,
@@ -352,6 +380,23 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     write_reports(&options, &run_report)?;
     println!("seed {seed} (replay with --seed {seed})");
     Ok(if conclusion.has_failed() { 1 } else { 0 })
+}
+
+/// Files a finished trial's report and turns it into libtest's verdict.
+fn conclude(
+    report: CheckReport,
+    results: &Mutex<Vec<CheckReport>>,
+    facts: &RunReport,
+) -> Result<(), Failed> {
+    let text = report
+        .failure
+        .is_some()
+        .then(|| report::failure::failure_text(&report, facts));
+    results.lock().expect("not poisoned").push(report);
+    match text {
+        Some(t) => Err(Failed::from(t)),
+        None => Ok(()),
+    }
 }
 
 fn load_fixtures(path: Option<&Path>) -> Result<Fixtures, ConfigError> {

@@ -1,0 +1,277 @@
+//! The scenario files under `specs/scenarios/`: parsing and checking them.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::spec::Spec;
+
+include!(concat!(env!("OUT_DIR"), "/corpus.rs"));
+
+/// One named scenario: a short fixed request script.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name; the snapshot file is `<name>.snap`.
+    pub name: String,
+    /// One line: what the scenario shows.
+    pub purpose: String,
+    /// Why an expectation here is our inference rather than documented KMS behaviour.
+    #[serde(default)]
+    pub inferred: Option<String>,
+    /// The steps, in order.
+    pub steps: Vec<ScenarioStep>,
+    /// The file the scenario came from.
+    #[serde(skip)]
+    pub file: String,
+}
+
+/// One step of a scenario, as written.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioStep {
+    /// Operation name (absent only in a settle step).
+    #[serde(default)]
+    pub op: Option<String>,
+    /// JSON body, or the members put over a `create` body.
+    #[serde(default)]
+    pub body: Option<toml::Table>,
+    /// A backend role whose complete valid create body the step starts from.
+    #[serde(default)]
+    pub create: Option<String>,
+    /// Members removed from the `create` body (`A.B` reaches into a structure).
+    #[serde(default)]
+    pub omit: Vec<String>,
+    /// A raw body text sent as it is.
+    #[serde(default)]
+    pub raw: Option<String>,
+    /// Poll until this created store leaves CONNECTING/DISCONNECTING.
+    #[serde(default)]
+    pub settle: Option<usize>,
+    /// Run the step this many times (`{n}` in strings: the repetition's index).
+    #[serde(default)]
+    pub repeat: Option<usize>,
+    /// Keep the error message's text in the snapshot.
+    #[serde(default)]
+    pub pin_message: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    scenario: Vec<Scenario>,
+}
+
+impl ScenarioStep {
+    /// The body as JSON (`{}` when absent).
+    pub fn body_json(&self) -> Value {
+        self.body
+            .as_ref()
+            .map(|t| serde_json::to_value(t).unwrap_or(Value::Null))
+            .unwrap_or_else(|| Value::Object(Default::default()))
+    }
+}
+
+/// Parses one scenario file; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Vec<Scenario>, String> {
+    let parsed: File = toml::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+    let mut out = parsed.scenario;
+    for s in &mut out {
+        s.file = file.to_string();
+        check(s).map_err(|e| format!("{file}: scenario {:?}: {e}", s.name))?;
+    }
+    Ok(out)
+}
+
+/// The built-in corpus, in file order.
+pub fn builtin() -> Vec<Scenario> {
+    let mut all = Vec::new();
+    for (file, text) in SCENARIO_FILES {
+        all.extend(parse(file, text).expect("the bundled scenarios are valid"));
+    }
+    all
+}
+
+/// Every scenario in the `*.toml` files of `dir`, files in name order.
+pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("cannot read the scenarios in {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    let mut all = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        all.extend(parse(&path.display().to_string(), &text)?);
+    }
+    unique(&all)?;
+    Ok(all)
+}
+
+/// Fails when two scenarios share a name.
+pub fn unique(all: &[Scenario]) -> Result<(), String> {
+    let mut seen = BTreeSet::new();
+    for s in all {
+        if !seen.insert(s.name.as_str()) {
+            return Err(format!("two scenarios are named {:?}", s.name));
+        }
+    }
+    Ok(())
+}
+
+fn check(s: &Scenario) -> Result<(), String> {
+    let name_ok = !s.name.is_empty()
+        && s.name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !name_ok {
+        return Err("a name is made of a-z, 0-9 and -".into());
+    }
+    if s.purpose.trim().is_empty() || s.purpose.contains('\n') {
+        return Err("the purpose is one non-empty line".into());
+    }
+    if s.steps.is_empty() {
+        return Err("no steps".into());
+    }
+    for (i, step) in s.steps.iter().enumerate() {
+        check_step(step).map_err(|e| format!("step {}: {e}", i + 1))?;
+    }
+    Ok(())
+}
+
+fn check_step(step: &ScenarioStep) -> Result<(), String> {
+    if step.settle.is_some() {
+        let alone = step.op.is_none()
+            && step.body.is_none()
+            && step.create.is_none()
+            && step.raw.is_none()
+            && step.omit.is_empty();
+        return if alone {
+            Ok(())
+        } else {
+            Err("a settle step has nothing else".into())
+        };
+    }
+    let Some(op) = &step.op else {
+        return Err("no op".into());
+    };
+    if !Spec::kms().operations.contains_key(op.as_str()) {
+        return Err(format!("unknown operation {op:?}"));
+    }
+    if step.raw.is_some() && (step.body.is_some() || step.create.is_some()) {
+        return Err("raw replaces body and create".into());
+    }
+    if step.create.is_some() && op != "CreateCustomKeyStore" {
+        return Err("create = ROLE is for CreateCustomKeyStore".into());
+    }
+    if !step.omit.is_empty() && step.create.is_none() {
+        return Err("omit needs create = ROLE".into());
+    }
+    if step.repeat == Some(0) {
+        return Err("repeat = 0 runs nothing".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scenario_parses_with_its_file() {
+        let text = r#"
+[[scenario]]
+name = "create-one"
+purpose = "one create"
+steps = [
+  { op = "CreateCustomKeyStore", create = "cluster:healthy", body = { CustomKeyStoreName = "$name:a" } },
+  { settle = 0 },
+]
+"#;
+        let s = parse("x.toml", text).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].file, "x.toml");
+        assert_eq!(
+            s[0].steps[0].body_json(),
+            serde_json::json!({"CustomKeyStoreName": "$name:a"})
+        );
+        assert_eq!(s[0].steps[1].settle, Some(0));
+    }
+
+    #[test]
+    fn malformed_scenarios_are_refused_with_the_reason() {
+        let cases = [
+            (
+                r#"[[scenario]]
+name = "Bad Name"
+purpose = "p"
+steps = [{ op = "DescribeCustomKeyStores" }]"#,
+                "a-z",
+            ),
+            (
+                r#"[[scenario]]
+name = "x"
+purpose = "p"
+steps = [{ op = "Nope" }]"#,
+                "unknown operation",
+            ),
+            (
+                r#"[[scenario]]
+name = "x"
+purpose = "p"
+steps = [{ op = "DescribeCustomKeyStores", create = "cluster:healthy" }]"#,
+                "for CreateCustomKeyStore",
+            ),
+            (
+                r#"[[scenario]]
+name = "x"
+purpose = "p"
+steps = [{ settle = 0, op = "DescribeCustomKeyStores" }]"#,
+                "settle",
+            ),
+            (
+                r#"[[scenario]]
+name = "x"
+purpose = "p"
+steps = [{ op = "DescribeCustomKeyStores", colour = 1 }]"#,
+                "unknown field",
+            ),
+            (
+                r#"[[scenario]]
+name = "x"
+purpose = "p"
+steps = []"#,
+                "no steps",
+            ),
+        ];
+        for (text, why) in cases {
+            let e = parse("f.toml", text).unwrap_err();
+            assert!(e.contains(why), "{e} should say {why}");
+        }
+    }
+
+    #[test]
+    fn duplicate_names_are_refused() {
+        let one = parse(
+            "a.toml",
+            r#"[[scenario]]
+name = "x"
+purpose = "p"
+steps = [{ op = "DescribeCustomKeyStores" }]"#,
+        )
+        .unwrap();
+        let two = [one.clone(), one].concat();
+        assert!(unique(&two).unwrap_err().contains("\"x\""));
+    }
+
+    #[test]
+    fn the_builtin_corpus_has_40_uniquely_named_scenarios() {
+        let all = builtin();
+        assert!(all.len() >= 40, "{} scenarios", all.len());
+        unique(&all).unwrap();
+    }
+}

@@ -1,0 +1,155 @@
+//! Scenario trials: each scenario of the corpus played against the target (a fresh embedded
+//! emulator per scenario, or the remote endpoint) and judged against its snapshot.
+
+use std::time::{Duration, Instant};
+
+use super::{Suite, Target};
+use crate::model::ModelConfig;
+use crate::history::History;
+use crate::oracle::snapshot::compare;
+use crate::oracle::{Family, Verdict};
+use crate::report::{CheckReport, FailureDetail};
+use crate::scenario::script::script;
+use crate::scenario::{Played, Scenario, Snapshots, play};
+
+/// The trial name of a scenario.
+pub fn trial_name(scenario: &Scenario) -> String {
+    format!("snapshot::{}", scenario.name)
+}
+
+/// How playing a scenario on the suite's target went.
+pub enum Playing {
+    /// It ran.
+    Played(Box<Played>),
+    /// The target's fixtures cannot run it (nothing was sent).
+    NotRunnable(String),
+    /// The target could not be reached or started.
+    NoTarget(String),
+}
+
+impl Suite {
+    /// Whether the target can run `scenario`, or why not: every role needs a fixture that
+    /// plays it, and a scenario that creates KMS keys runs only where keys may be created
+    /// (emulators: their stores cannot be deleted until the keys are gone, days later).
+    pub fn scenario_runnable(&self, scenario: &Scenario) -> Result<(), String> {
+        script(scenario, &self.fixtures)?;
+        let creates_keys = scenario
+            .steps
+            .iter()
+            .any(|s| s.op.as_deref() == Some("CreateKey"));
+        if creates_keys && !self.gen_context.allow_create_key {
+            return Err(
+                "it creates KMS keys, which would keep its stores for days: emulators only".into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// Plays one scenario on the target; its stores are removed afterwards. An embedded
+    /// emulator is a fresh one, with the standard transition time (as `ckscheck serve` has),
+    /// so a step right after a Connect or Disconnect sees the transitional state.
+    pub fn play_scenario(&self, scenario: &Scenario) -> Playing {
+        if let Err(why) = self.scenario_runnable(scenario) {
+            return Playing::NotRunnable(why);
+        }
+        let embedded = matches!(self.target, Target::Embedded(_));
+        let target = match &self.target {
+            Target::Embedded(config) => {
+                let mut config = config.clone();
+                config.model.connect_delay_ms = ModelConfig::default().connect_delay_ms;
+                Target::Embedded(config)
+            }
+            remote => remote.clone(),
+        };
+        let target = match self.target_of(&target) {
+            Ok(t) => t,
+            Err(e) => return Playing::NoTarget(e),
+        };
+        let sequence = self
+            .sequences
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (endpoint, prefix, scenario_owned) =
+            (target.endpoint.clone(), self.prefix.clone(), scenario.clone());
+        let played = self.runtime.block_on(async move {
+            play(&scenario_owned, endpoint, &prefix, sequence).await
+        });
+        if let Some(emulator) = target.emulator {
+            self.runtime.block_on(emulator.stop());
+        }
+        match played {
+            Ok(mut p) => {
+                if embedded {
+                    // The emulator is gone with everything in it.
+                    p.leftovers.clear();
+                }
+                Playing::Played(Box::new(p))
+            }
+            Err(why) => Playing::NotRunnable(why),
+        }
+    }
+
+    /// Plays one scenario and judges it against its snapshot in `snapshots`.
+    pub fn run_scenario(&self, scenario: &Scenario, snapshots: Snapshots<'_>) -> CheckReport {
+        let started = Instant::now();
+        let mut report = CheckReport {
+            name: trial_name(scenario),
+            family: Family::Snapshots,
+            explain: scenario.purpose.clone(),
+            cases: 1,
+            requests: 0,
+            duration: Duration::ZERO,
+            verdict: Verdict::default(),
+            failure: None,
+            ignored: false,
+        };
+        let detail = |summary: String, played: Option<&Played>, diff: Option<String>| {
+            let (steps, history) = played
+                .map(|p| (p.steps.as_slice(), p.history.clone()))
+                .unwrap_or((&[], History::default()));
+            let mut d: FailureDetail = self.failure(summary, steps, history, 1);
+            d.diff = diff;
+            d
+        };
+        let expected = match snapshots.expected(&scenario.name) {
+            Ok(e) => e,
+            Err(e) => {
+                report.failure = Some(detail(e, None, None));
+                return report;
+            }
+        };
+        match self.play_scenario(scenario) {
+            Playing::NoTarget(e) => {
+                let summary = format!("the target could not be reached: {e}");
+                report.failure = Some(detail(summary, None, None));
+            }
+            Playing::NotRunnable(why) => {
+                // Not a finding about the endpoint: the fixtures lack a backend.
+                report.ignored = true;
+                report.explain = format!("{} (not run: {why})", scenario.purpose);
+            }
+            Playing::Played(played) => {
+                report.requests = played.history.exchanges.len() as u64;
+                let c = compare(expected.as_deref(), &played.text, scenario.inferred.is_some());
+                report.verdict = c.verdict;
+                for (id, why) in &played.leftovers {
+                    report.verdict.fail(
+                        "DeleteCustomKeyStore",
+                        "cleanup/left-behind",
+                        format!("store {id} could not be removed: {why}"),
+                        None,
+                    );
+                }
+                let failing: Vec<String> = report
+                    .verdict
+                    .failures(self.strict)
+                    .map(|f| format!("{} [{}]: {}", f.operation, f.rule, f.message))
+                    .collect();
+                if !failing.is_empty() {
+                    report.failure = Some(detail(failing.join("\n"), Some(&played), c.diff));
+                }
+            }
+        }
+        report.duration = started.elapsed();
+        report
+    }
+}
