@@ -264,6 +264,61 @@ fn secret_token(fixtures: &Fixtures, secret: &str, pattern_ok: bool) -> String {
     format!("{SECRET_TOKEN}=other:{}:{shape}]", secret.chars().count())
 }
 
+/// The outcome with every fixture secret in its body or text replaced by the token naming it
+/// (`[secret=cluster:ID]`, `[secret=xks:ENDPOINT]`): an endpoint that leaks a secret leaks it
+/// no further than this. The token still shows the leak to the oracles.
+pub fn mask_response(fixtures: &Fixtures, outcome: Outcome) -> Outcome {
+    let secrets: Vec<(&str, String)> = fixtures
+        .clusters
+        .iter()
+        .map(|c| (c.kmsuser_password.as_str(), format!("{SECRET_TOKEN}=cluster:{}]", c.id)))
+        .chain(fixtures.xks_proxies.iter().map(|p| {
+            (
+                p.secret_access_key.as_str(),
+                format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint),
+            )
+        }))
+        .filter(|(s, _)| !s.is_empty())
+        .collect();
+    let scrub = |t: &str| -> String {
+        secrets
+            .iter()
+            .fold(t.to_string(), |t, (s, token)| t.replace(s, token))
+    };
+    match outcome {
+        Outcome::Response {
+            status,
+            request_id,
+            content_type,
+            error_type,
+            body,
+            text,
+        } => Outcome::Response {
+            status,
+            request_id,
+            content_type,
+            error_type,
+            body: map_strings(&body, &scrub),
+            text: text.map(|t| scrub(&t)),
+        },
+        unknown => unknown,
+    }
+}
+
+/// `value` with `f` applied to every string in it, keys included.
+fn map_strings(value: &Value, f: &impl Fn(&str) -> String) -> Value {
+    match value {
+        Value::String(s) => Value::String(f(s)),
+        Value::Array(items) => Value::Array(items.iter().map(|v| map_strings(v, f)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (f(k), map_strings(v, f)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// The inverse of masking, for re-checking a history against the model: a token naming a
 /// fixture secret becomes that secret; any other becomes a value no fixture holds, of the same
 /// length and as valid against the secret patterns as the value sent.

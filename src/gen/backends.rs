@@ -69,14 +69,22 @@ impl Backend {
         }
     }
 
-    /// Whether a valid create on this backend succeeds (if nothing else holds it).
+    /// Whether a valid create on this backend succeeds (if nothing else holds it): for a
+    /// cluster, the first usable one of its backup lineage (related clusters exclude each
+    /// other).
     pub fn creatable(self, f: &Fixtures) -> bool {
         match self {
             Backend::Cluster(i) => {
+                let usable = |c: &Cluster| {
+                    c.state == ACTIVE && !c.invalid_configuration && c.hsms_at_create() >= 2
+                };
                 let c = &f.clusters[i];
-                c.state == ACTIVE
-                    && !c.invalid_configuration
+                let first_of_lineage = f.clusters.iter().find(|o| {
+                    usable(o) && (o.id == c.id || (!c.lineage.is_empty() && o.lineage == c.lineage))
+                });
+                usable(c)
                     && f.cluster(&c.id).is_some_and(|first| std::ptr::eq(first, c))
+                    && first_of_lineage.is_some_and(|first| std::ptr::eq(first, c))
             }
             Backend::Proxy { index, vpc } => {
                 let p = &f.xks_proxies[index];

@@ -154,15 +154,22 @@ impl Model {
 
     fn check_new_cluster(&self, input: &Value) -> Result<CloudHsmSettings, KmsError> {
         let cluster_id = text(input, "CloudHsmClusterId").unwrap_or_default();
-        let cluster = self.cluster_usable(&cluster_id)?;
-        if self.stores.values().any(|s| {
-            s.cloudhsm
-                .as_ref()
-                .is_some_and(|h| h.cluster_id == cluster_id)
-        }) {
+        let cluster = self.cluster_for_store(&cluster_id)?;
+        let related = |id: &str| {
+            id == cluster_id
+                || (!cluster.lineage.is_empty()
+                    && self.fixtures.cluster(id).is_some_and(|c| c.lineage == cluster.lineage))
+        };
+        if self
+            .stores
+            .values()
+            .any(|s| s.cloudhsm.as_ref().is_some_and(|h| related(&h.cluster_id)))
+        {
             return Err(err(
                 "CloudHsmClusterInUseException",
-                format!("Cluster {cluster_id} already backs a custom key store."),
+                format!(
+                    "Cluster {cluster_id} backs a custom key store or shares a backup history with one that does."
+                ),
             ));
         }
         let anchor = text(input, "TrustAnchorCertificate").unwrap_or_default();
@@ -179,6 +186,24 @@ impl Model {
             trust_anchor_certificate: anchor,
             password: Secret(text(input, "KeyStorePassword").unwrap_or_default()),
         })
+    }
+
+    /// The cluster if a store may be put on it (Create, Update): usable, and with the two
+    /// active HSMs KMS requires there.
+    pub(super) fn cluster_for_store(
+        &self,
+        id: &str,
+    ) -> Result<&super::fixtures::Cluster, KmsError> {
+        let cluster = self.cluster_usable(id)?;
+        if cluster.hsms_at_create() < 2 {
+            return Err(err(
+                "CloudHsmClusterInvalidConfigurationException",
+                format!(
+                    "Cluster {id} needs at least two active HSMs in different Availability Zones."
+                ),
+            ));
+        }
+        Ok(cluster)
     }
 
     /// The cluster if it exists, is active and is configured well enough for KMS.

@@ -23,14 +23,20 @@ pub struct Cluster {
     /// CloudHSM cluster state: `ACTIVE`, `UNINITIALIZED`, `INITIALIZED`, `DEGRADED`, `DELETED`...
     #[serde(default = "active")]
     pub state: String,
-    /// Number of active HSMs in the cluster.
+    /// Number of active HSMs in the cluster when a store connects.
     #[serde(default = "two")]
     pub active_hsms: u32,
+    /// Number of active HSMs when KMS checks the cluster in Create or Update (default:
+    /// `active_hsms`); KMS needs two there, and one to connect.
+    #[serde(default)]
+    pub active_hsms_at_create: Option<u32>,
     /// The cluster's trust anchor certificate (PEM text).
     pub trust_anchor_certificate: String,
     /// The `kmsuser` password a store must hold to connect. A secret: never printed.
     pub kmsuser_password: String,
-    /// Backup lineage: clusters with the same lineage are related.
+    /// Backup lineage: clusters with the same lineage are related (restored from one backup,
+    /// so they share the trust anchor and the kmsuser password), and only one of them may
+    /// back a store.
     #[serde(default)]
     pub lineage: String,
     /// True when the cluster's network set-up is unusable for KMS.
@@ -99,6 +105,13 @@ pub struct XksProxy {
 
 /// The fixture set used when none is given (`specs/fixtures.example.toml`).
 pub const DEFAULT_FIXTURES_TOML: &str = include_str!("../../specs/fixtures.example.toml");
+
+impl Cluster {
+    /// Active HSMs when KMS checks the cluster in Create or Update.
+    pub fn hsms_at_create(&self) -> u32 {
+        self.active_hsms_at_create.unwrap_or(self.active_hsms)
+    }
+}
 
 impl Fixtures {
     /// Parses fixtures from TOML text.

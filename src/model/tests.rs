@@ -21,6 +21,8 @@ const HEALTHY_A: &str = "cluster-healthyaaaaa";
 const HEALTHY_B: &str = "cluster-healthybbbbb";
 const HEALTHY_C: &str = "cluster-healthyccccc";
 const HEALTHY_D: &str = "cluster-healthyddddd";
+/// Restored from the same backup as HEALTHY_A: related to it, same anchor and password.
+const RELATED_A: &str = "cluster-relatedaaaaa";
 /// Healthy proxies: two public ones and one behind a VPC endpoint service.
 const XKS_OK: &str = "https://xks-ok.example.test";
 const XKS_OK_2: &str = "https://xks-ok-2.example.test";
@@ -369,8 +371,12 @@ fn builtin_fixtures_have_what_these_tests_assume() {
         cluster(HEALTHY_C),
         cluster(HEALTHY_D),
     );
+    let related = cluster(RELATED_A);
     assert_eq!(a.kmsuser_password, "kmsuser-pass-a");
-    assert_eq!(a.lineage, b.lineage, "a and b are related");
+    assert_eq!(a.lineage, related.lineage, "a and its restored copy are related");
+    assert_eq!(a.trust_anchor_certificate, related.trust_anchor_certificate);
+    assert_eq!(a.kmsuser_password, related.kmsuser_password);
+    assert_ne!(a.lineage, b.lineage, "a and b are not");
     assert_ne!(a.lineage, c.lineage, "a and c are not");
     assert_ne!(a.trust_anchor_certificate, b.trust_anchor_certificate);
     for healthy in [&a, &b, &c, &d] {
@@ -1225,17 +1231,51 @@ fn update_moves_only_to_a_related_cluster() {
     let out = h.update(&id, json!({ "CloudHsmClusterId": "cluster-notafixtureaa" }));
     expect_err(out, "CloudHsmClusterNotFoundException");
 
-    h.update(&id, json!({ "CloudHsmClusterId": HEALTHY_B }))
+    h.update(&id, json!({ "CloudHsmClusterId": RELATED_A }))
         .expect("a related cluster");
     let entry = h.entry(&id);
-    let b = h.cluster(HEALTHY_B);
-    assert_eq!(entry["CloudHsmClusterId"], json!(HEALTHY_B));
+    let related = h.cluster(RELATED_A);
+    assert_eq!(entry["CloudHsmClusterId"], json!(RELATED_A));
     assert_eq!(
         entry["TrustAnchorCertificate"],
-        json!(b.trust_anchor_certificate)
+        json!(related.trust_anchor_certificate)
     );
-    // The old cluster is free again.
-    h.create_hsm("on-a", HEALTHY_A);
+    // The old cluster shares the new one's backup history: still not free for a store.
+    let body = h.hsm_request("on-a", HEALTHY_A);
+    h.fail("CreateCustomKeyStore", body, "CloudHsmClusterInUseException");
+}
+
+#[test]
+fn a_cluster_that_shares_a_backup_history_with_a_stores_cluster_is_in_use() {
+    let mut h = Harness::new();
+    h.create_hsm("hsm", HEALTHY_A);
+    let body = h.hsm_request("related", RELATED_A);
+    h.fail("CreateCustomKeyStore", body, "CloudHsmClusterInUseException");
+    // An unrelated cluster is free.
+    h.create_hsm("other", HEALTHY_C);
+}
+
+#[test]
+fn a_store_needs_two_active_hsms_at_create_and_one_to_connect() {
+    let mut h = Harness::new();
+    let mut two_down = h.cluster(HEALTHY_C);
+    two_down.id = "cluster-onehsmaaaaaa".into();
+    two_down.lineage = "one".into();
+    two_down.active_hsms = 1;
+    h.model.fixtures.clusters.push(two_down);
+    let body = h.hsm_request("one-hsm", "cluster-onehsmaaaaaa");
+    h.fail(
+        "CreateCustomKeyStore",
+        body,
+        "CloudHsmClusterInvalidConfigurationException",
+    );
+    // Two HSMs at create, none left when it connects: FAILED, not an exception.
+    let id = h.create_hsm("lost-hsms", "cluster-nohsmsaaaaaa");
+    h.ok("ConnectCustomKeyStore", json!({ "CustomKeyStoreId": id }));
+    h.settle();
+    let entry = h.entry(&id);
+    assert_eq!(entry["ConnectionState"], json!("FAILED"));
+    assert_eq!(entry["ConnectionErrorCode"], json!("INSUFFICIENT_CLOUDHSM_HSMS"));
 }
 
 #[test]
@@ -1332,10 +1372,13 @@ fn an_external_key_backs_at_most_one_kms_key_per_store() {
 /// Create requests that succeed against the built-in fixtures, one per usable backend.
 fn creatable(h: &Harness) -> Vec<Value> {
     let f = &h.model.fixtures;
+    // One cluster per backup lineage: related clusters exclude each other.
+    let mut lineages = std::collections::BTreeSet::new();
     let clusters = f
         .clusters
         .iter()
-        .filter(|c| c.state == "ACTIVE" && !c.invalid_configuration)
+        .filter(|c| c.state == "ACTIVE" && !c.invalid_configuration && c.hsms_at_create() >= 2)
+        .filter(|c| lineages.insert(c.lineage.clone()))
         .map(|c| h.hsm_request(&format!("store-{}", c.id), &c.id));
     let proxies = f
         .xks_proxies
@@ -1563,7 +1606,7 @@ fn update_while_connected_cases(
         (
             "hsm cluster",
             hsm.to_string(),
-            json!({ "CloudHsmClusterId": HEALTHY_B }),
+            json!({ "CloudHsmClusterId": RELATED_A }),
         ),
         (
             "xks name",

@@ -49,7 +49,7 @@ impl Model {
         let mut updated = store.clone();
         if let Some(h) = updated.cloudhsm.as_mut() {
             if let Some(new_cluster) = input.get("CloudHsmClusterId").and_then(Value::as_str) {
-                let cluster = self.cluster_usable(new_cluster)?;
+                let cluster = self.cluster_for_store(new_cluster)?;
                 let old_lineage = self
                     .fixtures
                     .cluster(&h.cluster_id)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{Context, Verdict};
-use crate::history::{Exchange, History, Outcome};
+use crate::history::{Exchange, History, Outcome, SECRET_TOKEN};
 use crate::model::ConnectionState;
 
 /// DescribeCustomKeyStores.
@@ -465,23 +465,27 @@ impl Tracker {
     }
 }
 
-/// The fixture secrets, each with a label that names its owner but not its value.
-pub fn fixture_secrets<'a>(ctx: &Context<'a>) -> Vec<(String, &'a str)> {
+/// The fixture secrets, each with a label that names its owner but not its value, and the
+/// token a history masks it with.
+pub fn fixture_secrets<'a>(ctx: &Context<'a>) -> Vec<(String, &'a str, String)> {
     let clusters = ctx.fixtures.clusters.iter().map(|c| {
         (
             format!("the kmsuser password of cluster {}", c.id),
             c.kmsuser_password.as_str(),
+            format!("{SECRET_TOKEN}=cluster:{}]", c.id),
         )
     });
     let proxies = ctx.fixtures.xks_proxies.iter().map(|p| {
         (
             format!("the secret access key of proxy {}", p.uri_endpoint),
             p.secret_access_key.as_str(),
+            format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint),
         )
     });
+    let mut seen = BTreeSet::new();
     clusters
         .chain(proxies)
-        .filter(|(_, s)| !s.is_empty())
+        .filter(|(_, s, _)| !s.is_empty() && seen.insert(*s))
         .collect()
 }
 
@@ -489,7 +493,7 @@ pub fn fixture_secrets<'a>(ctx: &Context<'a>) -> Vec<(String, &'a str)> {
 pub fn redact(ctx: &Context<'_>, text: &str) -> String {
     fixture_secrets(ctx)
         .into_iter()
-        .fold(text.to_string(), |t, (_, s)| t.replace(s, "[secret]"))
+        .fold(text.to_string(), |t, (_, s, _)| t.replace(s, "[secret]"))
 }
 
 /// The verdict with every fixture secret redacted from its messages: an oracle quoting what

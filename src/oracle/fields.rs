@@ -62,8 +62,8 @@ pub fn fields(ctx: &Context<'_>, history: &History) -> Verdict {
         strings.extend(text.iter().map(String::as_str));
         strings.extend(error_type.iter().map(String::as_str));
         strings.extend(keys.iter().map(String::as_str));
-        for (label, secret) in &secrets {
-            if strings.iter().any(|s| s.contains(secret)) {
+        for (label, secret, token) in &secrets {
+            if strings.iter().any(|s| s.contains(secret) || s.contains(token.as_str())) {
                 verdict.fail(
                     op,
                     "fields/no-secret",

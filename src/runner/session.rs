@@ -14,7 +14,8 @@ use super::journal::{Entry, Journal};
 use super::{CallError, KmsClient};
 use crate::generate::{MARKER_REF, NAME_REF, STORE_REF, Step};
 use crate::history::{
-    Exchange, Expectation, History, Outcome, SECRET_TOKEN, mask_secrets, unmask_secret,
+    Exchange, Expectation, History, Outcome, SECRET_TOKEN, mask_response, mask_secrets,
+    unmask_secret,
 };
 use crate::model::Fixtures;
 use crate::spec::Spec;
@@ -301,7 +302,7 @@ impl Session {
                 }
             };
             let outcome = match result {
-                Ok(reply) => reply.into_outcome(),
+                Ok(reply) => mask_response(&self.endpoint.fixtures, reply.into_outcome()),
                 Err(CallError::Unknown(reason)) | Err(CallError::NotSent(reason)) => {
                     Outcome::Unknown { reason }
                 }

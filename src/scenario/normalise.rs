@@ -5,7 +5,7 @@
 //! | what | becomes | only when |
 //! |---|---|---|
 //! | store IDs the endpoint issued | `[cks-1]`, `[cks-2]`… in order of first appearance | a string |
-//! | KMS key IDs, key ARNs, account IDs | `[key-1]`…, `[arn]`, `[account]` | a string (an ARN, 12 digits) |
+//! | KMS key IDs, key ARNs, account IDs (also VPC service owners) | `[key-1]`…, `[arn]`, `[account]` | a string (an ARN, 12 digits) |
 //! | `CreationDate` | `[epoch]` | a number |
 //! | `request_id` | `[request-id]` | a string (a missing header stays null) |
 //! | `message` | `[message]` | a string (`pinned_message` is kept) |
@@ -69,7 +69,9 @@ impl Normaliser {
         s.add_dynamic_redaction(".**.Arn", |c: Content, _| {
             if c.as_str().is_some_and(|a| a.starts_with("arn:")) { Content::from("[arn]") } else { c }
         });
-        s.add_dynamic_redaction(".**.AWSAccountId", |c: Content, _| {
+        let accounts = ".**.AWSAccountId, .**.VpcEndpointServiceOwner, \
+            .**.XksProxyVpcEndpointServiceOwner";
+        s.add_dynamic_redaction(accounts, |c: Content, _| {
             let account = c
                 .as_str()
                 .is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));

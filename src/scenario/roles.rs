@@ -26,7 +26,11 @@ pub fn backend(fixtures: &Fixtures, role: &Role) -> Result<Backend, String> {
 }
 
 fn healthy(c: &Cluster) -> bool {
-    c.state == ACTIVE && c.active_hsms > 0 && c.connect_error.is_none() && !c.invalid_configuration
+    c.state == ACTIVE
+        && c.active_hsms > 0
+        && c.hsms_at_create() >= 2
+        && c.connect_error.is_none()
+        && !c.invalid_configuration
 }
 
 fn cluster(f: &Fixtures, kind: &str) -> Option<usize> {
@@ -44,6 +48,7 @@ fn cluster(f: &Fixtures, kind: &str) -> Option<usize> {
         "no-hsms" => find(&|c| {
             c.state == ACTIVE
                 && c.active_hsms == 0
+                && c.hsms_at_create() >= 2
                 && c.connect_error.is_none()
                 && !c.invalid_configuration
         }),
@@ -215,8 +220,8 @@ mod tests {
         let f = Fixtures::builtin();
         let id = |r: &str| value(&f, r).unwrap();
         assert_eq!(id("cluster:healthy"), "cluster-healthyaaaaa");
-        assert_eq!(id("cluster:related"), "cluster-healthybbbbb");
-        assert_eq!(id("cluster:unrelated"), "cluster-healthyccccc");
+        assert_eq!(id("cluster:related"), "cluster-relatedaaaaa");
+        assert_eq!(id("cluster:unrelated"), "cluster-healthybbbbb");
         assert_eq!(id("cluster:no-hsms"), "cluster-nohsmsaaaaaa");
         assert_eq!(id("xks:times-out.endpoint"), "https://xks-slow.example.test");
         assert_eq!(

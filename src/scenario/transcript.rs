@@ -1,6 +1,7 @@
 //! A scenario's transcript: for each step the operation, the request (secrets masked), the
 //! status and request ID, and the error or the response body. It is built from the history
-//! before any normalisation; [`super::normalise`] makes it comparable across endpoints.
+//! before any normalisation (except that an empty 200 body is shown as `{}`, which the API
+//! allows in its place); [`super::normalise`] makes it comparable across endpoints.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -111,7 +112,13 @@ pub fn transcript(steps: &[Step], pinned: &[bool], history: &History) -> Transcr
             } => {
                 entry.status = Some(*status);
                 entry.request_id = Some(request_id.clone().map_or(Value::Null, Value::String));
-                entry.text = text.clone();
+                // An empty 200 body is as good as `{}` (the API allows both).
+                let empty = text.as_deref().is_some_and(|t| t.trim().is_empty());
+                if *status == 200 && body.is_null() && empty {
+                    entry.response = Some(Value::Object(Default::default()));
+                } else {
+                    entry.text = text.clone();
+                }
                 match exchange.error_name() {
                     Some(name) => {
                         entry.error = Some(name);
@@ -191,6 +198,34 @@ mod tests {
         assert_eq!(t.steps[0].response, Some(json!({"CustomKeyStoreId": "cks-1"})));
         assert_eq!(t.steps[1].op, "DescribeCustomKeyStores");
         assert_eq!(t.steps[1].not_sent.as_deref(), Some("store 3 was not created"));
+    }
+
+    #[test]
+    fn an_empty_success_body_is_shown_as_an_empty_object_and_other_text_as_text() {
+        let steps = vec![Step::Call {
+            operation: "ConnectCustomKeyStore".into(),
+            body: json!({}),
+            expect: None,
+        }];
+        let with_text = |status: u16, text: &str| History {
+            exchanges: vec![Exchange {
+                outcome: Outcome::Response {
+                    status,
+                    request_id: None,
+                    content_type: None,
+                    error_type: None,
+                    body: Value::Null,
+                    text: Some(text.into()),
+                },
+                ..exchange(0, 1, 200, json!({}))
+            }],
+        };
+        let t = transcript(&steps, &[false], &with_text(200, ""));
+        assert_eq!(t.steps[0].response, Some(json!({})));
+        assert_eq!(t.steps[0].text, None);
+        let t = transcript(&steps, &[false], &with_text(200, "<html>ok</html>"));
+        assert_eq!(t.steps[0].response, None);
+        assert_eq!(t.steps[0].text.as_deref(), Some("<html>ok</html>"));
     }
 
     #[test]
