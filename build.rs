@@ -22,15 +22,24 @@ fn main() {
             })
             .unwrap_or_default();
         files.sort();
-        let _ = writeln!(out, "/// Every `*.{ext}` file of `{}`, by file name.", dir.display());
+        let _ = writeln!(
+            out,
+            "/// Every `*.{ext}` file of `{}`, by file name.",
+            dir.display()
+        );
         let _ = writeln!(out, "pub const {constant}: &[(&str, &str)] = &[");
         for path in files {
             println!("cargo:rerun-if-changed={}", path.display());
             let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            let _ = writeln!(out, "    ({name:?}, include_str!({:?})),", path.display().to_string());
+            let _ = writeln!(
+                out,
+                "    ({name:?}, include_str!({:?})),",
+                path.display().to_string()
+            );
         }
         out.push_str("];\n");
     }
-    let target = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("corpus.rs");
+    let target =
+        Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("corpus.rs");
     std::fs::write(target, out).expect("OUT_DIR is writable");
 }

@@ -271,7 +271,12 @@ pub fn mask_response(fixtures: &Fixtures, outcome: Outcome) -> Outcome {
     let secrets: Vec<(&str, String)> = fixtures
         .clusters
         .iter()
-        .map(|c| (c.kmsuser_password.as_str(), format!("{SECRET_TOKEN}=cluster:{}]", c.id)))
+        .map(|c| {
+            (
+                c.kmsuser_password.as_str(),
+                format!("{SECRET_TOKEN}=cluster:{}]", c.id),
+            )
+        })
         .chain(fixtures.xks_proxies.iter().map(|p| {
             (
                 p.secret_access_key.as_str(),
@@ -310,11 +315,9 @@ fn map_strings(value: &Value, f: &impl Fn(&str) -> String) -> Value {
     match value {
         Value::String(s) => Value::String(f(s)),
         Value::Array(items) => Value::Array(items.iter().map(|v| map_strings(v, f)).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (f(k), map_strings(v, f)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (f(k), map_strings(v, f))).collect())
+        }
         other => other.clone(),
     }
 }

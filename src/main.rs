@@ -14,8 +14,8 @@ use ckscheck::model::{
     UpdateWhileConnected,
 };
 use ckscheck::sigv4::Credential;
-use ckscheck::suite::run::{RunOptions, UNSETTLED, run};
 use ckscheck::suite::record::record;
+use ckscheck::suite::run::{RunOptions, UNSETTLED, run};
 use ckscheck::suite::{cleanup, selftest};
 
 /// The allocator: the emulator builds many small JSON values per request, where mimalloc is

@@ -108,6 +108,7 @@ fn generated_cluster(i: usize) -> Cluster {
         id: format!("cluster-concurrent{}{}", letter(i / 26), letter(i)),
         state: "ACTIVE".into(),
         active_hsms: 2,
+        active_hsms_at_create: None,
         trust_anchor_certificate: format!(
             "-----BEGIN CERTIFICATE-----\nMIIBgenerated{i}\n-----END CERTIFICATE-----"
         ),

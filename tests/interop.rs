@@ -13,22 +13,22 @@
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use regex::Regex;
 use serde_json::Value;
 
+mod common;
+use common::Emulator;
+
 /// The key pair the emulator verifies signatures against and the clients sign with.
 const ACCESS_KEY_ID: &str = "AKIDCKSCHECKINTEROP";
 const SECRET_ACCESS_KEY: &str = "ckscheckInteropSecretKey0123456789abcdefgh";
 
-/// How long the emulator may take to print its URL.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long one `aws` invocation may take.
 const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long the whole boto3 script may take.
@@ -123,105 +123,6 @@ impl Drop for ScratchDir {
             eprintln!("client files kept in {}", self.0.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-/// A `ckscheck serve` child process; killed (and its output shown on failure) when dropped.
-struct Emulator {
-    child: Child,
-    url: String,
-    log: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Emulator {
-    /// Starts `ckscheck serve --port 0 --connect-delay-ms 200 --verify-sigv4 AK:SECRET` and
-    /// waits for the line that names its URL.
-    fn start() -> Emulator {
-        let child = Command::new(env!("CARGO_BIN_EXE_ckscheck"))
-            .args(["serve", "--port", "0", "--connect-delay-ms", "200"])
-            .arg("--verify-sigv4")
-            .arg(format!("{ACCESS_KEY_ID}:{SECRET_ACCESS_KEY}"))
-            .env_remove("CKSCHECK_VERIFY_SIGV4")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start ckscheck serve");
-        // From here on the guard owns the child: any panic below kills it.
-        let mut emulator = Emulator {
-            child,
-            url: String::new(),
-            log: Arc::new(Mutex::new(String::new())),
-            readers: Vec::new(),
-        };
-        let (tx, rx) = mpsc::channel();
-        let stdout = emulator.child.stdout.take().expect("piped stdout");
-        let log = emulator.log.clone();
-        // Keeps draining after the URL line, so the server never writes to a closed pipe.
-        emulator.readers.push(thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("ckscheck emulator listening on ") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-                append(&log, "stdout", &line);
-            }
-        }));
-        let stderr = emulator.child.stderr.take().expect("piped stderr");
-        let log = emulator.log.clone();
-        emulator.readers.push(thread::spawn(move || {
-            for line in BufReader::new(stderr).lines() {
-                let Ok(line) = line else { break };
-                append(&log, "stderr", &line);
-            }
-        }));
-        match rx.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(url) => emulator.url = url,
-            Err(e) => {
-                let _ = emulator.child.kill();
-                let _ = emulator.child.wait();
-                for reader in emulator.readers.drain(..) {
-                    let _ = reader.join();
-                }
-                panic!(
-                    "ckscheck serve did not print its URL ({e:?}); status {:?}, output:\n{}",
-                    emulator.child.try_wait(),
-                    emulator.output()
-                );
-            }
-        }
-        assert!(
-            Regex::new(r"^http://127\.0\.0\.1:[1-9][0-9]*$")
-                .expect("regex")
-                .is_match(&emulator.url),
-            "unexpected emulator URL {:?}",
-            emulator.url
-        );
-        emulator
-    }
-
-    fn output(&self) -> String {
-        self.log.lock().map(|l| l.clone()).unwrap_or_default()
-    }
-}
-
-fn append(log: &Mutex<String>, stream: &str, line: &str) {
-    if let Ok(mut log) = log.lock() {
-        log.push_str(&format!("[{stream}] {line}\n"));
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for reader in self.readers.drain(..) {
-            let _ = reader.join();
-        }
-        if thread::panicking() {
-            eprintln!("emulator at {} said:\n{}", self.url, self.output());
         }
     }
 }
@@ -547,7 +448,12 @@ fn aws_cli_drives_the_lifecycle_of_both_store_types() {
     // The AWS CLI v1 fetches parameter values that start with https:// (the proxy endpoint)
     // unless told not to.
     let config_file = scratch.write("config", "[default]\ncli_follow_urlparam = false\n");
-    let emulator = Emulator::start();
+    let emulator = Emulator::start(&[
+        "--connect-delay-ms",
+        "200",
+        "--verify-sigv4",
+        &format!("{ACCESS_KEY_ID}:{SECRET_ACCESS_KEY}"),
+    ]);
     let cli = AwsCli {
         aws: &aws,
         endpoint: &emulator.url,
@@ -867,7 +773,12 @@ fn boto3_drives_the_lifecycle_of_both_store_types() {
     let started = Instant::now();
     let scratch = ScratchDir::new("boto3");
     let config_file = scratch.write("config", "[default]\n");
-    let emulator = Emulator::start();
+    let emulator = Emulator::start(&[
+        "--connect-delay-ms",
+        "200",
+        "--verify-sigv4",
+        &format!("{ACCESS_KEY_ID}:{SECRET_ACCESS_KEY}"),
+    ]);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/boto3_lifecycle.py");
     let mut command = client_command(&python, &scratch, &config_file);
     command.arg(&script).arg(&emulator.url);

@@ -158,7 +158,10 @@ impl Model {
         let related = |id: &str| {
             id == cluster_id
                 || (!cluster.lineage.is_empty()
-                    && self.fixtures.cluster(id).is_some_and(|c| c.lineage == cluster.lineage))
+                    && self
+                        .fixtures
+                        .cluster(id)
+                        .is_some_and(|c| c.lineage == cluster.lineage))
         };
         if self
             .stores

@@ -373,7 +373,10 @@ fn builtin_fixtures_have_what_these_tests_assume() {
     );
     let related = cluster(RELATED_A);
     assert_eq!(a.kmsuser_password, "kmsuser-pass-a");
-    assert_eq!(a.lineage, related.lineage, "a and its restored copy are related");
+    assert_eq!(
+        a.lineage, related.lineage,
+        "a and its restored copy are related"
+    );
     assert_eq!(a.trust_anchor_certificate, related.trust_anchor_certificate);
     assert_eq!(a.kmsuser_password, related.kmsuser_password);
     assert_ne!(a.lineage, b.lineage, "a and b are not");
@@ -1242,7 +1245,11 @@ fn update_moves_only_to_a_related_cluster() {
     );
     // The old cluster shares the new one's backup history: still not free for a store.
     let body = h.hsm_request("on-a", HEALTHY_A);
-    h.fail("CreateCustomKeyStore", body, "CloudHsmClusterInUseException");
+    h.fail(
+        "CreateCustomKeyStore",
+        body,
+        "CloudHsmClusterInUseException",
+    );
 }
 
 #[test]
@@ -1250,7 +1257,11 @@ fn a_cluster_that_shares_a_backup_history_with_a_stores_cluster_is_in_use() {
     let mut h = Harness::new();
     h.create_hsm("hsm", HEALTHY_A);
     let body = h.hsm_request("related", RELATED_A);
-    h.fail("CreateCustomKeyStore", body, "CloudHsmClusterInUseException");
+    h.fail(
+        "CreateCustomKeyStore",
+        body,
+        "CloudHsmClusterInUseException",
+    );
     // An unrelated cluster is free.
     h.create_hsm("other", HEALTHY_C);
 }
@@ -1275,7 +1286,10 @@ fn a_store_needs_two_active_hsms_at_create_and_one_to_connect() {
     h.settle();
     let entry = h.entry(&id);
     assert_eq!(entry["ConnectionState"], json!("FAILED"));
-    assert_eq!(entry["ConnectionErrorCode"], json!("INSUFFICIENT_CLOUDHSM_HSMS"));
+    assert_eq!(
+        entry["ConnectionErrorCode"],
+        json!("INSUFFICIENT_CLOUDHSM_HSMS")
+    );
 }
 
 #[test]

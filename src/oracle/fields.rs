@@ -63,7 +63,10 @@ pub fn fields(ctx: &Context<'_>, history: &History) -> Verdict {
         strings.extend(error_type.iter().map(String::as_str));
         strings.extend(keys.iter().map(String::as_str));
         for (label, secret, token) in &secrets {
-            if strings.iter().any(|s| s.contains(secret) || s.contains(token.as_str())) {
+            if strings
+                .iter()
+                .any(|s| s.contains(secret) || s.contains(token.as_str()))
+            {
                 verdict.fail(
                     op,
                     "fields/no-secret",

@@ -53,7 +53,10 @@ pub fn compare(expected: Option<&str>, actual: &str, inferred: bool) -> Comparis
     let diff = TextDiff::from_lines(expected, actual);
     let mut differing: Vec<(usize, String)> = Vec::new();
     for op in diff.ops().iter().filter(|o| o.tag() != DiffTag::Equal) {
-        let line = op.new_range().start.min(actual.lines().count().saturating_sub(1));
+        let line = op
+            .new_range()
+            .start
+            .min(actual.lines().count().saturating_sub(1));
         let (step, name) = step_at(actual, line);
         if !differing.iter().any(|(s, _)| *s == step) {
             differing.push((step, name));
@@ -158,25 +161,54 @@ mod tests {
 
     #[test]
     fn a_changed_step_fails_with_its_operation_and_a_numbered_diff() {
-        let actual = SNAP.replace("ConnectionState: DISCONNECTED", "ConnectionState: CONNECTED");
+        let actual = SNAP.replace(
+            "ConnectionState: DISCONNECTED",
+            "ConnectionState: CONNECTED",
+        );
         let c = compare(Some(SNAP), &actual, false);
         let long = format!("{SNAP}\n  - op: DeleteCustomKeyStore\n    status: 200");
-        let only_last = compare(Some(&format!("{SNAP}\n  - op: DeleteCustomKeyStore\n    status: 400")), &long, false);
-        assert_eq!(only_last.verdict.findings.len(), 1, "{:?}", only_last.verdict.findings);
-        assert_eq!(only_last.verdict.findings[0].operation, "DeleteCustomKeyStore");
+        let only_last = compare(
+            Some(&format!(
+                "{SNAP}\n  - op: DeleteCustomKeyStore\n    status: 400"
+            )),
+            &long,
+            false,
+        );
+        assert_eq!(
+            only_last.verdict.findings.len(),
+            1,
+            "{:?}",
+            only_last.verdict.findings
+        );
+        assert_eq!(
+            only_last.verdict.findings[0].operation,
+            "DeleteCustomKeyStore"
+        );
         assert_eq!(c.verdict.findings.len(), 1, "{:?}", c.verdict.findings);
         let f = &c.verdict.findings[0];
         assert_eq!(f.severity, Severity::Failure);
         assert_eq!(f.operation, "DescribeCustomKeyStores");
-        assert_eq!(f.message, "step 2 (DescribeCustomKeyStores) differs from the snapshot");
+        assert_eq!(
+            f.message,
+            "step 2 (DescribeCustomKeyStores) differs from the snapshot"
+        );
         let diff = c.diff.unwrap();
-        assert!(diff.contains("   10       │-        - ConnectionState: DISCONNECTED"), "{diff}");
-        assert!(diff.contains("         10 │+        - ConnectionState: CONNECTED"), "{diff}");
+        assert!(
+            diff.contains("   10       │-        - ConnectionState: DISCONNECTED"),
+            "{diff}"
+        );
+        assert!(
+            diff.contains("         10 │+        - ConnectionState: CONNECTED"),
+            "{diff}"
+        );
     }
 
     #[test]
     fn an_inferred_scenario_is_unsettled_and_a_missing_snapshot_fails() {
-        let actual = SNAP.replace("status: 200\n    response:\n      CustomKeyStoreId", "status: 400\n    response:\n      CustomKeyStoreId");
+        let actual = SNAP.replace(
+            "status: 200\n    response:\n      CustomKeyStoreId",
+            "status: 400\n    response:\n      CustomKeyStoreId",
+        );
         let c = compare(Some(SNAP), &actual, true);
         assert_eq!(c.verdict.findings[0].severity, Severity::Unsettled);
         assert_eq!(c.verdict.findings[0].operation, "CreateCustomKeyStore");

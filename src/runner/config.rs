@@ -2,9 +2,18 @@
 
 use std::net::IpAddr;
 
-use aws_config::default_provider::credentials::DefaultCredentialsChain;
-use aws_config::default_provider::region::DefaultRegionChain;
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_config::meta::credentials::CredentialsProviderChain;
+use aws_config::meta::region::ProvideRegion;
+use aws_config::profile::{ProfileFileCredentialsProvider, ProfileFileRegionProvider};
+use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::provider::ProvideCredentials;
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 use crate::sigv4::Credential;
 
@@ -49,17 +58,28 @@ pub async fn region(flag: Option<&str>, env: &dyn Fn(&str) -> Option<String>) ->
     {
         return Some(r);
     }
-    DefaultRegionChain::builder()
-        .build()
-        .region()
-        .await
-        .map(|r| r.to_string())
+    let profile = ProfileFileRegionProvider::builder().build();
+    ProvideRegion::region(&profile).await.map(|r| r.to_string())
 }
 
 /// Credentials from the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 /// `AWS_SESSION_TOKEN`), else the shared config and credentials files for `AWS_PROFILE`.
+/// (Not the instance metadata service: ckscheck runs from a workstation or CI, and the SDK's
+/// default chain needs an HTTP client this build does not carry.)
 pub async fn credentials() -> Result<Credential, String> {
-    let chain = DefaultCredentialsChain::builder().build().await;
+    // The profile provider would build an instance-metadata client even for a plain profile;
+    // it gets one that refuses to connect instead of none (which debug builds assert on).
+    let offline = ProviderConfig::default().with_http_client(NoHttp);
+    let chain = CredentialsProviderChain::first_try(
+        "Environment",
+        EnvironmentVariableCredentialsProvider::new(),
+    )
+    .or_else(
+        "Profile",
+        ProfileFileCredentialsProvider::builder()
+            .configure(&offline)
+            .build(),
+    );
     let creds = chain.provide_credentials().await.map_err(|e| {
         format!(
             "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with a shared credentials file ({e})"
@@ -70,6 +90,30 @@ pub async fn credentials() -> Result<Credential, String> {
         secret_access_key: creds.secret_access_key().to_string(),
         session_token: creds.session_token().map(str::to_string),
     })
+}
+
+/// An HTTP client for the SDK's credential providers that never connects: credentials come
+/// from the environment or files only.
+#[derive(Debug)]
+struct NoHttp;
+
+impl HttpClient for NoHttp {
+    fn http_connector(
+        &self,
+        _: &HttpConnectorSettings,
+        _: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        SharedHttpConnector::new(NoHttp)
+    }
+}
+
+impl HttpConnector for NoHttp {
+    fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+        HttpConnectorFuture::ready(Err(ConnectorError::other(
+            "ckscheck fetches no credentials over the network".into(),
+            None,
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -480,12 +480,17 @@ pub async fn remove_store(endpoint: &Endpoint, id: &str) -> Result<(), String> {
         if r.error_name().as_deref() == Some("CustomKeyStoreNotFoundException") {
             return Ok(());
         }
+        // Cleanup judges nothing: a state in the wrong case still says what it is, and a
+        // state it cannot read is treated as DISCONNECTED (Delete is tried).
         let state = r.body["CustomKeyStores"][0]["ConnectionState"]
             .as_str()
             .unwrap_or_default()
-            .to_string();
+            .to_ascii_uppercase();
+        let known = ["CONNECTED", "FAILED", "CONNECTING", "DISCONNECTING"];
+        let mut refused = false;
         match state.as_str() {
-            "DISCONNECTED" => {
+            s if known.contains(&s) => {}
+            _ => {
                 let d = client
                     .call("DeleteCustomKeyStore", &json!({ "CustomKeyStoreId": id }))
                     .await
@@ -497,18 +502,17 @@ pub async fn remove_store(endpoint: &Endpoint, id: &str) -> Result<(), String> {
                             "it still holds KMS keys (schedule their deletion first)".into()
                         );
                     }
-                    Some(_) => {}
+                    Some(_) => refused = state != "DISCONNECTED",
                 }
             }
-            "CONNECTED" | "FAILED" | "CONNECTING" => {
-                let _ = client
-                    .call(
-                        "DisconnectCustomKeyStore",
-                        &json!({ "CustomKeyStoreId": id }),
-                    )
-                    .await;
-            }
-            _ => {}
+        }
+        if refused || matches!(state.as_str(), "CONNECTED" | "FAILED" | "CONNECTING") {
+            let _ = client
+                .call(
+                    "DisconnectCustomKeyStore",
+                    &json!({ "CustomKeyStoreId": id }),
+                )
+                .await;
         }
         if Instant::now() >= deadline {
             return Err(format!("still {state} after the transition timeout"));

@@ -12,7 +12,8 @@
 //! | markers the endpoint issued | `[marker]` | a string |
 //! | store names with the run's prefix | `[prefix]REST` | a string |
 //! | fixture values and secret tokens | `[ROLE]`, `[ROLE.FIELD]`, `[secret=ROLE]` | the value the role's backend has |
-//! | listings (`CustomKeyStores`) | sorted | KMS defines no order |
+//! | listings (`CustomKeyStores`) | sorted; the pages of one walk (each page's Marker the
+//! previous page's NextMarker) sorted together and dealt back in their page sizes | KMS defines no order |
 //!
 //! Redactions run one after another, each over the whole transcript in document order, so
 //! numbering is fixed before listings are sorted.
@@ -20,8 +21,8 @@
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use insta::internals::Content;
 use insta::_macro_support::{SerializationFormat, serialize_value};
+use insta::internals::Content;
 
 use super::transcript::Transcript;
 
@@ -64,10 +65,17 @@ impl Normaliser {
         s.set_prepend_module_to_snapshot(false);
         s.set_omit_expression(true);
         s.set_description(description);
-        s.add_redaction(".**.CustomKeyStoreId", numbered("cks", Some(self.issued_ids.clone())));
+        s.add_redaction(
+            ".**.CustomKeyStoreId",
+            numbered("cks", Some(self.issued_ids.clone())),
+        );
         s.add_redaction(".**.KeyId", numbered("key", None));
         s.add_dynamic_redaction(".**.Arn", |c: Content, _| {
-            if c.as_str().is_some_and(|a| a.starts_with("arn:")) { Content::from("[arn]") } else { c }
+            if c.as_str().is_some_and(|a| a.starts_with("arn:")) {
+                Content::from("[arn]")
+            } else {
+                c
+            }
         });
         let accounts = ".**.AWSAccountId, .**.VpcEndpointServiceOwner, \
             .**.XksProxyVpcEndpointServiceOwner";
@@ -75,17 +83,29 @@ impl Normaliser {
             let account = c
                 .as_str()
                 .is_some_and(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()));
-            if account { Content::from("[account]") } else { c }
+            if account {
+                Content::from("[account]")
+            } else {
+                c
+            }
         });
         s.add_dynamic_redaction(".**.CreationDate", |c: Content, _| {
             let number = c.as_f64().is_some() || c.as_u64().is_some() || c.as_i64().is_some();
             if number { Content::from("[epoch]") } else { c }
         });
         s.add_dynamic_redaction(".steps[].request_id", |c: Content, _| {
-            if c.as_str().is_some() { Content::from("[request-id]") } else { c }
+            if c.as_str().is_some() {
+                Content::from("[request-id]")
+            } else {
+                c
+            }
         });
         s.add_dynamic_redaction(".steps[].message", |c: Content, _| {
-            if c.as_str().is_some() { Content::from("[message]") } else { c }
+            if c.as_str().is_some() {
+                Content::from("[message]")
+            } else {
+                c
+            }
         });
         let markers = self.issued_markers.clone();
         s.add_dynamic_redaction(".**.NextMarker, .**.Marker", move |c: Content, _| {
@@ -113,7 +133,7 @@ impl Normaliser {
                 None => c,
             }
         });
-        s.sort_selector(".steps[].response.CustomKeyStores");
+        s.add_dynamic_redaction(".steps", |c: Content, _| pages_as_sets(c));
         s
     }
 
@@ -124,12 +144,89 @@ impl Normaliser {
     }
 }
 
+/// The transcript's steps with every walk's listed stores compared as a set: a walk is a
+/// listing step and the steps whose `marker_from` chains back to it; all their entries are
+/// sorted and dealt back into the pages in order, each page keeping its size. Page sizes,
+/// `Truncated`, `NextMarker` and every entry stay; only which page held which store (which KMS
+/// does not define) is gone.
+fn pages_as_sets(mut steps: Content) -> Content {
+    let Content::Seq(steps_list) = steps.resolve_inner_mut() else {
+        return steps;
+    };
+    let n = steps_list.len();
+    let mut next: Vec<Option<usize>> = vec![None; n];
+    let mut continues = vec![false; n];
+    for (i, step) in steps_list.iter().enumerate() {
+        let from = field(step, "marker_from").and_then(Content::as_u64);
+        if let Some(j) = from.and_then(|f| usize::try_from(f).ok()?.checked_sub(1))
+            && j < i
+            && next[j].is_none()
+        {
+            next[j] = Some(i);
+            continues[i] = true;
+        }
+    }
+    for start in (0..n).filter(|i| !continues[*i]) {
+        let walk: Vec<usize> = std::iter::successors(Some(start), |i| next[*i]).collect();
+        let mut sizes = Vec::new();
+        let mut all = Vec::new();
+        for &i in &walk {
+            let page = listing(&mut steps_list[i])
+                .map(std::mem::take)
+                .unwrap_or_default();
+            sizes.push(page.len());
+            all.extend(page);
+        }
+        all.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+        let mut dealt = all.into_iter();
+        for (&i, size) in walk.iter().zip(sizes) {
+            if let Some(page) = listing(&mut steps_list[i]) {
+                page.extend(dealt.by_ref().take(size));
+            }
+        }
+    }
+    steps
+}
+
+/// The value of a struct's or map's field.
+fn field<'a>(c: &'a Content, name: &str) -> Option<&'a Content> {
+    match c.resolve_inner() {
+        Content::Struct(_, fields) => fields.iter().find(|(k, _)| *k == name).map(|(_, v)| v),
+        Content::Map(entries) => entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(name))
+            .map(|(_, v)| v),
+        _ => None,
+    }
+}
+
+/// The `CustomKeyStores` list of a step's response, if it has one.
+fn listing(step: &mut Content) -> Option<&mut Vec<Content>> {
+    let Content::Struct(_, fields) = step.resolve_inner_mut() else {
+        return None;
+    };
+    let response = fields.iter_mut().find(|(k, _)| *k == "response")?;
+    let Content::Map(entries) = response.1.resolve_inner_mut() else {
+        return None;
+    };
+    let stores = entries
+        .iter_mut()
+        .find(|(k, _)| k.as_str() == Some("CustomKeyStores"))?;
+    match stores.1.resolve_inner_mut() {
+        Content::Seq(list) => Some(list),
+        _ => None,
+    }
+}
+
 /// A redaction numbering strings `[TAG-1]`, `[TAG-2]`… in order of first appearance; with
 /// `only`, strings outside it stay as they are.
 fn numbered(tag: &'static str, only: Option<BTreeSet<String>>) -> insta::internals::Redaction {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     insta::dynamic_redaction(move |c: Content, _| {
-        let Some(v) = c.as_str().filter(|v| only.as_ref().is_none_or(|o| o.contains(*v))) else {
+        let Some(v) = c
+            .as_str()
+            .filter(|v| only.as_ref().is_none_or(|o| o.contains(*v)))
+        else {
             return c;
         };
         let mut seen = seen.lock().expect("not poisoned");
@@ -236,9 +333,83 @@ mod tests {
         assert!(text.contains("[cluster:healthy]"), "{text}");
         assert!(text.contains("CreationDate: \"[epoch]\""), "{text}");
         assert!(text.contains("request_id: \"[request-id]\""), "{text}");
-        for raw in ["cks-aaaa", "cks-bbbb", "8c1f0b2e", "1537582718", "cluster-healthyaaaaa"] {
+        for raw in [
+            "cks-aaaa",
+            "cks-bbbb",
+            "8c1f0b2e",
+            "1537582718",
+            "cluster-healthyaaaaa",
+        ] {
             assert!(!text.contains(raw), "{raw} leaked: {text}");
         }
+    }
+
+    #[test]
+    fn the_pages_of_one_walk_compare_as_a_set_and_keep_their_sizes() {
+        let create = |name: &str, id: &str| {
+            entry(
+                "CreateCustomKeyStore",
+                json!({"CustomKeyStoreName": format!("run1-{name}")}),
+                Some(json!({"CustomKeyStoreId": id})),
+            )
+        };
+        let page = |stores: &[(&str, &str)], marker: Option<&str>, next: Option<&str>| {
+            let mut body = listing(stores);
+            if let Some(n) = next {
+                body["NextMarker"] = json!(n);
+                body["Truncated"] = json!(true);
+            }
+            let mut request = json!({"Limit": 1});
+            if let Some(m) = marker {
+                request["Marker"] = json!(m);
+            }
+            entry("DescribeCustomKeyStores", request, Some(body))
+        };
+        let run = |first: (&str, &str), second: (&str, &str)| {
+            let steps = vec![
+                create("a", "cks-a"),
+                create("b", "cks-b"),
+                page(&[first], None, Some("m1")),
+                page(&[second], Some("m1"), None),
+            ];
+            transcript_of(steps)
+        };
+        // The endpoint may list either store first: the same text.
+        let one = run(("cks-a", "a"), ("cks-b", "b"));
+        let two = run(("cks-b", "b"), ("cks-a", "a"));
+        assert_eq!(render(&one), render(&two));
+        let text = render(&one);
+        assert!(text.contains("marker_from: 3"), "{text}");
+        assert!(text.contains("Truncated: true"), "{text}");
+        // A page that lost a store is still seen, in its size.
+        let short = transcript_of(vec![
+            create("a", "cks-a"),
+            create("b", "cks-b"),
+            page(&[("cks-a", "a")], None, Some("m1")),
+            page(&[], Some("m1"), None),
+        ]);
+        assert_ne!(render(&short), render(&one));
+    }
+
+    /// Steps as a transcript, with marker_from filled in as the builder does.
+    fn transcript_of(mut steps: Vec<Entry>) -> Transcript {
+        for i in 0..steps.len() {
+            let marker = steps[i]
+                .request
+                .as_ref()
+                .and_then(|r| r["Marker"].as_str().map(str::to_string));
+            if let Some(m) = marker {
+                steps[i].marker_from = steps[..i]
+                    .iter()
+                    .rposition(|e| {
+                        e.response
+                            .as_ref()
+                            .is_some_and(|r| r["NextMarker"] == json!(m))
+                    })
+                    .map(|j| j + 1);
+            }
+        }
+        Transcript { steps }
     }
 
     #[test]
@@ -246,12 +417,18 @@ mod tests {
         let mut bad = listing(&[("cks-aaaa", "a")]);
         bad["CustomKeyStores"][0]["CreationDate"] = json!("2018-09-22T02:18:38Z");
         bad["NextMarker"] = json!("issued");
-        let mut e = entry("DescribeCustomKeyStores", json!({"Marker": "forged"}), Some(bad));
+        let mut e = entry(
+            "DescribeCustomKeyStores",
+            json!({"Marker": "forged"}),
+            Some(bad),
+        );
         e.request_id = Some(Value::Null);
         let mut err = entry("DescribeCustomKeyStores", json!({}), None);
         err.error = Some("InvalidMarkerException".into());
         err.message = Some(json!(42));
-        let t = Transcript { steps: vec![e, err] };
+        let t = Transcript {
+            steps: vec![e, err],
+        };
         let text = render(&t);
         assert!(text.contains("2018-09-22T02:18:38Z"), "{text}");
         assert!(text.contains("Marker: forged"), "{text}");

@@ -15,7 +15,9 @@ const DELETED: &str = "DELETED";
 pub fn backend(fixtures: &Fixtures, role: &Role) -> Result<Backend, String> {
     let missing = || format!("no fixture plays the role {role}");
     if let Some(kind) = role.strip_prefix("cluster:") {
-        return cluster(fixtures, kind).map(Backend::Cluster).ok_or_else(missing);
+        return cluster(fixtures, kind)
+            .map(Backend::Cluster)
+            .ok_or_else(missing);
     }
     if let Some(kind) = role.strip_prefix("xks:") {
         return proxy(fixtures, kind).ok_or_else(missing);
@@ -150,7 +152,10 @@ pub fn placeholders(fixtures: &Fixtures, roles: &[String]) -> Vec<(String, Strin
             Ok(Backend::Cluster(i)) => {
                 let c = &fixtures.clusters[i];
                 put(c.id.clone(), format!("[{role}]"));
-                put(c.trust_anchor_certificate.clone(), format!("[{role}.anchor]"));
+                put(
+                    c.trust_anchor_certificate.clone(),
+                    format!("[{role}.anchor]"),
+                );
                 put(
                     format!("[secret=cluster:{}]", c.id),
                     format!("[secret={role}]"),
@@ -223,24 +228,38 @@ mod tests {
         assert_eq!(id("cluster:related"), "cluster-relatedaaaaa");
         assert_eq!(id("cluster:unrelated"), "cluster-healthybbbbb");
         assert_eq!(id("cluster:no-hsms"), "cluster-nohsmsaaaaaa");
-        assert_eq!(id("xks:times-out.endpoint"), "https://xks-slow.example.test");
+        assert_eq!(
+            id("xks:times-out.endpoint"),
+            "https://xks-slow.example.test"
+        );
         assert_eq!(
             id("xks:vpc.vpc-service"),
             "com.amazonaws.vpce.us-east-1.vpce-svc-0a1b2c3d4e5f6a7b8"
         );
         assert_eq!(
             backend(&f, "xks:vpc-service-not-found").unwrap(),
-            Backend::Proxy { index: 10, vpc: true }
+            Backend::Proxy {
+                index: 10,
+                vpc: true
+            }
         );
     }
 
     #[test]
     fn missing_and_unknown_roles_say_so() {
         let f = Fixtures::default();
-        assert!(backend(&f, "cluster:healthy").unwrap_err().contains("no fixture plays"));
+        assert!(
+            backend(&f, "cluster:healthy")
+                .unwrap_err()
+                .contains("no fixture plays")
+        );
         assert!(backend(&f, "hsm:x").unwrap_err().contains("unknown role"));
         let b = Fixtures::builtin();
-        assert!(value(&b, "cluster:healthy.colour").unwrap_err().contains("no field"));
+        assert!(
+            value(&b, "cluster:healthy.colour")
+                .unwrap_err()
+                .contains("no field")
+        );
         assert!(value(&b, "xks:public.vpc-service").is_err());
     }
 

@@ -162,12 +162,10 @@ mod tests {
 
     #[test]
     fn a_create_role_builds_the_full_body_with_overrides_and_omissions() {
-        let s = one(
-            r#"[[scenario]]
+        let s = one(r#"[[scenario]]
 name = "x"
 purpose = "p"
-steps = [{ op = "CreateCustomKeyStore", create = "xks:public", omit = ["XksProxyAuthenticationCredential.AccessKeyId"], body = { CustomKeyStoreName = "$name:a", XksProxyAuthenticationCredential = { RawSecretAccessKey = "$cluster:healthy.password" } } }]"#,
-        );
+steps = [{ op = "CreateCustomKeyStore", create = "xks:public", omit = ["XksProxyAuthenticationCredential.AccessKeyId"], body = { CustomKeyStoreName = "$name:a", XksProxyAuthenticationCredential = { RawSecretAccessKey = "$cluster:healthy.password" } } }]"#);
         let f = Fixtures::builtin();
         let got = script(&s, &f).unwrap();
         let Step::Call { body, .. } = &got.steps[0] else {
@@ -189,16 +187,14 @@ steps = [{ op = "CreateCustomKeyStore", create = "xks:public", omit = ["XksProxy
 
     #[test]
     fn repeat_unrolls_and_numbers_strings_and_settle_stays_a_settle() {
-        let s = one(
-            r#"[[scenario]]
+        let s = one(r#"[[scenario]]
 name = "x"
 purpose = "p"
 steps = [
   { op = "CreateCustomKeyStore", create = "cluster:healthy", repeat = 3, body = { CustomKeyStoreName = "$name:q{n}" } },
   { settle = 2 },
   { op = "DescribeCustomKeyStores", raw = '{"Limit": "{n}"}', pin_message = true },
-]"#,
-        );
+]"#);
         let got = script(&s, &Fixtures::builtin()).unwrap();
         assert_eq!(got.steps.len(), 5);
         let names: Vec<_> = got.steps[..3]
@@ -208,7 +204,10 @@ steps = [
                 _ => Value::Null,
             })
             .collect();
-        assert_eq!(names, vec![json!("$name:q0"), json!("$name:q1"), json!("$name:q2")]);
+        assert_eq!(
+            names,
+            vec![json!("$name:q0"), json!("$name:q1"), json!("$name:q2")]
+        );
         assert_eq!(got.steps[3], Step::Settle { store: 2 });
         assert!(matches!(&got.steps[4], Step::Raw { body, .. } if body == r#"{"Limit": "0"}"#));
         assert_eq!(got.pinned, vec![false, false, false, false, true]);
@@ -216,12 +215,10 @@ steps = [
 
     #[test]
     fn a_role_no_fixture_plays_makes_the_scenario_unrunnable() {
-        let s = one(
-            r#"[[scenario]]
+        let s = one(r#"[[scenario]]
 name = "x"
 purpose = "p"
-steps = [{ op = "ConnectCustomKeyStore", body = { CustomKeyStoreId = "$cluster:healthy" } }]"#,
-        );
+steps = [{ op = "ConnectCustomKeyStore", body = { CustomKeyStoreId = "$cluster:healthy" } }]"#);
         let e = script(&s, &Fixtures::default()).unwrap_err();
         assert!(e.contains("cluster:healthy"), "{e}");
     }

@@ -25,6 +25,9 @@ pub struct Entry {
     /// The JSON request body, secrets masked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request: Option<Value>,
+    /// The step (1-based) whose NextMarker this request's Marker is: the pages of one walk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub marker_from: Option<usize>,
     /// The raw request text, for steps that send no JSON object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw_request: Option<String>,
@@ -63,6 +66,7 @@ impl Entry {
         Entry {
             op: op.to_string(),
             request: None,
+            marker_from: None,
             raw_request: None,
             not_sent: None,
             no_answer: None,
@@ -96,6 +100,14 @@ pub fn transcript(steps: &[Step], pinned: &[bool], history: &History) -> Transcr
             continue;
         };
         let mut entry = Entry::new(&exchange.operation);
+        if let Some(marker) = exchange.request["Marker"].as_str() {
+            entry.marker_from = out.iter().rposition(|e: &Entry| {
+                e.response
+                    .as_ref()
+                    .is_some_and(|r| r["NextMarker"].as_str() == Some(marker))
+            });
+            entry.marker_from = entry.marker_from.map(|i| i + 1);
+        }
         if exchange.raw {
             entry.raw_request = exchange.request.as_str().map(str::to_string);
         } else {
@@ -195,9 +207,15 @@ mod tests {
         assert_eq!(t.steps.len(), 2);
         assert_eq!(t.steps[0].status, Some(200));
         assert_eq!(t.steps[0].request_id, Some(json!("rid")));
-        assert_eq!(t.steps[0].response, Some(json!({"CustomKeyStoreId": "cks-1"})));
+        assert_eq!(
+            t.steps[0].response,
+            Some(json!({"CustomKeyStoreId": "cks-1"}))
+        );
         assert_eq!(t.steps[1].op, "DescribeCustomKeyStores");
-        assert_eq!(t.steps[1].not_sent.as_deref(), Some("store 3 was not created"));
+        assert_eq!(
+            t.steps[1].not_sent.as_deref(),
+            Some("store 3 was not created")
+        );
     }
 
     #[test]

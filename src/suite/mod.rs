@@ -6,10 +6,10 @@
 //! itself.
 
 mod checks;
-pub mod scenarios;
 pub mod cleanup;
 pub mod record;
 pub mod run;
+pub mod scenarios;
 pub mod selftest;
 
 use std::fs::File;

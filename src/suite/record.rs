@@ -71,7 +71,12 @@ fn record_one(suite: &Suite, s: &scenario::Scenario, out: &Path) -> Result<(), S
         Playing::NotRunnable(why) => return Err(format!("the fixtures cannot run it: {why}")),
         Playing::NoTarget(why) => return Err(format!("the endpoint could not be reached: {why}")),
     };
-    if let Some(e) = played.transcript.steps.iter().find(|e| e.no_answer.is_some()) {
+    if let Some(e) = played
+        .transcript
+        .steps
+        .iter()
+        .find(|e| e.no_answer.is_some())
+    {
         return Err(format!(
             "{} got no answer ({}); a half transcript is not written",
             e.op,

@@ -14,11 +14,11 @@ use crate::generate::GenContext;
 use crate::model::{Fixtures, ModelConfig};
 use crate::oracle::Family;
 use crate::report::{self, CheckReport, RunReport};
-use crate::scenario::{self, Snapshots};
 use crate::runner::KmsClient;
 use crate::runner::config;
 use crate::runner::journal::Journal;
 use crate::runner::session::{Endpoint, RetryPolicy, remove_journaled};
+use crate::scenario::{self, Snapshots};
 use crate::sigv4::Credential;
 
 /// Everything `ckscheck run` can be told.
@@ -353,7 +353,11 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     for check in checks() {
         order.push(check.name.into());
         if !checks_run.iter().any(|c| c.name == check.name) {
-            checks_run.push(not_run(check.name.into(), check.family, check.explain.into()));
+            checks_run.push(not_run(
+                check.name.into(),
+                check.family,
+                check.explain.into(),
+            ));
         }
     }
     for s in scenario::builtin() {

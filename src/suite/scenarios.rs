@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use super::{Suite, Target};
-use crate::model::ModelConfig;
 use crate::history::History;
+use crate::model::ModelConfig;
 use crate::oracle::snapshot::compare;
-use crate::oracle::{Family, Verdict};
+use crate::oracle::{Family, Severity, Verdict};
 use crate::report::{CheckReport, FailureDetail};
 use crate::scenario::script::script;
 use crate::scenario::{Played, Scenario, Snapshots, play};
@@ -70,11 +70,14 @@ impl Suite {
         let sequence = self
             .sequences
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (endpoint, prefix, scenario_owned) =
-            (target.endpoint.clone(), self.prefix.clone(), scenario.clone());
-        let played = self.runtime.block_on(async move {
-            play(&scenario_owned, endpoint, &prefix, sequence).await
-        });
+        let (endpoint, prefix, scenario_owned) = (
+            target.endpoint.clone(),
+            self.prefix.clone(),
+            scenario.clone(),
+        );
+        let played = self
+            .runtime
+            .block_on(async move { play(&scenario_owned, endpoint, &prefix, sequence).await });
         if let Some(emulator) = target.emulator {
             self.runtime.block_on(emulator.stop());
         }
@@ -131,7 +134,11 @@ impl Suite {
             }
             Playing::Played(played) => {
                 report.requests = played.history.exchanges.len() as u64;
-                let c = compare(expected.as_deref(), &played.text, scenario.inferred.is_some());
+                let c = compare(
+                    expected.as_deref(),
+                    &played.text,
+                    scenario.inferred.is_some(),
+                );
                 report.verdict = c.verdict;
                 for (id, why) in &played.leftovers {
                     report.verdict.fail(
@@ -148,6 +155,15 @@ impl Suite {
                     .collect();
                 if !failing.is_empty() {
                     report.failure = Some(detail(failing.join("\n"), Some(&played), c.diff));
+                } else if let Some(diff) = c.diff {
+                    // An inferred expectation differs: the notes show the diff, unfailed.
+                    if let Some(f) =
+                        report.verdict.findings.iter_mut().find(|f| {
+                            f.rule == "snapshot/match" && f.severity == Severity::Unsettled
+                        })
+                    {
+                        f.message = format!("{} (inferred):\n{diff}", f.message);
+                    }
                 }
             }
         }

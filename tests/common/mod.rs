@@ -1,0 +1,111 @@
+//! Helpers shared by integration tests: a `ckscheck serve` child process.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use regex::Regex;
+
+/// How long the emulator may take to print its URL.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A `ckscheck serve` child process; killed (and its output shown on failure) when dropped.
+pub struct Emulator {
+    child: Child,
+    /// The URL it serves on.
+    pub url: String,
+    log: Arc<Mutex<String>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Starts `ckscheck serve --port 0 ARGS...` and waits for the line that names its URL.
+    pub fn start(args: &[&str]) -> Emulator {
+        let child = Command::new(env!("CARGO_BIN_EXE_ckscheck"))
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .env_remove("CKSCHECK_VERIFY_SIGV4")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start ckscheck serve");
+        // From here on the guard owns the child: any panic below kills it.
+        let mut emulator = Emulator {
+            child,
+            url: String::new(),
+            log: Arc::new(Mutex::new(String::new())),
+            readers: Vec::new(),
+        };
+        let (tx, rx) = mpsc::channel();
+        let stdout = emulator.child.stdout.take().expect("piped stdout");
+        let log = emulator.log.clone();
+        // Keeps draining after the URL line, so the server never writes to a closed pipe.
+        emulator.readers.push(thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(url) = line.strip_prefix("ckscheck emulator listening on ") {
+                    let _ = tx.send(url.trim().to_string());
+                }
+                append(&log, "stdout", &line);
+            }
+        }));
+        let stderr = emulator.child.stderr.take().expect("piped stderr");
+        let log = emulator.log.clone();
+        emulator.readers.push(thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                append(&log, "stderr", &line);
+            }
+        }));
+        match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(url) => emulator.url = url,
+            Err(e) => {
+                let _ = emulator.child.kill();
+                let _ = emulator.child.wait();
+                for reader in emulator.readers.drain(..) {
+                    let _ = reader.join();
+                }
+                panic!(
+                    "ckscheck serve did not print its URL ({e:?}); status {:?}, output:\n{}",
+                    emulator.child.try_wait(),
+                    emulator.output()
+                );
+            }
+        }
+        assert!(
+            Regex::new(r"^http://127\.0\.0\.1:[1-9][0-9]*$")
+                .expect("regex")
+                .is_match(&emulator.url),
+            "unexpected emulator URL {:?}",
+            emulator.url
+        );
+        emulator
+    }
+
+    /// Everything it printed so far.
+    pub fn output(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+}
+
+fn append(log: &Mutex<String>, stream: &str, line: &str) {
+    if let Ok(mut log) = log.lock() {
+        log.push_str(&format!("[{stream}] {line}\n"));
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for reader in self.readers.drain(..) {
+            let _ = reader.join();
+        }
+        if thread::panicking() {
+            eprintln!("emulator at {} said:\n{}", self.url, self.output());
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! The scenario corpus against a real `ckscheck serve` process, through the command line:
+//!
+//! - `ckscheck record` against it writes, byte for byte, the snapshots committed in
+//!   `snapshots/` (and refuses to overwrite them without `--force`);
+//! - `ckscheck run --endpoint-url` against it with each planted fault shows a diff against the
+//!   snapshots for every fault that changes a transcript, and none against a correct emulator.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+use std::thread;
+
+use ckscheck::emulator::Fault;
+use ckscheck::scenario::builtin;
+
+mod common;
+use common::Emulator;
+
+/// Runs the ckscheck binary with test credentials and no ambient AWS configuration.
+fn ckscheck(args: &[&str], scratch: &Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ckscheck"));
+    command
+        .args(args)
+        .current_dir(scratch)
+        .env("AWS_ACCESS_KEY_ID", "AKIDCKSCHECKRECORD")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "ckscheckRecordTestSecret0123456789",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", scratch)
+        .env("CI", "true");
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ] {
+        command.env_remove(var);
+    }
+    command.output().expect("ckscheck runs")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ckscheck-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    dir
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The scenarios that create KMS keys: they run only on the embedded emulator.
+fn key_scenarios() -> BTreeSet<String> {
+    builtin()
+        .into_iter()
+        .filter(|s| {
+            s.steps
+                .iter()
+                .any(|st| st.op.as_deref() == Some("CreateKey"))
+        })
+        .map(|s| s.name)
+        .collect()
+}
+
+#[test]
+fn record_against_serve_writes_the_committed_snapshots_byte_for_byte() {
+    let emulator = Emulator::start(&[]);
+    let dir = scratch("record");
+    let out = dir.join("snaps");
+    let args = [
+        "record",
+        "--endpoint-url",
+        &emulator.url,
+        "--region",
+        "us-east-1",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    let first = ckscheck(&args, &dir);
+    let said = text(&first);
+    // The key scenarios are reported, not half recorded: exit 1, and no file for them.
+    assert_eq!(first.status.code(), Some(1), "{said}");
+    let keys = key_scenarios();
+    assert!(!keys.is_empty());
+    for name in &keys {
+        assert!(
+            said.contains(&format!("not recorded  {name}: ")),
+            "{name}: {said}"
+        );
+        assert!(!out.join(format!("{name}.snap")).exists());
+    }
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("snapshots");
+    let mut compared = 0;
+    for s in builtin().iter().filter(|s| !keys.contains(&s.name)) {
+        let file = format!("{}.snap", s.name);
+        let recorded = std::fs::read(out.join(&file))
+            .unwrap_or_else(|e| panic!("{file} was not recorded ({e}): {said}"));
+        let expected = std::fs::read(committed.join(&file)).expect("a committed snapshot");
+        assert!(
+            recorded == expected,
+            "{file} differs from the committed one:\n--- recorded ---\n{}\n--- committed ---\n{}",
+            String::from_utf8_lossy(&recorded),
+            String::from_utf8_lossy(&expected)
+        );
+        compared += 1;
+    }
+    assert!(compared >= 40, "{compared} snapshots compared");
+
+    // Again, without --force: refused before anything is sent or written.
+    let again = ckscheck(&args, &dir);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("--force"), "{}", text(&again));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Faults that change no transcript, and why: the checks that catch them are elsewhere.
+const TRANSCRIPT_UNCHANGED: [(&str, &str); 3] = [
+    (
+        "wrong-content-type",
+        "transcripts hold no Content-Type (the errors check judges it)",
+    ),
+    (
+        "namespaced-error-type",
+        "the error name parses the same (a style warning, no failure)",
+    ),
+    (
+        "secret-in-error-message",
+        "messages are [message] and secrets are masked (the fields check catches it)",
+    ),
+];
+
+/// Faults whose changed transcripts are all in scenarios with inferred expectations: the diff
+/// is shown in the notes and does not fail the run.
+const ONLY_INFERRED: [&str; 1] = ["name-and-id-accepted"];
+
+/// Never in any output: the fixture secrets.
+const SECRETS: [&str; 2] = ["kmsuser-pass-", "ProxySecretAccessKey"];
+
+#[test]
+fn run_against_serve_shows_a_diff_for_each_fault_that_changes_a_transcript() {
+    let dir = scratch("faults");
+    let runs: Vec<Option<Fault>> = std::iter::once(None)
+        .chain(Fault::ALL.into_iter().map(Some))
+        .collect();
+    let problems = Mutex::new(Vec::<String>::new());
+    let next = Mutex::new(runs.into_iter());
+    thread::scope(|scope| {
+        for _ in 0..6 {
+            scope.spawn(|| {
+                loop {
+                    let Some(fault) = next.lock().expect("not poisoned").next() else {
+                        return;
+                    };
+                    if let Err(e) = one_fault(fault, &dir) {
+                        problems.lock().expect("not poisoned").push(e);
+                    }
+                }
+            });
+        }
+    });
+    let problems = problems.into_inner().expect("not poisoned");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// Runs the scenarios against `ckscheck serve` with `fault` planted; Err says what is wrong.
+fn one_fault(fault: Option<Fault>, scratch_root: &Path) -> Result<(), String> {
+    let name = fault.map_or("none", Fault::name);
+    let emulator = match fault {
+        Some(f) => Emulator::start(&["--fault", f.name()]),
+        None => Emulator::start(&[]),
+    };
+    let dir = scratch_root.join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let out = ckscheck(
+        &[
+            "run",
+            "--endpoint-url",
+            &emulator.url,
+            "--region",
+            "us-east-1",
+            "--filter",
+            "snapshot::",
+        ],
+        &dir,
+    );
+    let said = text(&out);
+    let failed_with_diff = out.status.code() == Some(1)
+        && said.contains("against the snapshot:")
+        && said.lines().any(|l| l.contains("│-"))
+        && said.lines().any(|l| l.contains("│+"));
+    let noted_diff = said.contains("differs from the snapshot (inferred):");
+    if let Some(secret) = SECRETS.iter().find(|s| said.contains(**s)) {
+        return Err(format!(
+            "fault {name}: the output shows a secret ({secret})"
+        ));
+    }
+    let unchanged = TRANSCRIPT_UNCHANGED.iter().any(|(f, _)| *f == name);
+    let result = match fault {
+        None if out.status.code() != Some(0) || said.contains("differs from the snapshot") => {
+            Err("a correct emulator differs from the snapshots")
+        }
+        Some(_) if unchanged && (out.status.code() != Some(0) || noted_diff) => {
+            Err("listed as changing no transcript, but a scenario differs")
+        }
+        Some(_)
+            if ONLY_INFERRED.contains(&name) && !(out.status.code() == Some(0) && noted_diff) =>
+        {
+            Err("expected a diff in the notes of an inferred scenario only")
+        }
+        Some(_) if !unchanged && !ONLY_INFERRED.contains(&name) && !failed_with_diff => {
+            Err("expected a failing scenario with a diff against its snapshot")
+        }
+        _ => Ok(()),
+    };
+    result.map_err(|why| format!("fault {name}: {why}\n{said}"))
+}
