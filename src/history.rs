@@ -264,10 +264,15 @@ fn secret_token(fixtures: &Fixtures, secret: &str, pattern_ok: bool) -> String {
     format!("{SECRET_TOKEN}=other:{}:{shape}]", secret.chars().count())
 }
 
-/// The outcome with every fixture secret in its body or text replaced by the token naming it
-/// (`[secret=cluster:ID]`, `[secret=xks:ENDPOINT]`): an endpoint that leaks a secret leaks it
-/// no further than this. The token still shows the leak to the oracles.
-pub fn mask_response(fixtures: &Fixtures, outcome: Outcome) -> Outcome {
+/// The outcome with every fixture secret, and every secret in `sent` (value, token), in its
+/// body or text replaced by its token (`[secret=cluster:ID]`, `[secret=other:…]`): an
+/// endpoint that leaks a secret leaks it no further than this. The token still shows the leak
+/// to the oracles.
+pub fn mask_response(
+    fixtures: &Fixtures,
+    sent: &[(String, String)],
+    mut outcome: Outcome,
+) -> Outcome {
     let secrets: Vec<(&str, String)> = fixtures
         .clusters
         .iter()
@@ -283,31 +288,21 @@ pub fn mask_response(fixtures: &Fixtures, outcome: Outcome) -> Outcome {
                 format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint),
             )
         }))
-        .filter(|(s, _)| !s.is_empty())
+        .chain(sent.iter().map(|(v, t)| (v.as_str(), t.clone())))
+        .filter(|(s, _)| s.chars().count() >= MIN_SECRET)
         .collect();
     let scrub = |t: &str| -> String {
         secrets
             .iter()
             .fold(t.to_string(), |t, (s, token)| t.replace(s, token))
     };
-    match outcome {
-        Outcome::Response {
-            status,
-            request_id,
-            content_type,
-            error_type,
-            body,
-            text,
-        } => Outcome::Response {
-            status,
-            request_id,
-            content_type,
-            error_type,
-            body: map_strings(&body, &scrub),
-            text: text.map(|t| scrub(&t)),
-        },
-        unknown => unknown,
+    if let Outcome::Response { body, text, .. } = &mut outcome {
+        *body = map_strings(body, &scrub);
+        if let Some(t) = text {
+            *t = scrub(t);
+        }
     }
+    outcome
 }
 
 /// `value` with `f` applied to every string in it, keys included.
@@ -319,6 +314,29 @@ fn map_strings(value: &Value, f: &impl Fn(&str) -> String) -> Value {
             Value::Object(map.iter().map(|(k, v)| (f(k), map_strings(v, f))).collect())
         }
         other => other.clone(),
+    }
+}
+
+/// Shorter values are not scrubbed from responses: KMS accepts no secret that short, and
+/// replacing every occurrence of a short string would garble the answer.
+const MIN_SECRET: usize = 7;
+
+/// The (value, token) pairs of the secrets in a request body: where masking changed a string.
+pub fn secret_pairs(body: &Value, masked: &Value, out: &mut Vec<(String, String)>) {
+    match (body, masked) {
+        (Value::String(v), Value::String(t)) if v != t => {
+            if !out.iter().any(|(seen, _)| seen == v) {
+                out.push((v.clone(), t.clone()));
+            }
+        }
+        (Value::Object(b), Value::Object(m)) => {
+            for (k, v) in b {
+                if let Some(t) = m.get(k) {
+                    secret_pairs(v, t, out);
+                }
+            }
+        }
+        _ => {}
     }
 }
 
@@ -358,6 +376,51 @@ pub fn unmask_secret(fixtures: &Fixtures, token: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_secret_an_endpoint_leaks_is_masked_in_the_response_too() {
+        let f = Fixtures::builtin();
+        let password = f.clusters[0].kmsuser_password.clone();
+        let key = f.xks_proxies[0].secret_access_key.clone();
+        let leaky = Outcome::Response {
+            status: 200,
+            request_id: None,
+            content_type: None,
+            error_type: None,
+            body: json!({"CustomKeyStores": [{"KeyStorePassword": password}], "message": format!("key {key}! wrong-password-1")}),
+            text: Some(format!("raw {password}")),
+        };
+        // A secret the session sent that no fixture holds, and one too short to scrub.
+        let request = json!({"KeyStorePassword": "wrong-password-1", "CustomKeyStoreName": "n"});
+        let masked = mask_secrets(Spec::kms(), &f, "CreateCustomKeyStore", &request);
+        let mut sent = Vec::new();
+        secret_pairs(&request, &masked, &mut sent);
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        sent.push(("abc".into(), "[secret=other:3:pattern-broken]".into()));
+        let Outcome::Response { body, text, .. } = mask_response(&f, &sent, leaky) else {
+            panic!("a response")
+        };
+        let all = format!("{body} {}", text.unwrap_or_default());
+        assert!(!all.contains(&password) && !all.contains(&key), "{all}");
+        let cluster = format!("[secret=cluster:{}]", f.clusters[0].id);
+        assert_eq!(
+            body["CustomKeyStores"][0]["KeyStorePassword"],
+            json!(cluster)
+        );
+        assert_eq!(
+            body["message"],
+            json!(format!(
+                "key [secret=xks:{}]! {}",
+                f.xks_proxies[0].uri_endpoint, sent[0].1
+            ))
+        );
+        assert!(!all.contains("wrong-password-1"));
+        // Nothing else changes.
+        let clean = Outcome::Unknown {
+            reason: "reset".into(),
+        };
+        assert_eq!(mask_response(&f, &sent, clean.clone()), clean);
+    }
 
     #[test]
     fn secrets_are_masked_by_fixture_and_access_key_ids_kept() {

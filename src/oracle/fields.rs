@@ -524,4 +524,20 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_secret_the_history_masked_is_still_caught() {
+        let c = ctx();
+        let token = format!("[secret=cluster:{}]", c.fixtures.clusters[0].id);
+        let mut h = H::new();
+        h.call(
+            "UpdateCustomKeyStore",
+            json!({"CustomKeyStoreId": "cks-1"}),
+            response(
+                400,
+                json!({"__type": "ValidationException", "message": format!("bad password {token}")}),
+            ),
+        );
+        assert_eq!(failures(&judge(&h)), ["fields/no-secret"]);
+    }
 }

@@ -15,7 +15,7 @@ use super::{CallError, KmsClient};
 use crate::generate::{MARKER_REF, NAME_REF, STORE_REF, Step};
 use crate::history::{
     Exchange, Expectation, History, Outcome, SECRET_TOKEN, mask_response, mask_secrets,
-    unmask_secret,
+    secret_pairs, unmask_secret,
 };
 use crate::model::Fixtures;
 use crate::spec::Spec;
@@ -80,6 +80,8 @@ pub struct Session {
     /// Names sent in Creates whose outcome is unknown.
     maybe_created: Vec<String>,
     create_steps: usize,
+    /// The secrets this session has sent, with their tokens, masked in every response.
+    sent_secrets: std::sync::Mutex<Vec<(String, String)>>,
 }
 
 impl Session {
@@ -93,6 +95,7 @@ impl Session {
             created: Vec::new(),
             maybe_created: Vec::new(),
             create_steps: 0,
+            sent_secrets: Default::default(),
         }
     }
 
@@ -284,6 +287,15 @@ impl Session {
         expect: Option<Expectation>,
     ) -> Vec<Exchange> {
         let spec = Spec::kms();
+        let request = match &payload {
+            Payload::Json(body) => {
+                let masked = mask_secrets(spec, &self.endpoint.fixtures, operation, body);
+                let mut sent = self.sent_secrets.lock().expect("not poisoned");
+                secret_pairs(body, &masked, &mut sent);
+                masked
+            }
+            Payload::Raw(text) => Value::String(text.clone()),
+        };
         let retry = &self.endpoint.retry;
         let mut exchanges = Vec::new();
         for attempt in 1..=retry.max_attempts.max(1) {
@@ -302,21 +314,20 @@ impl Session {
                 }
             };
             let outcome = match result {
-                Ok(reply) => mask_response(&self.endpoint.fixtures, reply.into_outcome()),
+                Ok(reply) => {
+                    let sent = self.sent_secrets.lock().expect("not poisoned").clone();
+                    mask_response(&self.endpoint.fixtures, &sent, reply.into_outcome())
+                }
                 Err(CallError::Unknown(reason)) | Err(CallError::NotSent(reason)) => {
                     Outcome::Unknown { reason }
                 }
-            };
-            let request = match &payload {
-                Payload::Json(body) => mask_secrets(spec, &self.endpoint.fixtures, operation, body),
-                Payload::Raw(text) => Value::String(text.clone()),
             };
             let exchange = Exchange {
                 sequence: self.sequence,
                 step,
                 attempt,
                 operation: operation.to_string(),
-                request,
+                request: request.clone(),
                 raw: matches!(payload, Payload::Raw(_)),
                 started_ms,
                 elapsed_ms: started.elapsed().as_millis() as u64,
@@ -477,8 +488,30 @@ pub async fn remove_store(endpoint: &Endpoint, id: &str) -> Result<(), String> {
             )
             .await
             .map_err(|e| e.to_string())?;
-        if r.error_name().as_deref() == Some("CustomKeyStoreNotFoundException") {
+        // Any "not found" error counts as gone: cleanup judges nothing.
+        let gone = |name: Option<String>| name.is_some_and(|n| n.ends_with("NotFoundException"));
+        let error = r.error_name();
+        if gone(error.clone()) {
             return Ok(());
+        }
+        let throttled = error.as_deref() == Some("ThrottlingException");
+        if r.status != 200 && !throttled {
+            // The endpoint will not say what state the store is in: one Delete, no waiting.
+            let d = client
+                .call("DeleteCustomKeyStore", &json!({ "CustomKeyStoreId": id }))
+                .await
+                .map_err(|e| e.to_string())?;
+            let deleted_error = d.error_name();
+            if d.status == 200 || gone(deleted_error.clone()) {
+                return Ok(());
+            }
+            return Err(format!(
+                "cannot tell its state: DescribeCustomKeyStores answered {} {}, Delete {} {}",
+                r.status,
+                error.unwrap_or_default(),
+                d.status,
+                deleted_error.unwrap_or_default()
+            ));
         }
         // Cleanup judges nothing: a state in the wrong case still says what it is, and a
         // state it cannot read is treated as DISCONNECTED (Delete is tried).
@@ -496,7 +529,8 @@ pub async fn remove_store(endpoint: &Endpoint, id: &str) -> Result<(), String> {
                     .await
                     .map_err(|e| e.to_string())?;
                 match d.error_name().as_deref() {
-                    None | Some("CustomKeyStoreNotFoundException") => return Ok(()),
+                    None => return Ok(()),
+                    Some(n) if n.ends_with("NotFoundException") => return Ok(()),
                     Some("CustomKeyStoreHasCMKsException") => {
                         return Err(
                             "it still holds KMS keys (schedule their deletion first)".into()

@@ -75,6 +75,64 @@ pub fn file_text(description: &str, contents: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The fields of the last listed entry in a snapshot, with their values.
+    fn last_entry(name: &str) -> Vec<(String, String)> {
+        let text = Snapshots::Builtin
+            .expected(name)
+            .unwrap()
+            .expect("a snapshot");
+        let start = text.rfind("      CustomKeyStores:").expect("a listing");
+        let mut fields = Vec::new();
+        for line in text[start..].lines().skip(1) {
+            let Some(field) = line
+                .strip_prefix("        - ")
+                .or(line.strip_prefix("          "))
+            else {
+                break;
+            };
+            if let Some((k, v)) = field.split_once(": ") {
+                fields.push((k.to_string(), v.to_string()));
+            }
+        }
+        fields
+    }
+
+    #[test]
+    fn the_documented_describe_examples_show_the_documented_field_sets() {
+        // KMS developer guide, "Viewing a custom key store": the two example outputs. Today's
+        // API adds CustomKeyStoreType, which that page predates.
+        let documented = [
+            "CloudHsmClusterId",
+            "ConnectionState",
+            "CreationDate",
+            "CustomKeyStoreId",
+            "CustomKeyStoreName",
+            "TrustAnchorCertificate",
+        ];
+        for (name, state, code) in [
+            ("docs-describe-connected-cloudhsm", "CONNECTED", None),
+            (
+                "docs-describe-failed-invalid-credentials",
+                "FAILED",
+                Some("INVALID_CREDENTIALS"),
+            ),
+        ] {
+            let entry = last_entry(name);
+            let keys: std::collections::BTreeSet<&str> =
+                entry.iter().map(|(k, _)| k.as_str()).collect();
+            let mut want: std::collections::BTreeSet<&str> = documented.into_iter().collect();
+            want.insert("CustomKeyStoreType");
+            if code.is_some() {
+                want.insert("ConnectionErrorCode");
+            }
+            assert_eq!(keys, want, "{name}");
+            let value = |k: &str| entry.iter().find(|(f, _)| f == k).map(|(_, v)| v.as_str());
+            assert_eq!(value("ConnectionState"), Some(state), "{name}");
+            assert_eq!(value("ConnectionErrorCode"), code, "{name}");
+            assert_eq!(value("CustomKeyStoreType"), Some("AWS_CLOUDHSM"), "{name}");
+        }
+    }
+
     #[test]
     fn contents_skip_the_metadata_and_trailing_space() {
         let file = "---\nsource: tests/scenarios.rs\ndescription: d\n---\nsteps:\n  - op: X\n\n";
