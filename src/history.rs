@@ -324,10 +324,10 @@ const MIN_SECRET: usize = 7;
 /// The (value, token) pairs of the secrets in a request body: where masking changed a string.
 pub fn secret_pairs(body: &Value, masked: &Value, out: &mut Vec<(String, String)>) {
     match (body, masked) {
-        (Value::String(v), Value::String(t)) if v != t => {
-            if !out.iter().any(|(seen, _)| seen == v) {
-                out.push((v.clone(), t.clone()));
-            }
+        (Value::String(v), Value::String(t))
+            if v != t && !out.iter().any(|(seen, _)| seen == v) =>
+        {
+            out.push((v.clone(), t.clone()));
         }
         (Value::Object(b), Value::Object(m)) => {
             for (k, v) in b {
