@@ -225,3 +225,71 @@ fn one_fault(fault: Option<Fault>, scratch_root: &Path) -> Result<(), String> {
     };
     result.map_err(|why| format!("fault {name}: {why}\n{said}"))
 }
+
+#[test]
+fn record_names_the_scenarios_the_fixtures_cannot_run_and_writes_nothing_for_them() {
+    let emulator = Emulator::start(&[]);
+    let dir = scratch("record-missing");
+    // A reference whose only backend is one healthy cluster: no proxy plays xks:times-out.
+    let fixtures = dir.join("one-cluster.toml");
+    std::fs::write(
+        &fixtures,
+        r#"[[cluster]]
+id = "cluster-healthyaaaaa"
+trust_anchor_certificate = "-----BEGIN CERTIFICATE-----\nMIIBhealthyA\n-----END CERTIFICATE-----"
+kmsuser_password = "kmsuser-pass-a"
+lineage = "alpha"
+"#,
+    )
+    .expect("fixtures written");
+    let out = dir.join("snaps");
+    let ran = ckscheck(
+        &[
+            "record",
+            "--endpoint-url",
+            &emulator.url,
+            "--region",
+            "us-east-1",
+            "--fixtures",
+            fixtures.to_str().expect("utf-8 path"),
+            "--filter",
+            "connect-fails-xks-proxy-timed-out",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ],
+        &dir,
+    );
+    let said = text(&ran);
+    assert_eq!(ran.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("not recorded  connect-fails-xks-proxy-timed-out: the fixtures cannot run it: no fixture plays the role xks:times-out"),
+        "{said}"
+    );
+    assert!(!out.join("connect-fails-xks-proxy-timed-out.snap").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn list_inferred_names_the_inferred_scenarios_and_their_reasons() {
+    let dir = scratch("list-inferred");
+    let ran = ckscheck(&["run", "--list-inferred"], &dir);
+    let said = text(&ran);
+    assert_eq!(ran.status.code(), Some(0), "{said}");
+    let inferred: Vec<_> = builtin()
+        .into_iter()
+        .filter(|s| s.inferred.is_some())
+        .collect();
+    assert!(inferred.len() >= 10, "{}", inferred.len());
+    for s in inferred {
+        let line = format!(
+            "  {} ({}): {}",
+            s.name,
+            s.file,
+            s.inferred.unwrap_or_default()
+        );
+        assert!(said.contains(&line), "missing {line:?} in {said}");
+    }
+    // A documented expectation is not listed.
+    assert!(!said.contains("  create-cloudhsm ("), "{said}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
