@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use super::Suite;
-use super::run::{ConfigError, RunOptions, prepare};
+use super::run::{
+    ConfigError, RunOptions, clean_from_journal, install_cleanup_on_interrupt, prepare,
+};
 use super::scenarios::Playing;
 use crate::scenario::{self, snapfile};
 
@@ -40,6 +42,9 @@ pub fn record(
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let prepared = prepare(options, runtime)?;
     let suite = prepared.suite;
+    if let Some(j) = &prepared.journal {
+        install_cleanup_on_interrupt(runtime, suite.clone(), j.clone());
+    }
     println!(
         "ckscheck record: {} scenarios from {} into {}",
         scenarios.len(),
@@ -55,6 +60,9 @@ pub fn record(
                 skipped.push(s.name.clone());
             }
         }
+    }
+    if let Some(j) = &prepared.journal {
+        runtime.block_on(clean_from_journal(&suite, j));
     }
     println!(
         "{} recorded, {} not recorded",

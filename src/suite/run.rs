@@ -455,7 +455,7 @@ async fn foreign_stores(
 }
 
 /// Removes every store this run journaled and did not remove yet.
-async fn clean_from_journal(suite: &Suite, journal: &Journal) {
+pub(super) async fn clean_from_journal(suite: &Suite, journal: &Journal) {
     let Ok(leftovers) = Journal::leftovers(journal.path()) else {
         return;
     };
@@ -502,7 +502,8 @@ async fn clean_from_journal(suite: &Suite, journal: &Journal) {
     }
 }
 
-fn install_cleanup_on_interrupt(
+/// On Ctrl-C: removes what the run journaled, then exits with 130.
+pub(super) fn install_cleanup_on_interrupt(
     runtime: &tokio::runtime::Runtime,
     suite: Arc<Suite>,
     journal: Arc<Journal>,
