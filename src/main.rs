@@ -35,7 +35,8 @@ struct Cli {
 enum Command {
     /// Serve the reference KMS emulator (custom key store API) over HTTP until Ctrl-C.
     Serve(ServeArgs),
-    /// Run the conformance checks against an endpoint (default: the embedded emulator).
+    /// Run the conformance checks and the snapshot scenarios against an endpoint (default: the
+    /// embedded emulator).
     Run(Box<RunArgs>),
     /// Run the checks against the embedded emulator with each planted fault: which check
     /// catches it, after how many cases, and how short the shrunk sequence is.
@@ -70,10 +71,10 @@ struct RunArgs {
     /// Seed that replays a run exactly against the same endpoint state (printed by every run).
     #[arg(long)]
     seed: Option<u64>,
-    /// Run only the checks whose name contains this.
+    /// Run only the checks and scenarios (`snapshot::NAME`) whose name contains this.
     #[arg(long, value_name = "SUBSTRING")]
     filter: Option<String>,
-    /// List the checks and exit.
+    /// List the checks and scenarios and exit.
     #[arg(long)]
     list: bool,
     /// List the unsettled points and the scenarios whose expectations are inferred (shown,
