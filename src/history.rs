@@ -273,29 +273,7 @@ pub fn mask_response(
     sent: &[(String, String)],
     mut outcome: Outcome,
 ) -> Outcome {
-    let secrets: Vec<(&str, String)> = fixtures
-        .clusters
-        .iter()
-        .map(|c| {
-            (
-                c.kmsuser_password.as_str(),
-                format!("{SECRET_TOKEN}=cluster:{}]", c.id),
-            )
-        })
-        .chain(fixtures.xks_proxies.iter().map(|p| {
-            (
-                p.secret_access_key.as_str(),
-                format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint),
-            )
-        }))
-        .chain(sent.iter().map(|(v, t)| (v.as_str(), t.clone())))
-        .filter(|(s, _)| s.chars().count() >= MIN_SECRET)
-        .collect();
-    let scrub = |t: &str| -> String {
-        secrets
-            .iter()
-            .fold(t.to_string(), |t, (s, token)| t.replace(s, token))
-    };
+    let scrub = |t: &str| scrub(fixtures, sent, t);
     if let Outcome::Response { body, text, .. } = &mut outcome {
         *body = map_strings(body, &scrub);
         if let Some(t) = text {
@@ -315,6 +293,41 @@ fn map_strings(value: &Value, f: &impl Fn(&str) -> String) -> Value {
         }
         other => other.clone(),
     }
+}
+
+/// A raw request body with its secrets masked: member by member when it parses as JSON, else
+/// every fixture secret in the text replaced by its token.
+pub fn mask_raw(spec: &Spec, fixtures: &Fixtures, operation: &str, text: &str) -> String {
+    if let Ok(v) = serde_json::from_str::<Value>(text) {
+        let masked = mask_secrets(spec, fixtures, operation, &v);
+        if masked != v {
+            return masked.to_string();
+        }
+    }
+    scrub(fixtures, &[], text)
+}
+
+/// `text` with every fixture secret and every secret in `sent` replaced by its token.
+fn scrub(fixtures: &Fixtures, sent: &[(String, String)], text: &str) -> String {
+    let fixture_secrets = fixtures
+        .clusters
+        .iter()
+        .map(|c| {
+            (
+                c.kmsuser_password.as_str(),
+                format!("{SECRET_TOKEN}=cluster:{}]", c.id),
+            )
+        })
+        .chain(fixtures.xks_proxies.iter().map(|p| {
+            (
+                p.secret_access_key.as_str(),
+                format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint),
+            )
+        }));
+    fixture_secrets
+        .chain(sent.iter().map(|(v, t)| (v.as_str(), t.clone())))
+        .filter(|(s, _)| s.chars().count() >= MIN_SECRET)
+        .fold(text.to_string(), |t, (s, token)| t.replace(s, &token))
 }
 
 /// Shorter values are not scrubbed from responses: KMS accepts no secret that short, and
@@ -420,6 +433,31 @@ mod tests {
             reason: "reset".into(),
         };
         assert_eq!(mask_response(&f, &sent, clean.clone()), clean);
+    }
+
+    #[test]
+    fn a_raw_body_is_masked_as_json_when_it_parses_and_as_text_otherwise() {
+        let f = Fixtures::builtin();
+        let password = f.clusters[0].kmsuser_password.clone();
+        let token = format!("[secret=cluster:{}]", f.clusters[0].id);
+        let op = "CreateCustomKeyStore";
+        let json_text = format!(r#"{{"KeyStorePassword": "{password}", "CustomKeyStoreName": 7}}"#);
+        let masked = mask_raw(Spec::kms(), &f, op, &json_text);
+        assert!(
+            masked.contains(&token) && !masked.contains(&password),
+            "{masked}"
+        );
+        assert!(masked.contains("\"CustomKeyStoreName\":7"), "{masked}");
+        let broken = format!(r#"{{"KeyStorePassword": "{password}", "#);
+        assert_eq!(
+            mask_raw(Spec::kms(), &f, op, &broken),
+            format!(r#"{{"KeyStorePassword": "{token}", "#)
+        );
+        // Nothing secret: the text stays exactly as sent.
+        assert_eq!(
+            mask_raw(Spec::kms(), &f, op, r#"{"Limit": "5"}"#),
+            r#"{"Limit": "5"}"#
+        );
     }
 
     #[test]

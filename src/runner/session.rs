@@ -14,7 +14,7 @@ use super::journal::{Entry, Journal};
 use super::{CallError, KmsClient};
 use crate::generate::{MARKER_REF, NAME_REF, STORE_REF, Step};
 use crate::history::{
-    Exchange, Expectation, History, Outcome, SECRET_TOKEN, mask_response, mask_secrets,
+    Exchange, Expectation, History, Outcome, SECRET_TOKEN, mask_raw, mask_response, mask_secrets,
     secret_pairs, unmask_secret,
 };
 use crate::model::Fixtures;
@@ -294,7 +294,9 @@ impl Session {
                 secret_pairs(body, &masked, &mut sent);
                 masked
             }
-            Payload::Raw(text) => Value::String(text.clone()),
+            Payload::Raw(text) => {
+                Value::String(mask_raw(spec, &self.endpoint.fixtures, operation, text))
+            }
         };
         let retry = &self.endpoint.retry;
         let mut exchanges = Vec::new();

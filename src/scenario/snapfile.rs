@@ -134,6 +134,46 @@ mod tests {
     }
 
     #[test]
+    fn no_snapshot_holds_a_secret() {
+        let f = crate::model::Fixtures::builtin();
+        let mut secrets: Vec<String> = f
+            .clusters
+            .iter()
+            .map(|c| c.kmsuser_password.clone())
+            .chain(f.xks_proxies.iter().map(|p| p.secret_access_key.clone()))
+            .collect();
+        // And the made-up ones the scenarios send.
+        fn collect(v: &serde_json::Value, out: &mut Vec<String>) {
+            if let Some(map) = v.as_object() {
+                for (k, x) in map {
+                    match x.as_str() {
+                        Some(s) if k == "KeyStorePassword" || k == "RawSecretAccessKey" => {
+                            out.push(s.to_string())
+                        }
+                        _ => collect(x, out),
+                    }
+                }
+            }
+        }
+        for s in crate::scenario::builtin() {
+            for step in &s.steps {
+                collect(&step.body_json(), &mut secrets);
+            }
+        }
+        secrets.retain(|s| !s.starts_with('$') && s.chars().count() >= 6);
+        assert!(
+            secrets.iter().any(|s| s == "wrong-password-1"),
+            "{secrets:?}"
+        );
+        assert!(SNAPSHOT_FILES.len() >= 40);
+        for (file, text) in SNAPSHOT_FILES {
+            for secret in &secrets {
+                assert!(!text.contains(secret.as_str()), "{file} holds a secret");
+            }
+        }
+    }
+
+    #[test]
     fn contents_skip_the_metadata_and_trailing_space() {
         let file = "---\nsource: tests/scenarios.rs\ndescription: d\n---\nsteps:\n  - op: X\n\n";
         assert_eq!(contents(file), "steps:\n  - op: X");
