@@ -239,6 +239,16 @@ fn shape_reaches(spec: &Spec, from: &str, target: &str, depth: usize) -> bool {
         .any(|s| shape_reaches(spec, s, target, depth + 1))
 }
 
+/// The token masking the kmsuser password of the fixture cluster `id`.
+pub fn cluster_secret_token(id: &str) -> String {
+    format!("{SECRET_TOKEN}=cluster:{id}]")
+}
+
+/// The token masking the secret access key of the fixture proxy at `endpoint`.
+pub fn proxy_secret_token(endpoint: &str) -> String {
+    format!("{SECRET_TOKEN}=xks:{endpoint}]")
+}
+
 /// The token for a secret: the fixture secret it equals, or for any other value only what
 /// validation looks at (its length in characters and whether it matches its pattern).
 fn secret_token(fixtures: &Fixtures, secret: &str, pattern_ok: bool) -> String {
@@ -247,14 +257,14 @@ fn secret_token(fixtures: &Fixtures, secret: &str, pattern_ok: bool) -> String {
         .iter()
         .find(|c| c.kmsuser_password == secret)
     {
-        return format!("{SECRET_TOKEN}=cluster:{}]", c.id);
+        return cluster_secret_token(&c.id);
     }
     if let Some(p) = fixtures
         .xks_proxies
         .iter()
         .find(|p| p.secret_access_key == secret)
     {
-        return format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint);
+        return proxy_secret_token(&p.uri_endpoint);
     }
     let shape = if pattern_ok {
         "pattern-ok"
@@ -312,16 +322,11 @@ fn scrub(fixtures: &Fixtures, sent: &[(String, String)], text: &str) -> String {
     let fixture_secrets = fixtures
         .clusters
         .iter()
-        .map(|c| {
-            (
-                c.kmsuser_password.as_str(),
-                format!("{SECRET_TOKEN}=cluster:{}]", c.id),
-            )
-        })
+        .map(|c| (c.kmsuser_password.as_str(), cluster_secret_token(&c.id)))
         .chain(fixtures.xks_proxies.iter().map(|p| {
             (
                 p.secret_access_key.as_str(),
-                format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint),
+                proxy_secret_token(&p.uri_endpoint),
             )
         }));
     fixture_secrets

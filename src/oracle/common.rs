@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{Context, Verdict};
-use crate::history::{Exchange, History, Outcome, SECRET_TOKEN};
+use crate::history::{Exchange, History, Outcome, cluster_secret_token, proxy_secret_token};
 use crate::model::ConnectionState;
 
 /// DescribeCustomKeyStores.
@@ -472,14 +472,14 @@ pub fn fixture_secrets<'a>(ctx: &Context<'a>) -> Vec<(String, &'a str, String)> 
         (
             format!("the kmsuser password of cluster {}", c.id),
             c.kmsuser_password.as_str(),
-            format!("{SECRET_TOKEN}=cluster:{}]", c.id),
+            cluster_secret_token(&c.id),
         )
     });
     let proxies = ctx.fixtures.xks_proxies.iter().map(|p| {
         (
             format!("the secret access key of proxy {}", p.uri_endpoint),
             p.secret_access_key.as_str(),
-            format!("{SECRET_TOKEN}=xks:{}]", p.uri_endpoint),
+            proxy_secret_token(&p.uri_endpoint),
         )
     });
     let mut seen = BTreeSet::new();

@@ -317,7 +317,7 @@ impl Session {
             };
             let outcome = match result {
                 Ok(reply) => {
-                    let sent = self.sent_secrets.lock().expect("not poisoned").clone();
+                    let sent = self.sent_secrets.lock().expect("not poisoned");
                     mask_response(&self.endpoint.fixtures, &sent, reply.into_outcome())
                 }
                 Err(CallError::Unknown(reason)) | Err(CallError::NotSent(reason)) => {
@@ -480,75 +480,62 @@ pub async fn remove_journaled(
 /// Disconnects (if needed), waits, and deletes one store. Absent counts as removed.
 pub async fn remove_store(endpoint: &Endpoint, id: &str) -> Result<(), String> {
     let client = &endpoint.client;
+    let body = json!({ "CustomKeyStoreId": id });
     let deadline = Instant::now() + endpoint.transition_timeout;
     let mut pause = Duration::from_millis(5);
+    // Cleanup judges nothing: any "not found" error counts as gone, and a state in the wrong
+    // case still says what it is.
+    let gone = |e: &Option<String>| {
+        e.as_deref()
+            .is_some_and(|n| n.ends_with("NotFoundException"))
+    };
     loop {
         let r = client
-            .call(
-                "DescribeCustomKeyStores",
-                &json!({ "CustomKeyStoreId": id }),
-            )
+            .call("DescribeCustomKeyStores", &body)
             .await
             .map_err(|e| e.to_string())?;
-        // Any "not found" error counts as gone: cleanup judges nothing.
-        let gone = |name: Option<String>| name.is_some_and(|n| n.ends_with("NotFoundException"));
         let error = r.error_name();
-        if gone(error.clone()) {
+        if gone(&error) {
             return Ok(());
         }
-        let throttled = error.as_deref() == Some("ThrottlingException");
-        if r.status != 200 && !throttled {
-            // The endpoint will not say what state the store is in: one Delete, no waiting.
-            let d = client
-                .call("DeleteCustomKeyStore", &json!({ "CustomKeyStoreId": id }))
-                .await
-                .map_err(|e| e.to_string())?;
-            let deleted_error = d.error_name();
-            if d.status == 200 || gone(deleted_error.clone()) {
-                return Ok(());
-            }
-            return Err(format!(
-                "cannot tell its state: DescribeCustomKeyStores answered {} {}, Delete {} {}",
-                r.status,
-                error.unwrap_or_default(),
-                d.status,
-                deleted_error.unwrap_or_default()
-            ));
-        }
-        // Cleanup judges nothing: a state in the wrong case still says what it is, and a
-        // state it cannot read is treated as DISCONNECTED (Delete is tried).
         let state = r.body["CustomKeyStores"][0]["ConnectionState"]
             .as_str()
             .unwrap_or_default()
             .to_ascii_uppercase();
-        let known = ["CONNECTED", "FAILED", "CONNECTING", "DISCONNECTING"];
-        let mut refused = false;
-        match state.as_str() {
-            s if known.contains(&s) => {}
-            _ => {
+        if error.as_deref() != Some("ThrottlingException") {
+            let busy = ["CONNECTED", "FAILED", "CONNECTING", "DISCONNECTING"];
+            // DISCONNECTED, or a state it cannot read: Delete is tried.
+            let refused = if busy.contains(&state.as_str()) {
+                None
+            } else {
                 let d = client
-                    .call("DeleteCustomKeyStore", &json!({ "CustomKeyStoreId": id }))
+                    .call("DeleteCustomKeyStore", &body)
                     .await
                     .map_err(|e| e.to_string())?;
-                match d.error_name().as_deref() {
-                    None => return Ok(()),
-                    Some(n) if n.ends_with("NotFoundException") => return Ok(()),
-                    Some("CustomKeyStoreHasCMKsException") => {
-                        return Err(
-                            "it still holds KMS keys (schedule their deletion first)".into()
-                        );
-                    }
-                    Some(_) => refused = state != "DISCONNECTED",
+                let d_error = d.error_name();
+                if d.status == 200 || gone(&d_error) {
+                    return Ok(());
+                }
+                Some((d.status, d_error.unwrap_or_default()))
+            };
+            match refused {
+                Some((_, e)) if e == "CustomKeyStoreHasCMKsException" => {
+                    return Err("it still holds KMS keys (schedule their deletion first)".into());
+                }
+                // The endpoint will not say what state the store is in: no waiting.
+                Some((status, e)) if r.status != 200 => {
+                    return Err(format!(
+                        "cannot tell its state: DescribeCustomKeyStores answered {} {}, Delete {status} {e}",
+                        r.status,
+                        error.unwrap_or_default(),
+                    ));
+                }
+                Some(_) if state == "DISCONNECTED" => {}
+                None if state == "DISCONNECTING" => {}
+                _ => {
+                    let _ = client.call("DisconnectCustomKeyStore", &body).await;
                 }
             }
-        }
-        if refused || matches!(state.as_str(), "CONNECTED" | "FAILED" | "CONNECTING") {
-            let _ = client
-                .call(
-                    "DisconnectCustomKeyStore",
-                    &json!({ "CustomKeyStoreId": id }),
-                )
-                .await;
         }
         if Instant::now() >= deadline {
             return Err(format!("still {state} after the transition timeout"));

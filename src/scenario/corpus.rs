@@ -1,7 +1,6 @@
 //! The scenario files under `specs/scenarios/`: parsing and checking them.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -91,25 +90,8 @@ pub fn builtin() -> Vec<Scenario> {
     for (file, text) in SCENARIO_FILES {
         all.extend(parse(file, text).expect("the bundled scenarios are valid"));
     }
+    unique(&all).expect("the bundled scenarios have distinct names");
     all
-}
-
-/// Every scenario in the `*.toml` files of `dir`, files in name order.
-pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, String> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("cannot read the scenarios in {}: {e}", dir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort();
-    let mut all = Vec::new();
-    for path in files {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        all.extend(parse(&path.display().to_string(), &text)?);
-    }
-    unique(&all)?;
-    Ok(all)
 }
 
 /// Fails when two scenarios share a name.

@@ -2,6 +2,7 @@
 //! scenario runs against any fixture set, and snapshots name the role, not the backend.
 
 use crate::generate::backends::Backend;
+use crate::history::{cluster_secret_token, proxy_secret_token};
 use crate::model::fixtures::{Cluster, XksProxy};
 use crate::model::{Fixtures, XksBehaviour};
 
@@ -156,10 +157,7 @@ pub fn placeholders(fixtures: &Fixtures, roles: &[String]) -> Vec<(String, Strin
                     c.trust_anchor_certificate.clone(),
                     format!("[{role}.anchor]"),
                 );
-                put(
-                    format!("[secret=cluster:{}]", c.id),
-                    format!("[secret={role}]"),
-                );
+                put(cluster_secret_token(&c.id), format!("[secret={role}]"));
             }
             Ok(Backend::Proxy { index, .. }) => {
                 let p = &fixtures.xks_proxies[index];
@@ -167,7 +165,7 @@ pub fn placeholders(fixtures: &Fixtures, roles: &[String]) -> Vec<(String, Strin
                 put(p.uri_path.clone(), format!("[{role}.path]"));
                 put(p.access_key_id.clone(), format!("[{role}.access-key-id]"));
                 put(
-                    format!("[secret=xks:{}]", p.uri_endpoint),
+                    proxy_secret_token(&p.uri_endpoint),
                     format!("[secret={role}]"),
                 );
                 if let Some(v) = &p.vpc_endpoint_service_name {

@@ -101,12 +101,12 @@ pub fn transcript(steps: &[Step], pinned: &[bool], history: &History) -> Transcr
         };
         let mut entry = Entry::new(&exchange.operation);
         if let Some(marker) = exchange.request["Marker"].as_str() {
-            entry.marker_from = out.iter().rposition(|e: &Entry| {
+            let issued_by = |e: &Entry| {
                 e.response
                     .as_ref()
                     .is_some_and(|r| r["NextMarker"].as_str() == Some(marker))
-            });
-            entry.marker_from = entry.marker_from.map(|i| i + 1);
+            };
+            entry.marker_from = out.iter().rposition(issued_by).map(|i| i + 1);
         }
         if exchange.raw {
             entry.raw_request = exchange.request.as_str().map(str::to_string);

@@ -307,11 +307,15 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         })
         .collect();
     let snapshots_dir = options.snapshots.clone();
+    // Each scenario's trial name and what its report says if it does not run.
+    let mut scenario_rows: Vec<(String, String)> = Vec::new();
     for s in scenarios {
         let (suite, results, progress) = (suite.clone(), results.clone(), progress.clone());
         let (facts, dir) = (facts.clone(), snapshots_dir.clone());
         let name = scenarios::trial_name(&s);
         let runnable = suite.scenario_runnable(&s);
+        let not_run = runnable.as_ref().err().map(String::as_str);
+        scenario_rows.push((name.clone(), scenarios::explain(&s, not_run)));
         let trial = Trial::test(name.clone(), move || {
             progress.set_message(&name);
             let snapshots = dir.as_deref().map_or(Snapshots::Builtin, Snapshots::Dir);
@@ -360,14 +364,9 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
             ));
         }
     }
-    for s in scenario::builtin() {
-        let name = scenarios::trial_name(&s);
+    for (name, explain) in scenario_rows {
         order.push(name.clone());
         if !checks_run.iter().any(|c| c.name == name) {
-            let explain = match suite.scenario_runnable(&s) {
-                Err(why) => format!("{} (not run: {why})", s.purpose),
-                Ok(_) => s.purpose.clone(),
-            };
             checks_run.push(not_run(name, Family::Snapshots, explain));
         }
     }

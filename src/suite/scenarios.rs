@@ -17,6 +17,14 @@ pub fn trial_name(scenario: &Scenario) -> String {
     format!("snapshot::{}", scenario.name)
 }
 
+/// A scenario's line in the reports: its purpose, and why it did not run if it did not.
+pub fn explain(scenario: &Scenario, not_run: Option<&str>) -> String {
+    match not_run {
+        Some(why) => format!("{} (not run: {why})", scenario.purpose),
+        None => scenario.purpose.clone(),
+    }
+}
+
 /// How playing a scenario on the suite's target went.
 pub enum Playing {
     /// It ran.
@@ -130,7 +138,7 @@ impl Suite {
             Playing::NotRunnable(why) => {
                 // Not a finding about the endpoint: the fixtures lack a backend.
                 report.ignored = true;
-                report.explain = format!("{} (not run: {why})", scenario.purpose);
+                report.explain = explain(scenario, Some(&why));
             }
             Playing::Played(played) => {
                 report.requests = played.history.exchanges.len() as u64;
