@@ -12,3 +12,4 @@ pub mod scenario;
 pub mod sigv4;
 pub mod spec;
 pub mod suite;
+pub mod xks;
