@@ -9,6 +9,9 @@ use serde::Deserialize;
 /// The KMS custom key store spec bundled with the binary (`specs/kms-custom-key-stores.toml`).
 pub const KMS_SPEC_TOML: &str = include_str!("../../specs/kms-custom-key-stores.toml");
 
+/// The XKS proxy API spec bundled with the binary (`specs/xks-proxy-api.toml`).
+pub const XKS_SPEC_TOML: &str = include_str!("../../specs/xks-proxy-api.toml");
+
 /// A loaded spec: protocol facts, operations, shapes, errors and paginators.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,6 +27,32 @@ pub struct Spec {
     /// Paginators by operation name.
     #[serde(default)]
     pub paginators: BTreeMap<String, Paginator>,
+    /// The rules a REST API's checks enforce, by ID, with their level (XKS).
+    #[serde(default)]
+    pub requirements: BTreeMap<String, Requirement>,
+}
+
+/// How binding a requirement is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Breaking it is non-conformance.
+    Must,
+    /// Breaking it is a warning (a failure under `--strict`).
+    Should,
+}
+
+/// One rule of the API, as the checks cite it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    /// MUST or SHOULD.
+    pub level: Level,
+    /// True when the rule is our reading, not stated by the specification.
+    #[serde(default)]
+    pub inferred: bool,
+    /// The rule in one line.
+    pub text: String,
 }
 
 /// Protocol facts of a service.
@@ -32,7 +61,8 @@ pub struct Spec {
 pub struct Service {
     /// Wire protocol, e.g. `awsJson1_1`.
     pub protocol: String,
-    /// Prefix of the `X-Amz-Target` header, e.g. `TrentService`.
+    /// Prefix of the `X-Amz-Target` header, e.g. `TrentService` (none for a REST API).
+    #[serde(default)]
     pub target_prefix: String,
     /// SigV4 signing name, e.g. `kms`.
     pub signing_name: String,
@@ -40,12 +70,21 @@ pub struct Service {
     pub api_version: String,
     /// Content type of requests and responses.
     pub content_type: String,
+    /// The pattern of the URI path every operation URI sits under (REST APIs).
+    #[serde(default)]
+    pub uri_path_pattern: Option<String>,
 }
 
 /// One operation.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Operation {
+    /// HTTP method (REST APIs).
+    #[serde(default)]
+    pub method: Option<String>,
+    /// URI template under the service's URI path, e.g. `/keys/{keyId}/encrypt` (REST APIs).
+    #[serde(default)]
+    pub uri: Option<String>,
     /// Input structure shape name.
     pub input: String,
     /// Output structure shape name.
@@ -121,6 +160,18 @@ pub struct Shape {
     /// Whether the value is a secret that must never be echoed or logged.
     #[serde(default)]
     pub sensitive: bool,
+    /// `base64`: a standard-alphabet base64 string whose limits count decoded bytes.
+    #[serde(default)]
+    pub encoding: Option<String>,
+    /// The size (decoded bytes) every implementation must accept.
+    #[serde(default)]
+    pub must_accept: Option<i64>,
+    /// The only sizes (decoded bytes) allowed.
+    #[serde(default)]
+    pub lengths: Option<Vec<i64>>,
+    /// True when `enum` lists the known values but others must be accepted too.
+    #[serde(default)]
+    pub open: bool,
     /// Members of a structure.
     #[serde(default)]
     pub members: BTreeMap<String, MemberRef>,
@@ -149,6 +200,9 @@ pub struct ErrorDef {
     /// True for errors any operation may return without declaring them.
     #[serde(default)]
     pub framework: bool,
+    /// The HTTP status, when it is not the class's (REST APIs).
+    #[serde(default)]
+    pub status: Option<u16>,
 }
 
 /// How an operation pages its results.
@@ -221,6 +275,19 @@ impl Spec {
         SPEC.get_or_init(|| Spec::from_toml(KMS_SPEC_TOML).expect("the bundled spec is valid"))
     }
 
+    /// The bundled XKS proxy API spec, parsed once.
+    pub fn xks() -> &'static Spec {
+        static SPEC: OnceLock<Spec> = OnceLock::new();
+        SPEC.get_or_init(|| Spec::from_toml(XKS_SPEC_TOML).expect("the bundled spec is valid"))
+    }
+
+    /// The requirement called `id`; panics on an ID the bundled spec does not have.
+    pub fn requirement(&self, id: &str) -> &Requirement {
+        self.requirements
+            .get(id)
+            .unwrap_or_else(|| panic!("no requirement {id} in the spec"))
+    }
+
     /// The shape called `name`; panics on a name the loader did not check.
     pub fn shape(&self, name: &str) -> &Shape {
         &self.shapes[name]
@@ -239,7 +306,9 @@ impl Spec {
 
     /// The HTTP status for error `name` (400 for an error the spec does not know).
     pub fn error_status(&self, name: &str) -> u16 {
-        self.errors.get(name).map_or(400, |e| e.class.status())
+        self.errors
+            .get(name)
+            .map_or(400, |e| e.status.unwrap_or_else(|| e.class.status()))
     }
 
     /// Whether operation `op` may return error `name` (declared by it, or a framework error).
@@ -280,8 +349,26 @@ impl Spec {
             {
                 return bad(format!("{name}: pattern {p:?} does not compile: {e}"));
             }
+            if shape.encoding.as_deref().is_some_and(|e| e != "base64") {
+                return bad(format!("{name}: the only encoding is base64"));
+            }
+            let sized = shape.must_accept.is_some() || shape.lengths.is_some();
+            if sized && shape.encoding.is_none() {
+                return bad(format!("{name}: byte sizes need encoding = \"base64\""));
+            }
+            if shape.open && shape.enum_values.is_none() {
+                return bad(format!("{name}: `open` needs an enum"));
+            }
+        }
+        if let Some(p) = &self.service.uri_path_pattern
+            && let Err(e) = compile_pattern(p)
+        {
+            return bad(format!("uri_path_pattern {p:?} does not compile: {e}"));
         }
         for (name, op) in &self.operations {
+            if op.uri.as_ref().is_some_and(|u| !u.starts_with('/')) {
+                return bad(format!("{name}: the uri template must start with /"));
+            }
             for s in [&op.input, &op.output] {
                 match self.shapes.get(s) {
                     Some(shape) if shape.kind == ShapeType::Structure => {}
@@ -383,6 +470,41 @@ mod tests {
         assert!(err.contains("NoSuchException"), "{err}");
         let unknown_key = format!("{KMS_SPEC_TOML}\n[shapes.X]\ntype = \"string\"\nmaxx = 3\n");
         assert!(Spec::from_toml(&unknown_key).is_err());
+    }
+
+    #[test]
+    fn bundled_xks_spec_loads_with_uris_statuses_sizes_and_levels() {
+        let spec = Spec::xks();
+        assert_eq!(spec.service.signing_name, "kms-xks-proxy");
+        let encrypt = spec.operation("Encrypt").unwrap();
+        assert_eq!(encrypt.uri.as_deref(), Some("/keys/{keyId}/encrypt"));
+        assert_eq!(encrypt.method.as_deref(), Some("POST"));
+        assert_eq!(spec.error_status("AuthenticationFailedException"), 401);
+        assert_eq!(spec.error_status("KeyNotFoundException"), 404);
+        assert_eq!(spec.error_status("DependencyTimeoutException"), 503);
+        assert_eq!(spec.shape("Plaintext").must_accept, Some(4300));
+        assert_eq!(
+            spec.shape("InitializationVector").lengths,
+            Some(vec![12, 16])
+        );
+        assert!(spec.shape("KmsOperation").open);
+        assert_eq!(spec.requirement("auth/skew").level, Level::Should);
+        assert_eq!(spec.requirement("auth/sigv4").level, Level::Must);
+        assert!(spec.requirement("crypto/iv-unique").inferred);
+        let meta = spec.shape("MetadataRequestMetadata");
+        assert!(!meta.members.contains_key("kmsKeyArn"), "removed in 1.0.3");
+        assert!(spec.shape("CryptoRequestMetadata").members["kmsKeyArn"].required);
+        assert!(!spec.may_return("GetHealthStatus", "ValidationException"));
+    }
+
+    #[test]
+    fn byte_sizes_without_base64_are_refused() {
+        let text = XKS_SPEC_TOML.replace(
+            "[shapes.Plaintext]\ntype = \"string\"\nencoding = \"base64\"",
+            "[shapes.Plaintext]\ntype = \"string\"",
+        );
+        let err = Spec::from_toml(&text).unwrap_err().to_string();
+        assert!(err.contains("Plaintext"), "{err}");
     }
 
     #[test]
