@@ -43,10 +43,16 @@ pub enum Family {
     Concurrency,
     /// Snapshot expectations.
     Snapshots,
+    /// XKS: encryption round trips, integrity values and tamper detection.
+    Crypto,
+    /// XKS: SigV4, credentials, URI paths and methods.
+    Authentication,
+    /// XKS: response times against KMS's budget.
+    Latency,
 }
 
 impl Family {
-    /// Every family, in matrix column order.
+    /// Every family of the KMS checks, in parity-matrix column order.
     pub const ALL: [Family; 8] = [
         Family::Validation,
         Family::Errors,
@@ -69,6 +75,9 @@ impl Family {
             Family::FieldPresence => "field presence",
             Family::Concurrency => "concurrency",
             Family::Snapshots => "snapshots",
+            Family::Crypto => "crypto",
+            Family::Authentication => "authentication",
+            Family::Latency => "latency",
         }
     }
 }

@@ -82,8 +82,15 @@ pub fn failure_text(check: &CheckReport, report: &RunReport) -> String {
         }
     }
 
+    if let Some(text) = check.failure.as_ref().and_then(|f| f.reproducer.as_ref()) {
+        let _ = write!(out, "\n{text}");
+    }
     let seed = check.failure.as_ref().map_or(report.seed, |f| f.seed);
-    let replay = report.replay_command(seed, &check.name);
+    let replay = check
+        .failure
+        .as_ref()
+        .and_then(|f| f.replay.clone())
+        .unwrap_or_else(|| report.replay_command(seed, &check.name));
     let _ = writeln!(out, "\nreplay: {replay}");
 
     if let Some(failure) = counterexample.filter(|f| !f.history.exchanges.is_empty()) {

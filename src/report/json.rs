@@ -25,7 +25,8 @@ pub fn json_report(report: &RunReport) -> Value {
                 json!({
                     "summary": f.summary,
                     "seed": f.seed,
-                    "replay": report.replay_command(f.seed, &c.name),
+                    "replay": f.replay.clone().unwrap_or_else(|| report.replay_command(f.seed, &c.name)),
+                    "reproducer": f.reproducer,
                     "steps": steps,
                     "exchanges": redact_history(&f.history).exchanges,
                     "aws_cli": aws_cli_commands(&f.history, url, &report.region),
@@ -42,6 +43,7 @@ pub fn json_report(report: &RunReport) -> Value {
                 "status": c.status(report.strict),
                 "findings": c.verdict.findings,
                 "exercised": c.verdict.exercised,
+                "metrics": c.metrics,
                 "failure": failure,
             })
         })

@@ -65,6 +65,12 @@ pub fn junit_xml(report: &RunReport) -> String {
             Property::new("explain", one_line(&check.explain, usize::MAX)),
             Property::new("cases", check.cases.to_string()),
         ]);
+        case.add_properties(
+            check
+                .metrics
+                .iter()
+                .map(|(k, v)| Property::new(k.as_str(), v.as_str())),
+        );
         let notes: Vec<String> = check.notes(report.strict).map(finding_line).collect();
         if !notes.is_empty() {
             case.set_system_out(notes.join("\n") + "\n");

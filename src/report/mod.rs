@@ -34,6 +34,9 @@ pub use reproducer::{aws_cli_commands, curl_commands, replay_hint};
 /// `embedded <anything>` (e.g. `embedded http://127.0.0.1:40123`) is read the same way.
 pub const EMBEDDED_ENDPOINT: &str = "embedded";
 
+/// The value of [`RunReport::endpoint`] for `ckscheck xks run` against its embedded proxy.
+pub const EMBEDDED_PROXY: &str = "embedded proxy";
+
 /// Where `ckscheck serve` listens by default: the reproducers of an embedded run point here.
 pub const SERVE_URL: &str = "http://127.0.0.1:4599";
 
@@ -59,6 +62,9 @@ pub struct CheckReport {
     pub failure: Option<FailureDetail>,
     /// Filtered out / not run.
     pub ignored: bool,
+    /// Measurements worth reporting, e.g. `Encrypt p99` → `3.1 ms` (latency).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub metrics: std::collections::BTreeMap<String, String>,
 }
 
 /// The shrunk counterexample of a failed check.
@@ -77,6 +83,13 @@ pub struct FailureDetail {
     /// For a scenario: its snapshot (`-`) against what came back (`+`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
+    /// The command that replays it, when it is not `ckscheck run`'s (e.g. `ckscheck xks run`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
+    /// The shrunk input and how to send it again by hand, for checks whose steps are not KMS
+    /// requests (the XKS certification checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reproducer: Option<String>,
 }
 
 /// The results of a whole run.
@@ -205,7 +218,9 @@ impl RunReport {
 
     /// The endpoint as people should read it.
     pub fn endpoint_label(&self) -> String {
-        if self.is_embedded() {
+        if self.endpoint == EMBEDDED_PROXY {
+            "embedded reference XKS proxy".into()
+        } else if self.is_embedded() {
             "embedded reference emulator".into()
         } else {
             self.endpoint.clone()
@@ -716,6 +731,7 @@ pub(crate) mod sample {
                     },
                     failure: None,
                     ignored: false,
+                    metrics: Default::default(),
                 },
                 CheckReport {
                     name: "pagination".into(),
@@ -735,6 +751,7 @@ pub(crate) mod sample {
                     },
                     failure: None,
                     ignored: false,
+                    metrics: Default::default(),
                 },
                 CheckReport {
                     name: "store-states".into(),
@@ -751,8 +768,11 @@ pub(crate) mod sample {
                         seed: 42,
                         cases_needed: 3,
                         diff: None,
+                        replay: None,
+                        reproducer: None,
                     }),
                     ignored: false,
+                    metrics: Default::default(),
                 },
                 CheckReport {
                     name: "snapshots".into(),
@@ -764,6 +784,7 @@ pub(crate) mod sample {
                     verdict: Verdict::default(),
                     failure: None,
                     ignored: true,
+                    metrics: Default::default(),
                 },
             ],
         }

@@ -230,6 +230,8 @@ impl Suite {
             seed: self.seed,
             cases_needed,
             diff: None,
+            replay: None,
+            reproducer: None,
         }
     }
 
@@ -244,6 +246,7 @@ impl Suite {
             verdict,
             failure: None,
             ignored: false,
+            metrics: Default::default(),
         }
     }
 
@@ -400,7 +403,7 @@ fn keep_non_failures(mut verdict: Verdict) -> Verdict {
 
 /// A 32-byte proptest seed from the run seed and the check name, so filtering checks does
 /// not change the cases of the others.
-fn seed_bytes(seed: u64, check: &str) -> [u8; 32] {
+pub(crate) fn seed_bytes(seed: u64, check: &str) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     hasher.update(seed.to_le_bytes());

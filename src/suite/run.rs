@@ -352,6 +352,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         verdict: Default::default(),
         failure: None,
         ignored: true,
+        metrics: Default::default(),
     };
     let mut order: Vec<String> = Vec::new();
     for check in checks() {

@@ -114,6 +114,7 @@ impl Suite {
             verdict: Verdict::default(),
             failure: None,
             ignored: false,
+            metrics: Default::default(),
         };
         let detail = |summary: String, played: Option<&Played>, diff: Option<String>| {
             let (steps, history) = played

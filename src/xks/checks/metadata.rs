@@ -1,0 +1,79 @@
+//! `xks-metadata`: GetKeyMetadata answers with exact values, in both request shapes.
+
+use serde_json::Value;
+
+use super::probe::Probe;
+use super::{Ctx, Outcome, requests, single};
+
+/// Runs the check.
+pub fn run(ctx: &Ctx) -> Outcome {
+    let key = ctx.keys.main.clone();
+    single(ctx, &format!("GetKeyMetadata of {key}"), |p| {
+        let shapes = [
+            (
+                "v1.0.3 requestMetadata (no kmsKeyArn)",
+                requests::metadata(),
+            ),
+            (
+                "requestMetadata before v1.0.3 (kmsKeyArn, kmsViaService)",
+                requests::metadata_old(),
+            ),
+        ];
+        for (shape, body) in shapes {
+            let request = p.request("GetKeyMetadata", Some(&key), &body);
+            let what = format!("GetKeyMetadata of {key}, {shape}");
+            if let Some(answer) = p.expect_ok(
+                "GetKeyMetadata",
+                "metadata/request-shapes",
+                &what,
+                request,
+                "GetKeyMetadataResponse",
+            ) {
+                judge_values(p, &answer, &["ENCRYPT", "DECRYPT"], "ENABLED");
+            }
+        }
+        let unknown = format!("ckscheck-no-such-key-{}", &requests::request_id()[..8]);
+        let request = p.request("GetKeyMetadata", Some(&unknown), &requests::metadata());
+        p.expect_error(
+            "GetKeyMetadata",
+            "errors/unknown-key",
+            format!("GetKeyMetadata of an unknown key {unknown}"),
+            request,
+            "KeyNotFoundException",
+        );
+    })
+}
+
+/// Holds a metadata answer to the values a key KMS can use must have.
+pub fn judge_values(p: &mut Probe, answer: &Value, usages: &[&str], status: &str) {
+    let at = Some(p.exchanges.len() - 1);
+    if answer["keySpec"] != "AES_256" {
+        p.find(
+            "GetKeyMetadata",
+            "metadata/values",
+            format!("keySpec is {}, expected \"AES_256\"", answer["keySpec"]),
+            at,
+        );
+    }
+    let listed: Vec<&str> = answer["keyUsage"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let missing: Vec<&&str> = usages.iter().filter(|u| !listed.contains(u)).collect();
+    if !missing.is_empty() {
+        p.find(
+            "GetKeyMetadata",
+            "metadata/values",
+            format!("keyUsage is {listed:?}, lacking {missing:?}"),
+            at,
+        );
+    }
+    if answer["keyStatus"] != status {
+        p.find(
+            "GetKeyMetadata",
+            "metadata/values",
+            format!("keyStatus is {}, expected {status:?}", answer["keyStatus"]),
+            at,
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! A case's recorder: sends requests, keeps every exchange, and turns what came back into
+//! findings with the weight the spec gives the rule (MUST fails, SHOULD warns).
+
+use serde_json::Value;
+
+use super::Ctx;
+use super::shape::problems;
+use crate::oracle::{Severity, Verdict};
+use crate::spec::Level;
+use crate::xks::client::{RawRequest, SendError, XksReply};
+
+/// One request and what came back.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// The XKS operation.
+    pub operation: String,
+    /// What the request is, in words (e.g. `Encrypt, plaintext 4300 bytes`).
+    pub what: String,
+    /// The request as sent.
+    pub request: RawRequest,
+    /// The answer, or why there was none.
+    pub reply: Result<XksReply, SendError>,
+}
+
+impl Exchange {
+    /// `200`, `400 ValidationException`, or the transport failure, in a few words.
+    pub fn outcome(&self) -> String {
+        match &self.reply {
+            Ok(r) => match r.error_name() {
+                Some(name) => format!("{} {name}", r.status),
+                None if r.body.is_null() && !r.text.is_empty() => {
+                    format!("{} (not JSON)", r.status)
+                }
+                None => r.status.to_string(),
+            },
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+/// Records one case.
+pub struct Probe<'a> {
+    /// The run's context.
+    pub ctx: &'a Ctx,
+    /// The findings of this case.
+    pub verdict: Verdict,
+    /// Every exchange, in order.
+    pub exchanges: Vec<Exchange>,
+}
+
+impl<'a> Probe<'a> {
+    /// An empty record.
+    pub fn new(ctx: &'a Ctx) -> Probe<'a> {
+        Probe {
+            ctx,
+            verdict: Verdict::default(),
+            exchanges: Vec::new(),
+        }
+    }
+
+    /// Sends `request` and records the exchange; returns its index.
+    pub fn send(&mut self, operation: &str, what: impl Into<String>, request: RawRequest) -> usize {
+        let reply = self.ctx.block_on(self.ctx.client.send(&request));
+        self.ctx
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.verdict.judged(operation);
+        self.exchanges.push(Exchange {
+            operation: operation.into(),
+            what: what.into(),
+            request,
+            reply,
+        });
+        self.exchanges.len() - 1
+    }
+
+    /// A correctly signed request for `operation` (on `key`) with `body`.
+    pub fn request(&self, operation: &str, key: Option<&str>, body: &Value) -> RawRequest {
+        self.ctx.client.request(operation, key, body)
+    }
+
+    /// Records a finding against requirement `rule`, weighed by the spec's level for it.
+    pub fn find(
+        &mut self,
+        operation: &str,
+        rule: &str,
+        message: impl Into<String>,
+        at: Option<usize>,
+    ) {
+        let r = self.ctx.spec.requirement(rule);
+        let message = message.into();
+        // A SHOULD warns (fails under --strict); an inferred rule says so in its message.
+        let (severity, message) = match (r.level, r.inferred) {
+            (Level::Must, false) => (Severity::Failure, message),
+            (Level::Must, true) => (Severity::Failure, format!("(inferred) {message}")),
+            (Level::Should, false) => (Severity::Unsettled, format!("(SHOULD) {message}")),
+            (Level::Should, true) => (Severity::Unsettled, format!("(SHOULD, inferred) {message}")),
+        };
+        self.verdict.find(severity, operation, rule, message, at);
+    }
+
+    /// Sends a request that must succeed with a body of `shape`; returns the body when it did.
+    pub fn expect_ok(
+        &mut self,
+        operation: &str,
+        rule: &str,
+        what: impl Into<String>,
+        request: RawRequest,
+        shape: &str,
+    ) -> Option<Value> {
+        let what = what.into();
+        let i = self.send(operation, what.clone(), request);
+        let ex = &self.exchanges[i];
+        let reply = match &ex.reply {
+            Ok(r) if r.status == 200 => r.clone(),
+            _ => {
+                let got = ex.outcome();
+                self.find(
+                    operation,
+                    rule,
+                    format!("{what}: expected 200, got {got}"),
+                    Some(i),
+                );
+                return None;
+            }
+        };
+        let found = problems(self.ctx.spec, shape, &reply.body);
+        if !found.is_empty() {
+            let list = found.join("; ");
+            self.find(
+                operation,
+                rule,
+                format!("{what}: the answer breaks {shape}: {list}"),
+                Some(i),
+            );
+            return None;
+        }
+        Some(reply.body)
+    }
+
+    /// Sends a request that must fail with `error` (and its status); true when it did.
+    pub fn expect_error(
+        &mut self,
+        operation: &str,
+        rule: &str,
+        what: impl Into<String>,
+        request: RawRequest,
+        error: &str,
+    ) -> bool {
+        let what = what.into();
+        let i = self.send(operation, what.clone(), request);
+        self.judge_error(i, rule, &what, &[error])
+    }
+
+    /// Judges exchange `i` against one of the `allowed` errors; true when it matched.
+    pub fn judge_error(&mut self, i: usize, rule: &str, what: &str, allowed: &[&str]) -> bool {
+        let ex = &self.exchanges[i];
+        let operation = ex.operation.clone();
+        let spec = self.ctx.spec;
+        let wanted = allowed
+            .iter()
+            .map(|e| format!("{} {e}", spec.error_status(e)))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let Ok(reply) = ex.reply.clone() else {
+            let got = ex.outcome();
+            self.find(
+                &operation,
+                rule,
+                format!("{what}: expected {wanted}, got {got}"),
+                Some(i),
+            );
+            return false;
+        };
+        let name = reply.error_name().map(str::to_string);
+        let matched = name
+            .as_deref()
+            .filter(|n| allowed.contains(n) && reply.status == spec.error_status(n));
+        if matched.is_none() {
+            let got = ex.outcome();
+            let extra = if reply.status == 200 {
+                " (the request was accepted)"
+            } else {
+                ""
+            };
+            self.find(
+                &operation,
+                rule,
+                format!("{what}: expected {wanted}, got {got}{extra}"),
+                Some(i),
+            );
+            return false;
+        }
+        self.judge_error_body(i, &reply, what);
+        true
+    }
+
+    /// Holds an error answer to the error body rules: `errorName` a string, its status the
+    /// spec's, `errorMessage` fewer than 512 printable ASCII characters.
+    pub fn judge_error_body(&mut self, i: usize, reply: &XksReply, what: &str) {
+        let operation = self.exchanges[i].operation.clone();
+        let found = problems(self.ctx.spec, "ErrorBody", &reply.body);
+        if !found.is_empty() {
+            let list = found.join("; ");
+            self.find(
+                &operation,
+                "errors/body",
+                format!("{what}: the error body breaks ErrorBody: {list}"),
+                Some(i),
+            );
+        }
+        if let Some(name) = reply.error_name()
+            && self.ctx.spec.errors.contains_key(name)
+            && self.ctx.spec.error_status(name) != reply.status
+        {
+            let want = self.ctx.spec.error_status(name);
+            self.find(
+                &operation,
+                "errors/body",
+                format!(
+                    "{what}: {name} came with HTTP {}, the spec gives it {want}",
+                    reply.status
+                ),
+                Some(i),
+            );
+        }
+    }
+
+    /// Whether this case has a finding that fails the check.
+    pub fn failed(&self) -> bool {
+        self.verdict.failures(self.ctx.strict).next().is_some()
+    }
+}
