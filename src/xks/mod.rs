@@ -4,6 +4,7 @@
 pub mod checks;
 pub mod client;
 pub mod crypto;
+pub mod proxy;
 pub mod reproduce;
 pub mod tls;
 
