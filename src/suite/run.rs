@@ -517,7 +517,8 @@ pub(super) fn install_cleanup_on_interrupt(
     });
 }
 
-fn print_notes(report: &RunReport) {
+/// Prints the findings that do not fail the run: unsettled points and warnings.
+pub(crate) fn print_notes(report: &RunReport) {
     let mut unsettled = 0;
     let mut warnings = 0;
     for c in &report.checks {
@@ -556,20 +557,35 @@ fn print_notes(report: &RunReport) {
 }
 
 fn write_reports(options: &RunOptions, report: &RunReport) -> Result<(), ConfigError> {
+    write_report_files(
+        options.junit.as_deref(),
+        options.json.as_deref(),
+        options.matrix.as_deref(),
+        report,
+    )
+}
+
+/// Writes the JUnit XML, JSON and Markdown matrix reports that were asked for.
+pub(crate) fn write_report_files(
+    junit: Option<&Path>,
+    json: Option<&Path>,
+    matrix: Option<&Path>,
+    report: &RunReport,
+) -> Result<(), ConfigError> {
     let write = |path: &Path, text: String| {
         std::fs::File::create(path)
             .and_then(|mut f| f.write_all(text.as_bytes()))
             .map_err(|e| format!("cannot write {}: {e}", path.display()))
     };
-    if let Some(p) = &options.junit {
+    if let Some(p) = junit {
         write(p, report::junit::junit_xml(report))?;
     }
-    if let Some(p) = &options.json {
+    if let Some(p) = json {
         let text =
             serde_json::to_string_pretty(&report::json::json_report(report)).unwrap_or_default();
         write(p, text)?;
     }
-    if let Some(p) = &options.matrix {
+    if let Some(p) = matrix {
         write(p, report::matrix::parity_matrix(report))?;
     }
     Ok(())

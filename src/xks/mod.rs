@@ -6,6 +6,7 @@ pub mod client;
 pub mod crypto;
 pub mod proxy;
 pub mod reproduce;
+pub mod run;
 pub mod tls;
 
 pub use client::{RawRequest, SendError, Signing, XksClient, XksReply, XksTarget};
