@@ -45,7 +45,7 @@ enum Command {
     Cleanup(CleanupArgs),
     /// Record the scenario corpus from a reference endpoint (e.g. real KMS) as snapshot files.
     Record(Box<RecordArgs>),
-    /// The XKS proxy API: serve the reference XKS proxy.
+    /// The XKS proxy API: certify an XKS proxy, or serve the reference one.
     Xks(XksArgs),
 }
 
@@ -57,6 +57,8 @@ struct XksArgs {
 
 #[derive(Subcommand)]
 enum XksCommand {
+    /// Certify an XKS proxy against the XKS Proxy API (default: the embedded reference proxy).
+    Run(Box<ckscheck::xks::run::RunArgs>),
     /// Serve the reference XKS proxy (in-memory AES-256-GCM keys) over HTTPS until Ctrl-C.
     Serve(Box<ckscheck::xks::proxy::serve::ServeArgs>),
 }
@@ -376,6 +378,7 @@ fn main() -> ExitCode {
             runtime.block_on(cleanup::cleanup(&args.journal, args.region.as_deref()))
         }
         Command::Xks(args) => match args.command {
+            XksCommand::Run(args) => ckscheck::xks::run::run(*args, &runtime),
             XksCommand::Serve(args) => runtime
                 .block_on(ckscheck::xks::proxy::serve::serve(*args))
                 .map(|()| 0),

@@ -15,8 +15,8 @@ use super::client::{SendError, XksClient, XksTarget};
 use super::proxy::{self, ProxyConfig, ProxyFault, RunningProxy};
 use super::reproduce::{self, Facts};
 use super::tls::{Identity, Roots};
-use crate::report::{CheckReport, EMBEDDED_PROXY, RunReport};
 use crate::report::reproducer::sh_word;
+use crate::report::{CheckReport, EMBEDDED_PROXY, RunReport};
 use crate::sigv4::Credential;
 use crate::spec::Spec;
 
@@ -133,7 +133,9 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
     let (target, proxy, facts, endpoint, keys, rotated) = match &args.endpoint_url {
         None => {
             if args.endpoint_url.is_none() && (args.key_id.is_some() || args.ca_cert.is_some()) {
-                return Err("--key-id and --ca-cert describe a proxy given with --endpoint-url".into());
+                return Err(
+                    "--key-id and --ca-cert describe a proxy given with --endpoint-url".into(),
+                );
             }
             let mut config = ProxyConfig::reference("localhost");
             config.faults = args.faults.clone();
@@ -171,29 +173,47 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
                 disabled: Some(proxy::KEY_DISABLED.into()),
             };
             let rotated = Some(proxy::ROTATED_CREDENTIAL.clone());
-            (target, Some(running), facts, EMBEDDED_PROXY.to_string(), keys, rotated)
+            (
+                target,
+                Some(running),
+                facts,
+                EMBEDDED_PROXY.to_string(),
+                keys,
+                rotated,
+            )
         }
         Some(url) => {
             if !args.faults.is_empty() {
                 return Err("--fault plants bugs in the embedded proxy; it cannot be used with --endpoint-url".into());
             }
-            let parsed = url::Url::parse(url).map_err(|e| format!("bad --endpoint-url {url:?}: {e}"))?;
+            let parsed =
+                url::Url::parse(url).map_err(|e| format!("bad --endpoint-url {url:?}: {e}"))?;
             if parsed.scheme() != "https" || parsed.host_str().is_none() {
-                return Err(format!("--endpoint-url must be https://HOST[:PORT], got {url:?}"));
+                return Err(format!(
+                    "--endpoint-url must be https://HOST[:PORT], got {url:?}"
+                ));
             }
-            let key = args.key_id.clone().ok_or("give --key-id: an enabled key allowed to encrypt and decrypt")?;
+            let key = args
+                .key_id
+                .clone()
+                .ok_or("give --key-id: an enabled key allowed to encrypt and decrypt")?;
             let (Some(ak), Some(sk)) = (&args.access_key_id, &args.secret_access_key) else {
                 return Err("give the proxy credential: --access-key-id and --secret-access-key, or XKS_ACCESS_KEY_ID and XKS_SECRET_ACCESS_KEY".into());
             };
             let credential = Credential::new(ak, sk);
-            let uri_path = args.uri_path.clone().unwrap_or_else(|| "/kms/xks/v1".into());
+            let uri_path = args
+                .uri_path
+                .clone()
+                .unwrap_or_else(|| "/kms/xks/v1".into());
             let pattern_ok = spec
                 .service
                 .uri_path_pattern
                 .as_deref()
                 .is_none_or(|p| regex::Regex::new(p).is_ok_and(|r| r.is_match(&uri_path)));
             if !pattern_ok || uri_path.len() > 128 {
-                return Err(format!("--uri-path {uri_path:?} is not [/PREFIX]/kms/xks/vN (at most 128 characters of a-z A-Z 0-9 / - _)"));
+                return Err(format!(
+                    "--uri-path {uri_path:?} is not [/PREFIX]/kms/xks/vN (at most 128 characters of a-z A-Z 0-9 / - _)"
+                ));
             }
             let roots = match &args.ca_cert {
                 Some(p) => Roots::Pem(read(p, "the CA certificate")?),
@@ -222,9 +242,16 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
             }
             let client_cert = path_text(&args.client_cert).zip(path_text(&args.client_key));
             if let Some((c, k)) = &client_cert {
-                replay_flags.push_str(&format!(" --client-cert {} --client-key {}", sh_word(c), sh_word(k)));
+                replay_flags.push_str(&format!(
+                    " --client-cert {} --client-key {}",
+                    sh_word(c),
+                    sh_word(k)
+                ));
             }
-            let rotated = match (std::env::var("XKS_ACCESS_KEY_ID_2"), std::env::var("XKS_SECRET_ACCESS_KEY_2")) {
+            let rotated = match (
+                std::env::var("XKS_ACCESS_KEY_ID_2"),
+                std::env::var("XKS_SECRET_ACCESS_KEY_2"),
+            ) {
                 (Ok(a), Ok(s)) if !a.is_empty() && !s.is_empty() => Some(Credential::new(a, s)),
                 _ => None,
             };
@@ -315,7 +342,11 @@ impl Prepared {
     /// is a configuration error, with the reason.
     pub fn preflight(&self) -> Result<(), String> {
         let client = &self.ctx.client;
-        let request = client.request("GetHealthStatus", None, &checks::requests::health("KmsHealthCheck"));
+        let request = client.request(
+            "GetHealthStatus",
+            None,
+            &checks::requests::health("KmsHealthCheck"),
+        );
         match self.ctx.block_on(client.send(&request)) {
             Err(SendError::Tls(why)) => Err(format!(
                 "the TLS handshake with {} failed: {why}; give the CA that signed its certificate with --ca-cert",
@@ -368,7 +399,10 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
                     .failure
                     .is_some()
                     .then(|| crate::report::failure::failure_text(&report, &facts));
-                results.lock().unwrap_or_else(|p| p.into_inner()).push(report);
+                results
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(report);
                 text.map_or(Ok(()), |t| Err(Failed::from(t)))
             })
             .with_kind(kind)
@@ -414,7 +448,12 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
     };
     print_latency(&report);
     crate::suite::run::print_notes(&report);
-    crate::suite::run::write_report_files(args.junit.as_deref(), args.json.as_deref(), None, &report)?;
+    crate::suite::run::write_report_files(
+        args.junit.as_deref(),
+        args.json.as_deref(),
+        None,
+        &report,
+    )?;
     if let Some(p) = Arc::into_inner(prepared).and_then(|p| p.proxy) {
         runtime.block_on(p.stop());
     }

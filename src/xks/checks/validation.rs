@@ -128,7 +128,7 @@ pub fn apply(body: &Value, mutation: &Mutation) -> Option<Vec<u8>> {
         Mutation::MalformedJson(kind) => {
             let text = b.to_string();
             return Some(match *kind {
-                "truncated" => text[..text.len() / 2].as_bytes().to_vec(),
+                "truncated" => text.as_bytes()[..text.len() / 2].to_vec(),
                 "trailing garbage" => format!("{text}}}garbage").into_bytes(),
                 _ => b"requestMetadata=ckscheck".to_vec(),
             });

@@ -143,7 +143,7 @@ impl ProxyFault {
                 "key usage is not enforced: an encrypt-only key decrypts, a decrypt-only key encrypts"
             }
             ProxyFault::ThrottlesBursts => {
-                "429 ThrottlingException whenever more than 4 requests are in flight"
+                "429 ThrottlingException whenever more than 4 requests are in flight or 4 connections open"
             }
             ProxyFault::HealthUnavailable => {
                 "GetHealthStatus reports every ekmFleetDetails entry UNAVAILABLE"

@@ -24,7 +24,7 @@ use crate::xks::client::SIGNING_NAME;
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How long a client may take to send its body.
 pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// In-flight requests above which the `throttles-bursts` fault answers 429.
+/// In-flight requests (or open connections) above which the `throttles-bursts` fault answers 429.
 const FAULTY_MAX_IN_FLIGHT: usize = 4;
 /// The delay of the `slow` fault.
 const SLOW_DELAY: Duration = Duration::from_millis(300);
@@ -41,10 +41,11 @@ pub(super) struct App {
     keys: Keyring,
     planted: Planted,
     in_flight: AtomicUsize,
+    connections: AtomicUsize,
 }
 
-/// Counts a request in flight until dropped.
-struct InFlight<'a>(&'a AtomicUsize);
+/// Counts a request in flight, or an open connection, until dropped.
+pub(super) struct InFlight<'a>(pub(super) &'a AtomicUsize);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
@@ -104,7 +105,14 @@ impl App {
             keys: Keyring::new(&config.keys)?,
             planted,
             in_flight: AtomicUsize::new(0),
+            connections: AtomicUsize::new(0),
         })
+    }
+
+    /// Counts an open connection until the guard is dropped.
+    pub(super) fn connection(&self) -> InFlight<'_> {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        InFlight(&self.connections)
     }
 
     /// Requests being answered now.
@@ -168,7 +176,8 @@ async fn answer(app: &App, request: Request<Incoming>) -> Result<Value, ProxyErr
         )));
     }
     if app.planted.has(ProxyFault::ThrottlesBursts)
-        && guard.0.load(Ordering::SeqCst) > FAULTY_MAX_IN_FLIGHT
+        && (guard.0.load(Ordering::SeqCst) > FAULTY_MAX_IN_FLIGHT
+            || app.connections.load(Ordering::SeqCst) > FAULTY_MAX_IN_FLIGHT)
     {
         return Err(ProxyError::throttling(
             "Too many requests in flight; retry later.",

@@ -55,6 +55,8 @@ pub(super) async fn serve(
                         },
                         _ = stopping.changed() => return,
                     };
+                    let open = app.clone();
+                    let _counted = open.connection();
                     let service = service_fn(move |request| {
                         let app = app.clone();
                         async move {
