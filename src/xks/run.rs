@@ -75,7 +75,7 @@ pub struct RunArgs {
     #[arg(long, env = "XKS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub secret_access_key: Option<String>,
     /// Generated cases per property check.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    #[arg(long, value_name = "N", default_value_t = 256)]
     pub cases: u32,
     /// Seed that replays the generated inputs (printed by every run).
     #[arg(long)]

@@ -110,12 +110,24 @@ pub fn run(ctx: &Ctx) -> Outcome {
                 "one tag bit flipped"
             }
             Change::Aad => {
-                flip(aad2.get_or_insert_with(Vec::new), case.bit);
-                "one AAD bit flipped (or one AAD byte added)"
+                let field = aad2.get_or_insert_with(Vec::new);
+                let what = if field.is_empty() {
+                    "one AAD byte added where there was none"
+                } else {
+                    "one AAD bit flipped"
+                };
+                flip(field, case.bit);
+                what
             }
             Change::Metadata => {
-                flip(sealed.ctm.get_or_insert_with(Vec::new), case.bit);
-                "one ciphertextMetadata bit flipped (or one byte added)"
+                let field = sealed.ctm.get_or_insert_with(Vec::new);
+                let what = if field.is_empty() {
+                    "one ciphertextMetadata byte added where there was none"
+                } else {
+                    "one ciphertextMetadata bit flipped"
+                };
+                flip(field, case.bit);
+                what
             }
             Change::SwapAadAndMetadata => {
                 let ctm = sealed.ctm.take();

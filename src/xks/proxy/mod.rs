@@ -122,13 +122,21 @@ impl KeyDef {
         }
     }
 
-    /// The reference keys: main, encrypt-only, decrypt-only and disabled.
+    /// The reference keys: main, encrypt-only, decrypt-only and disabled. Their material is
+    /// fixed and public (SHA-256 of `ckscheck reference XKS key <id>`), so a ciphertext from one
+    /// reference proxy decrypts in another: a reproducer replays against `ckscheck xks serve`.
     pub fn reference() -> Vec<KeyDef> {
+        let fixed = |mut k: KeyDef| {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(format!("ckscheck reference XKS key {}", k.id));
+            k.material = Some(digest.into());
+            k
+        };
         vec![
-            KeyDef::new(KEY_MAIN, &["ENCRYPT", "DECRYPT"], true),
-            KeyDef::new(KEY_ENCRYPT_ONLY, &["ENCRYPT"], true),
-            KeyDef::new(KEY_DECRYPT_ONLY, &["DECRYPT"], true),
-            KeyDef::new(KEY_DISABLED, &["ENCRYPT", "DECRYPT"], false),
+            fixed(KeyDef::new(KEY_MAIN, &["ENCRYPT", "DECRYPT"], true)),
+            fixed(KeyDef::new(KEY_ENCRYPT_ONLY, &["ENCRYPT"], true)),
+            fixed(KeyDef::new(KEY_DECRYPT_ONLY, &["DECRYPT"], true)),
+            fixed(KeyDef::new(KEY_DISABLED, &["ENCRYPT", "DECRYPT"], false)),
         ]
     }
 }

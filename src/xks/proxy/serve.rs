@@ -38,8 +38,9 @@ Keys file (TOML), one table per key; material is 32 bytes of base64, random when
   material = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"
 
 Without --keys: ckscheck-aes-1 (both usages), ckscheck-aes-encrypt-only, ckscheck-aes-decrypt-only \
-and ckscheck-aes-disabled. Keys live in memory only: ciphertexts do not survive a restart unless \
-the keys file gives material.")]
+and ckscheck-aes-disabled, with fixed public test material (the embedded proxy of `ckscheck xks \
+run` has the same, so its curl reproducers replay here). A keys file without material gives \
+random keys: their ciphertexts do not survive a restart.")]
 pub struct ServeArgs {
     /// Port to listen on (0 picks a free one).
     #[arg(long, default_value_t = 4443)]
