@@ -127,7 +127,9 @@ pub fn selftest(
             .map(Some),
     );
     println!();
-    println!("| fault | meant for | caught by | cases needed | shrunk steps | seconds | |");
+    println!(
+        "| fault | meant for | caught by | cases needed | shrunk steps (XKS: requests) | seconds | |"
+    );
     println!("|---|---|---|---|---|---|---|");
     let mut wrong = Vec::new();
     let total = plan.len();
@@ -155,17 +157,76 @@ pub fn selftest(
             wrong.push(row);
         }
     }
-    for row in &wrong {
-        let name = row.fault.map_or("(none: clean emulator)", |f| f.name());
+    let mut wrong: Vec<(String, Vec<(String, String)>)> = wrong
+        .into_iter()
+        .map(|row| {
+            let name = row.fault.map_or("(none: clean emulator)", |f| f.name());
+            (name.to_string(), row.summaries)
+        })
+        .collect();
+    let (xks_total, xks_wrong) = xks_rows(cases, seed, filter, runtime)?;
+    wrong.extend(xks_wrong);
+    for (name, summaries) in &wrong {
         println!("\n{name}: as it should not be");
-        for (check, summary) in &row.summaries {
+        for (check, summary) in summaries {
             println!("  {check}: {}", summary.replace('\n', "\n    "));
         }
     }
+    let total = total + xks_total;
     println!(
         "\n{} rows as expected, {} wrong (seed {seed})",
         total - wrong.len(),
         wrong.len()
     );
     Ok(if wrong.is_empty() { 0 } else { 1 })
+}
+
+/// Most cases per property in the XKS rows: a fault like `slow` costs 300 ms a request.
+const XKS_CASES_MAX: u32 = 32;
+
+/// The XKS rows (`xks:` + fault): the row count, and the wrong rows with their summaries.
+#[allow(clippy::type_complexity)]
+fn xks_rows(
+    cases: u32,
+    seed: u64,
+    filter: Option<&str>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<(usize, Vec<(String, Vec<(String, String)>)>), String> {
+    use crate::xks::proxy::ProxyFault;
+    let label = |f: Option<ProxyFault>| {
+        f.map_or("xks:(none: clean reference proxy)".to_string(), |f| {
+            format!("xks:{f}")
+        })
+    };
+    let mut plan: Vec<Option<ProxyFault>> = vec![None];
+    plan.extend(ProxyFault::ALL.into_iter().map(Some));
+    plan.retain(|f| filter.is_none_or(|s| label(*f).contains(s)));
+    let mut wrong = Vec::new();
+    for fault in &plan {
+        let row = crate::xks::selftest::row(*fault, cases.min(XKS_CASES_MAX), seed, runtime)?;
+        let name = label(*fault);
+        let meant = fault.map_or("-".to_string(), |f| {
+            let strict = if f.strict_only() { " (strict)" } else { "" };
+            format!("{}{strict}", f.caught_by())
+        });
+        let verdict = if row.ok { "ok" } else { "WRONG" };
+        let seconds = format!("{:.1}", row.elapsed.as_secs_f64());
+        if row.caught_by.is_empty() {
+            let expected = if fault.is_none() {
+                "nothing (as it should)"
+            } else {
+                "NOTHING"
+            };
+            println!("| {name} | {meant} | {expected} | | | {seconds} | {verdict} |");
+        }
+        for (check, needed, exchanges) in &row.caught_by {
+            println!(
+                "| {name} | {meant} | {check} | {needed} | {exchanges} | {seconds} | {verdict} |"
+            );
+        }
+        if !row.ok {
+            wrong.push((name, row.summaries));
+        }
+    }
+    Ok((plan.len(), wrong))
 }

@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod proxy;
 pub mod reproduce;
 pub mod run;
+pub mod selftest;
 pub mod tls;
 
 pub use client::{RawRequest, SendError, Signing, XksClient, XksReply, XksTarget};
