@@ -204,3 +204,193 @@ fn mutual_tls_is_exercised_against_a_proxy_given_by_url() {
         rt.block_on(proxy.stop());
     }
 }
+
+/// Runs the `ckscheck` binary; (exit code, stdout + stderr).
+fn ckscheck(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_ckscheck"));
+    cmd.args(args)
+        .env_remove("XKS_ACCESS_KEY_ID")
+        .env_remove("XKS_SECRET_ACCESS_KEY");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("ckscheck runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn xks_run_exit_codes_reports_and_reproducers_without_the_secret() {
+    use ckscheck::xks::proxy::DEFAULT_SECRET_ACCESS_KEY;
+    let json = temp_file("clean.json", "");
+    let junit = temp_file("clean.xml", "");
+    let (code, out) = ckscheck(
+        &[
+            "xks",
+            "run",
+            "--cases",
+            "8",
+            "--seed",
+            "3",
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("test result: ok. 9 passed"), "{out}");
+    assert!(
+        out.contains("Encrypt") && out.contains("p99"),
+        "latency table: {out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["totals"]["passed"], 9, "{report}");
+    assert_eq!(report["endpoint"], "embedded proxy");
+    let latency = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "xks-latency")
+        .unwrap();
+    assert!(
+        latency["metrics"]["Decrypt p99"]
+            .as_str()
+            .unwrap()
+            .ends_with(" ms"),
+        "{latency}"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 9, "{xml}");
+
+    let (code, out) = ckscheck(
+        &[
+            "xks",
+            "run",
+            "--cases",
+            "8",
+            "--seed",
+            "3",
+            "--fault",
+            "wrong-cdiv",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("[crypto/cdiv]"), "{out}");
+    assert!(
+        out.contains("--aws-sigv4 aws:amz:us-east-1:kms-xks-proxy"),
+        "{out}"
+    );
+    assert!(out.contains("$XKS_SECRET_ACCESS_KEY"), "{out}");
+    assert!(
+        out.contains(
+            "replay: ckscheck xks run --seed 3 --filter xks-round-trip --fault wrong-cdiv"
+        ),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        text.contains("curl -sS -i -X POST"),
+        "the JSON report carries the reproducer"
+    );
+    for t in [&out, &text] {
+        assert!(!t.contains(DEFAULT_SECRET_ACCESS_KEY), "the secret leaked");
+    }
+
+    let (code, out) = ckscheck(&["xks", "run", "--endpoint-url", "http://localhost:1"], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("must be https://"), "{out}");
+    let (code, out) = ckscheck(
+        &[
+            "xks",
+            "run",
+            "--endpoint-url",
+            "https://localhost:1",
+            "--key-id",
+            "k",
+        ],
+        &[
+            ("XKS_ACCESS_KEY_ID", "AKIDAAAAAAAAAAAAAAAA"),
+            ("XKS_SECRET_ACCESS_KEY", "s3cr3t-value-never-shown"),
+        ],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("cannot reach the XKS proxy"), "{out}");
+    assert!(!out.contains("s3cr3t-value-never-shown"), "{out}");
+    let (code, out) = ckscheck(
+        &["xks", "run", "--endpoint-url", "https://localhost:1"],
+        &[],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("--key-id"), "{out}");
+}
+
+/// An HTTPS server that answers every request with an HTML page (a proxy behind a broken
+/// load balancer): the run reports failures, it does not crash.
+#[test]
+fn an_endpoint_answering_html_is_a_finding_not_a_crash() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = runtime();
+    let authority = ckscheck::xks::tls::Authority::generate("html CA").unwrap();
+    let identity = authority.server(&["localhost"]).unwrap();
+    let config = ckscheck::xks::tls::server_config(&identity, None).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let port = listener.local_addr().unwrap().port();
+    rt.spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else { continue };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                let mut buf = vec![0u8; 65536];
+                let _ = tls.read(&mut buf).await;
+                let page = "<html><body>502 Bad Gateway</body></html>";
+                let answer = format!("HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}", page.len());
+                let _ = tls.write_all(answer.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    let ca = temp_file("html-ca.pem", &authority.cert_pem);
+    let url = format!("https://localhost:{port}");
+    let (code, out) = ckscheck(
+        &[
+            "xks",
+            "run",
+            "--endpoint-url",
+            &url,
+            "--key-id",
+            "k",
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--cases",
+            "2",
+        ],
+        &[
+            ("XKS_ACCESS_KEY_ID", "AKIDAAAAAAAAAAAAAAAA"),
+            (
+                "XKS_SECRET_ACCESS_KEY",
+                "secretsecretsecretsecretsecretsecretsecret1",
+            ),
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("502 (not JSON)"), "{out}");
+    assert!(
+        out.contains("xks-health") && out.contains("FAILED"),
+        "{out}"
+    );
+    assert!(!out.contains("panicked"), "{out}");
+}
