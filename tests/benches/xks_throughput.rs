@@ -23,6 +23,7 @@
 //! Run without `--bench` (e.g. by `cargo test --benches`) it does one short round and does not
 //! judge the ratio.
 
+#[allow(dead_code)]
 mod common;
 
 use std::process::ExitCode;
