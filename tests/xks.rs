@@ -394,3 +394,41 @@ fn an_endpoint_answering_html_is_a_finding_not_a_crash() {
     );
     assert!(!out.contains("panicked"), "{out}");
 }
+
+#[test]
+fn a_fixed_check_shows_only_the_exchanges_that_fail() {
+    let rt = runtime();
+    let args = RunArgs {
+        faults: vec![ProxyFault::AcceptsBadSignatures],
+        cases: 4,
+        seed: Some(1),
+        region: "us-east-1".into(),
+        ..RunArgs::default()
+    };
+    let prepared = prepare(&args, &rt).unwrap();
+    let auth = checks()
+        .into_iter()
+        .find(|c| c.name == "xks-authentication")
+        .unwrap();
+    let report = prepared.run_check(&auth);
+    let failing = report.verdict.failures(false).count();
+    let text = report
+        .failure
+        .expect("the fault is caught")
+        .reproducer
+        .unwrap();
+    let curls = text
+        .lines()
+        .filter(|l| l.trim_start().starts_with("curl "))
+        .count();
+    assert!(failing >= 2, "{text}");
+    assert_eq!(
+        curls, failing,
+        "one curl line per failing exchange:\n{text}"
+    );
+    assert!(text.contains("signed with a wrong secret → 200"), "{text}");
+    assert!(
+        !text.contains("signed as KMS signs it"),
+        "a passing exchange is not shown:\n{text}"
+    );
+}

@@ -192,18 +192,41 @@ pub fn checks() -> Vec<XksCheck> {
     ]
 }
 
-/// Runs one case that is the whole check (fixed requests, no generation).
+/// Runs one case that is the whole check (fixed requests, no generation). Its counterexample
+/// keeps only the exchanges a failing finding points at (and the Encrypt a failing Decrypt
+/// decrypted); the findings' exchange numbers are renumbered to match.
 pub fn single(ctx: &Ctx, input: &str, case: impl FnOnce(&mut Probe)) -> Outcome {
     let mut probe = Probe::new(ctx);
     case(&mut probe);
-    let failed = probe.failed();
+    let failure = probe.failed().then(|| {
+        let mut keep: Vec<usize> = Vec::new();
+        for i in probe
+            .verdict
+            .failures(ctx.strict)
+            .filter_map(|f| f.exchange)
+        {
+            let needs_encrypt = i > 0
+                && probe.exchanges[i].operation == "Decrypt"
+                && probe.exchanges[i - 1].operation == "Encrypt";
+            if needs_encrypt {
+                keep.push(i - 1);
+            }
+            keep.push(i);
+        }
+        keep.sort_unstable();
+        keep.dedup();
+        for f in &mut probe.verdict.findings {
+            f.exchange = f.exchange.and_then(|i| keep.iter().position(|k| *k == i));
+        }
+        Counterexample {
+            input: input.to_string(),
+            exchanges: keep.iter().map(|i| probe.exchanges[*i].clone()).collect(),
+            cases_needed: 1,
+        }
+    });
     Outcome {
         cases: 1,
-        failure: failed.then(|| Counterexample {
-            input: input.to_string(),
-            exchanges: probe.exchanges.clone(),
-            cases_needed: 1,
-        }),
+        failure,
         verdict: probe.verdict,
         metrics: BTreeMap::new(),
     }
