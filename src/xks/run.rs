@@ -132,7 +132,7 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
     let mut replay_flags = String::new();
     let (target, proxy, facts, endpoint, keys, rotated) = match &args.endpoint_url {
         None => {
-            if args.endpoint_url.is_none() && (args.key_id.is_some() || args.ca_cert.is_some()) {
+            if args.key_id.is_some() || args.ca_cert.is_some() {
                 return Err(
                     "--key-id and --ca-cert describe a proxy given with --endpoint-url".into(),
                 );
@@ -282,7 +282,6 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
             (target, None, facts, endpoint, keys, rotated)
         }
     };
-    let roots = target.roots.clone();
     let client = XksClient::new(target)?;
     if args.strict {
         replay_flags.push_str(" --strict");
@@ -296,7 +295,6 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
         strict: args.strict,
         spec,
         rotated,
-        roots,
         ivs: Mutex::new(HashSet::new()),
         requests: AtomicU64::new(0),
     };

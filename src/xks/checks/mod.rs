@@ -24,7 +24,6 @@ use crate::report::{CheckReport, FailureDetail};
 use crate::sigv4::Credential;
 use crate::spec::Spec;
 use crate::xks::client::XksClient;
-use crate::xks::tls::Roots;
 use probe::{Exchange, Probe};
 
 /// The proxy's keys the checks use.
@@ -58,8 +57,6 @@ pub struct Ctx {
     pub spec: &'static Spec,
     /// A second credential for the same URI path (rotation), when known.
     pub rotated: Option<Credential>,
-    /// The trust roots, for the mTLS check's client without a certificate.
-    pub roots: Roots,
     /// Every (key, IV) Encrypt returned this run.
     pub ivs: Mutex<HashSet<(String, Vec<u8>)>>,
     /// Requests sent.

@@ -25,7 +25,6 @@ where
     S::Value: Debug + Clone,
 {
     let observed = Mutex::new(Verdict::default());
-    let mut cases = 0u32;
     let first_failing = Mutex::new(None::<u32>);
     let mut runner = TestRunner::new_with_rng(
         ProptestConfig {
@@ -69,7 +68,12 @@ where
             Ok(())
         }
     });
-    cases += counter.into_inner().unwrap_or_else(|p| p.into_inner());
+    // Generated cases: the calls up to the first failure; the calls after it were shrinking.
+    let first_failing = first_failing
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let cases =
+        first_failing.unwrap_or_else(|| counter.into_inner().unwrap_or_else(|p| p.into_inner()));
     let mut verdict = observed.into_inner().unwrap_or_else(|p| p.into_inner());
     let failure = match result {
         Ok(()) => None,
@@ -89,10 +93,7 @@ where
             Some(Counterexample {
                 input: format!("{minimal:?}"),
                 exchanges: probe.exchanges,
-                cases_needed: first_failing
-                    .into_inner()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .unwrap_or(cases),
+                cases_needed: cases,
             })
         }
         Err(TestError::Abort(why)) => {
