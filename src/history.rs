@@ -319,20 +319,110 @@ pub fn mask_raw(spec: &Spec, fixtures: &Fixtures, operation: &str, text: &str) -
 
 /// `text` with every fixture secret and every secret in `sent` replaced by its token.
 fn scrub(fixtures: &Fixtures, sent: &[(String, String)], text: &str) -> String {
-    let fixture_secrets = fixtures
+    let sent: Vec<(&str, &str)> = sent
+        .iter()
+        .filter(|(v, _)| v.chars().count() >= MIN_SECRET)
+        .map(|(v, t)| (v.as_str(), t.as_str()))
+        .collect();
+    SCRUBBERS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        let at = match cache.iter().position(|s| s.serves(fixtures, &sent)) {
+            Some(i) => i,
+            None => {
+                // A few fixture sets and sent secrets are live at once; keep the latest.
+                if cache.len() >= 8 {
+                    cache.remove(0);
+                }
+                cache.push(Scrubber::new(fixtures, &sent));
+                cache.len() - 1
+            }
+        };
+        cache[at].scrub(text)
+    })
+}
+
+thread_local! {
+    /// Scrubbers built on this thread, for the secret sets seen last.
+    static SCRUBBERS: std::cell::RefCell<Vec<Scrubber>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Every secret of a fixture set (and of a session's requests) found in one pass
+/// (Aho-Corasick), each replaced by its token: responses are scrubbed string by string, so
+/// building one searcher per secret per string would dominate the harness's time.
+struct Scrubber {
+    /// The secrets, in the order they were given (fixture clusters, proxies, then sent).
+    secrets: Vec<String>,
+    tokens: Vec<String>,
+    searcher: Option<aho_corasick::AhoCorasick>,
+}
+
+/// The (secret, token) pairs of a fixture set followed by `sent`, short values left out.
+fn secret_list<'a>(
+    fixtures: &'a Fixtures,
+    sent: &'a [(&'a str, &'a str)],
+) -> impl Iterator<Item = (&'a str, Token<'a>)> {
+    let clusters = fixtures
         .clusters
         .iter()
-        .map(|c| (c.kmsuser_password.as_str(), cluster_secret_token(&c.id)))
-        .chain(fixtures.xks_proxies.iter().map(|p| {
-            (
-                p.secret_access_key.as_str(),
-                proxy_secret_token(&p.uri_endpoint),
-            )
-        }));
-    fixture_secrets
-        .chain(sent.iter().map(|(v, t)| (v.as_str(), t.clone())))
+        .map(|c| (c.kmsuser_password.as_str(), Token::Cluster(&c.id)));
+    let proxies = fixtures
+        .xks_proxies
+        .iter()
+        .map(|p| (p.secret_access_key.as_str(), Token::Proxy(&p.uri_endpoint)));
+    clusters
+        .chain(proxies)
         .filter(|(s, _)| s.chars().count() >= MIN_SECRET)
-        .fold(text.to_string(), |t, (s, token)| t.replace(s, &token))
+        .chain(sent.iter().map(|(v, t)| (*v, Token::Given(t))))
+}
+
+/// A token, made only when a scrubber is built.
+enum Token<'a> {
+    Cluster(&'a str),
+    Proxy(&'a str),
+    Given(&'a str),
+}
+
+impl Token<'_> {
+    fn text(&self) -> String {
+        match self {
+            Token::Cluster(id) => cluster_secret_token(id),
+            Token::Proxy(endpoint) => proxy_secret_token(endpoint),
+            Token::Given(t) => t.to_string(),
+        }
+    }
+}
+
+impl Scrubber {
+    fn new(fixtures: &Fixtures, sent: &[(&str, &str)]) -> Scrubber {
+        let (secrets, tokens): (Vec<String>, Vec<String>) = secret_list(fixtures, sent)
+            .map(|(s, t)| (s.to_string(), t.text()))
+            .unzip();
+        // Leftmost-longest: a secret that contains another is replaced whole.
+        let searcher = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&secrets)
+            .ok()
+            .filter(|_| !secrets.is_empty());
+        Scrubber {
+            secrets,
+            tokens,
+            searcher,
+        }
+    }
+
+    /// Whether this scrubber was built for exactly these secrets.
+    fn serves(&self, fixtures: &Fixtures, sent: &[(&str, &str)]) -> bool {
+        let mut mine = self.secrets.iter();
+        secret_list(fixtures, sent).all(|(s, _)| mine.next().is_some_and(|m| m == s))
+            && mine.next().is_none()
+    }
+
+    fn scrub(&self, text: &str) -> String {
+        match &self.searcher {
+            Some(ac) if ac.is_match(text) => ac.replace_all(text, &self.tokens),
+            _ => text.to_string(),
+        }
+    }
 }
 
 /// Shorter values are not scrubbed from responses: KMS accepts no secret that short, and
@@ -415,6 +505,16 @@ mod tests {
         secret_pairs(&request, &masked, &mut sent);
         assert_eq!(sent.len(), 1, "{sent:?}");
         sent.push(("abc".into(), "[secret=other:3:pattern-broken]".into()));
+        // Without the sent secret (a scrubber for another secret set on this thread) it stays.
+        let Outcome::Response { body, .. } = mask_response(&f, &[], leaky.clone()) else {
+            panic!("a response")
+        };
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("! wrong-password-1")
+        );
         let Outcome::Response { body, text, .. } = mask_response(&f, &sent, leaky) else {
             panic!("a response")
         };
