@@ -283,12 +283,14 @@ pub fn mask_response(
     sent: &[(String, String)],
     mut outcome: Outcome,
 ) -> Outcome {
-    let scrub = |t: &str| scrub(fixtures, sent, t);
     if let Outcome::Response { body, text, .. } = &mut outcome {
-        *body = map_strings(body, &scrub);
-        if let Some(t) = text {
-            *t = scrub(t);
-        }
+        with_scrubber(fixtures, |scrubber| {
+            let scrub = |t: &str| scrub_sent(sent, scrubber.scrub(t));
+            *body = map_strings(body, &scrub);
+            if let Some(t) = text {
+                *t = scrub(t);
+            }
+        });
     }
     outcome
 }
@@ -319,90 +321,98 @@ pub fn mask_raw(spec: &Spec, fixtures: &Fixtures, operation: &str, text: &str) -
 
 /// `text` with every fixture secret and every secret in `sent` replaced by its token.
 fn scrub(fixtures: &Fixtures, sent: &[(String, String)], text: &str) -> String {
-    let sent: Vec<(&str, &str)> = sent
-        .iter()
-        .filter(|(v, _)| v.chars().count() >= MIN_SECRET)
-        .map(|(v, t)| (v.as_str(), t.as_str()))
-        .collect();
+    with_scrubber(fixtures, |s| scrub_sent(sent, s.scrub(text)))
+}
+
+/// Runs `f` with this thread's scrubber for `fixtures` (built on first use).
+fn with_scrubber<T>(fixtures: &Fixtures, f: impl FnOnce(&Scrubber) -> T) -> T {
     SCRUBBERS.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let at = match cache.iter().position(|s| s.serves(fixtures, &sent)) {
+        let at = match cache.iter().position(|s| s.serves(fixtures)) {
             Some(i) => i,
             None => {
-                // A few fixture sets and sent secrets are live at once; keep the latest.
-                if cache.len() >= 8 {
+                // A run has one or two fixture sets; keep the latest few.
+                if cache.len() >= 4 {
                     cache.remove(0);
                 }
-                cache.push(Scrubber::new(fixtures, &sent));
+                cache.push(Scrubber::new(fixtures));
                 cache.len() - 1
             }
         };
-        cache[at].scrub(text)
+        f(&cache[at])
     })
 }
 
+/// `text` with the secrets a session sent replaced by their tokens: they are few, so they are
+/// searched one by one.
+fn scrub_sent(sent: &[(String, String)], mut text: String) -> String {
+    for (value, token) in sent {
+        if value.chars().count() >= MIN_SECRET && text.contains(value.as_str()) {
+            text = text.replace(value.as_str(), token);
+        }
+    }
+    text
+}
+
 thread_local! {
-    /// Scrubbers built on this thread, for the secret sets seen last.
+    /// Scrubbers built on this thread, for the fixture sets seen last.
     static SCRUBBERS: std::cell::RefCell<Vec<Scrubber>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Every secret of a fixture set (and of a session's requests) found in one pass
-/// (Aho-Corasick), each replaced by its token: responses are scrubbed string by string, so
-/// building one searcher per secret per string would dominate the harness's time.
+/// Every secret of a fixture set found in one pass (Aho-Corasick) and replaced by its token:
+/// responses are scrubbed string by string, and a searcher per secret per string dominated
+/// the harness's time.
 struct Scrubber {
-    /// The secrets, in the order they were given (fixture clusters, proxies, then sent).
+    /// Every fixture secret, in fixture order (what the scrubber was built for).
     secrets: Vec<String>,
+    /// The token of each searched pattern.
     tokens: Vec<String>,
     searcher: Option<aho_corasick::AhoCorasick>,
 }
 
-/// The (secret, token) pairs of a fixture set followed by `sent`, short values left out.
-fn secret_list<'a>(
-    fixtures: &'a Fixtures,
-    sent: &'a [(&'a str, &'a str)],
-) -> impl Iterator<Item = (&'a str, Token<'a>)> {
+/// The fixture secrets in order: cluster passwords, then proxy secret access keys.
+fn fixture_secrets(fixtures: &Fixtures) -> impl Iterator<Item = (&str, String)> {
     let clusters = fixtures
         .clusters
         .iter()
-        .map(|c| (c.kmsuser_password.as_str(), Token::Cluster(&c.id)));
+        .map(|c| (c.kmsuser_password.as_str(), c.id.as_str(), true));
     let proxies = fixtures
         .xks_proxies
         .iter()
-        .map(|p| (p.secret_access_key.as_str(), Token::Proxy(&p.uri_endpoint)));
-    clusters
-        .chain(proxies)
-        .filter(|(s, _)| s.chars().count() >= MIN_SECRET)
-        .chain(sent.iter().map(|(v, t)| (*v, Token::Given(t))))
-}
-
-/// A token, made only when a scrubber is built.
-enum Token<'a> {
-    Cluster(&'a str),
-    Proxy(&'a str),
-    Given(&'a str),
-}
-
-impl Token<'_> {
-    fn text(&self) -> String {
-        match self {
-            Token::Cluster(id) => cluster_secret_token(id),
-            Token::Proxy(endpoint) => proxy_secret_token(endpoint),
-            Token::Given(t) => t.to_string(),
-        }
-    }
+        .map(|p| (p.secret_access_key.as_str(), p.uri_endpoint.as_str(), false));
+    clusters.chain(proxies).map(|(secret, owner, cluster)| {
+        let token = if cluster {
+            cluster_secret_token(owner)
+        } else {
+            proxy_secret_token(owner)
+        };
+        (secret, token)
+    })
 }
 
 impl Scrubber {
-    fn new(fixtures: &Fixtures, sent: &[(&str, &str)]) -> Scrubber {
-        let (secrets, tokens): (Vec<String>, Vec<String>) = secret_list(fixtures, sent)
-            .map(|(s, t)| (s.to_string(), t.text()))
+    fn new(fixtures: &Fixtures) -> Scrubber {
+        let secrets: Vec<String> = fixtures
+            .clusters
+            .iter()
+            .map(|c| c.kmsuser_password.clone())
+            .chain(
+                fixtures
+                    .xks_proxies
+                    .iter()
+                    .map(|p| p.secret_access_key.clone()),
+            )
+            .collect();
+        let (patterns, tokens): (Vec<&str>, Vec<String>) = fixture_secrets(fixtures)
+            .filter(|(s, _)| s.chars().count() >= MIN_SECRET)
             .unzip();
         // Leftmost-longest: a secret that contains another is replaced whole.
         let searcher = aho_corasick::AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostLongest)
-            .build(&secrets)
+            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+            .build(&patterns)
             .ok()
-            .filter(|_| !secrets.is_empty());
+            .filter(|_| !patterns.is_empty());
         Scrubber {
             secrets,
             tokens,
@@ -410,10 +420,22 @@ impl Scrubber {
         }
     }
 
-    /// Whether this scrubber was built for exactly these secrets.
-    fn serves(&self, fixtures: &Fixtures, sent: &[(&str, &str)]) -> bool {
+    /// Whether this scrubber was built for exactly these fixtures' secrets.
+    fn serves(&self, fixtures: &Fixtures) -> bool {
+        let current = fixtures
+            .clusters
+            .iter()
+            .map(|c| c.kmsuser_password.as_str())
+            .chain(
+                fixtures
+                    .xks_proxies
+                    .iter()
+                    .map(|p| p.secret_access_key.as_str()),
+            );
         let mut mine = self.secrets.iter();
-        secret_list(fixtures, sent).all(|(s, _)| mine.next().is_some_and(|m| m == s))
+        current
+            .into_iter()
+            .all(|s| mine.next().is_some_and(|m| m == s))
             && mine.next().is_none()
     }
 
