@@ -80,7 +80,7 @@ pub struct RunArgs {
     /// Seed that replays the generated inputs (printed by every run).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Let SHOULD-level and inferred findings fail the run.
+    /// Let SHOULD-level findings (otherwise warnings) fail the run.
     #[arg(long)]
     pub strict: bool,
     /// Write a JUnit XML report.
