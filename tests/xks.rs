@@ -334,13 +334,16 @@ fn xks_run_exit_codes_reports_and_reproducers_without_the_secret() {
     assert!(out.contains("--key-id"), "{out}");
 }
 
-/// An HTTPS server that answers every request with an HTML page (a proxy behind a broken
-/// load balancer): the run reports failures, it does not crash.
-#[test]
-fn an_endpoint_answering_html_is_a_finding_not_a_crash() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rt = runtime();
-    let authority = ckscheck::xks::tls::Authority::generate("html CA").unwrap();
+/// An HTTPS server on loopback whose connections `answer` (given the TLS stream); its port.
+fn https_server<F, Fut>(
+    rt: &tokio::runtime::Runtime,
+    authority: &ckscheck::xks::tls::Authority,
+    answer: F,
+) -> u16
+where
+    F: Fn(tokio_rustls::server::TlsStream<tokio::net::TcpStream>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let identity = authority.server(&["localhost"]).unwrap();
     let config = ckscheck::xks::tls::server_config(&identity, None).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
@@ -348,20 +351,84 @@ fn an_endpoint_answering_html_is_a_finding_not_a_crash() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let port = listener.local_addr().unwrap().port();
+    let answer = std::sync::Arc::new(answer);
     rt.spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
-            let acceptor = acceptor.clone();
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (acceptor, answer) = (acceptor.clone(), answer.clone());
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(stream).await else { return };
-                let mut buf = vec![0u8; 65536];
-                let _ = tls.read(&mut buf).await;
-                let page = "<html><body>502 Bad Gateway</body></html>";
-                let answer = format!("HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}", page.len());
-                let _ = tls.write_all(answer.as_bytes()).await;
-                let _ = tls.shutdown().await;
+                if let Ok(tls) = acceptor.accept(stream).await {
+                    answer(tls).await;
+                }
             });
         }
+    });
+    port
+}
+
+/// A proxy that completes the TLS handshake and then never answers: every check fails with
+/// timeouts, and after three in a row the rest fail at once (the run stays short).
+#[test]
+fn a_hung_endpoint_is_a_finding_and_the_run_stays_short() {
+    let rt = runtime();
+    let authority = ckscheck::xks::tls::Authority::generate("hung CA").unwrap();
+    let port = https_server(&rt, &authority, |tls| async move {
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        drop(tls);
+    });
+    let ca = temp_file("hung-ca.pem", &authority.cert_pem);
+    let url = format!("https://localhost:{port}");
+    let started = std::time::Instant::now();
+    let (code, out) = ckscheck(
+        &[
+            "xks",
+            "run",
+            "--endpoint-url",
+            &url,
+            "--key-id",
+            "k",
+            "--ca-cert",
+            ca.to_str().unwrap(),
+            "--cases",
+            "4",
+        ],
+        &[
+            ("XKS_ACCESS_KEY_ID", "AKIDAAAAAAAAAAAAAAAA"),
+            (
+                "XKS_SECRET_ACCESS_KEY",
+                "secretsecretsecretsecretsecretsecretsecret1",
+            ),
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("timed out after 2s"), "{out}");
+    assert!(
+        out.contains("test result: FAILED. 0 passed; 8 failed"),
+        "{out}"
+    );
+    assert!(took < std::time::Duration::from_secs(30), "took {took:?}");
+}
+
+/// An HTTPS server that answers every request with an HTML page (a proxy behind a broken
+/// load balancer): the run reports failures, it does not crash.
+#[test]
+fn an_endpoint_answering_html_is_a_finding_not_a_crash() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = runtime();
+    let authority = ckscheck::xks::tls::Authority::generate("html CA").unwrap();
+    let port = https_server(&rt, &authority, |mut tls| async move {
+        let mut buf = vec![0u8; 65536];
+        let _ = tls.read(&mut buf).await;
+        let page = "<html><body>502 Bad Gateway</body></html>";
+        let answer = format!(
+            "HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{page}",
+            page.len()
+        );
+        let _ = tls.write_all(answer.as_bytes()).await;
+        let _ = tls.shutdown().await;
     });
     let ca = temp_file("html-ca.pem", &authority.cert_pem);
     let url = format!("https://localhost:{port}");

@@ -66,9 +66,7 @@ pub fn latency(ctx: &Ctx) -> Outcome {
         let mut over = 0;
         for _ in 0..SAMPLES {
             let request = ctx.client.request(op, key, &body);
-            let reply = ctx.block_on(ctx.client.send(&request));
-            ctx.requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let reply = ctx.block_on(ctx.send(&request));
             p.verdict.judged(op);
             match reply {
                 Ok(r) if r.status == 200 => {
@@ -148,11 +146,9 @@ pub fn burst(ctx: &Ctx) -> Outcome {
                     .request("Encrypt", Some(&key), &requests::encrypt(pt, None, false))
             })
             .collect();
-        let replies = ctx.block_on(join_all(encrypts.iter().map(|r| ctx.client.send(r))));
+        let replies = ctx.block_on(join_all(encrypts.iter().map(|r| ctx.send(r))));
         let mut decrypts = Vec::new();
         for ((request, reply), pt) in encrypts.into_iter().zip(replies).zip(&plaintexts) {
-            ctx.requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             p.verdict.judged("Encrypt");
             let sealed = reply
                 .as_ref()
@@ -187,10 +183,8 @@ pub fn burst(ctx: &Ctx) -> Outcome {
                 ),
             }
         }
-        let replies = ctx.block_on(join_all(decrypts.iter().map(|(r, _)| ctx.client.send(r))));
+        let replies = ctx.block_on(join_all(decrypts.iter().map(|(r, _)| ctx.send(r))));
         for ((request, pt), reply) in decrypts.into_iter().zip(replies) {
-            ctx.requests
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             p.verdict.judged("Decrypt");
             let back = reply
                 .as_ref()

@@ -23,7 +23,7 @@ use crate::oracle::{Family, Verdict};
 use crate::report::{CheckReport, FailureDetail};
 use crate::sigv4::Credential;
 use crate::spec::Spec;
-use crate::xks::client::XksClient;
+use crate::xks::client::{RawRequest, SendError, XksClient, XksReply};
 use probe::{Exchange, Probe};
 
 /// The proxy's keys the checks use.
@@ -61,12 +61,35 @@ pub struct Ctx {
     pub ivs: Mutex<HashSet<(String, Vec<u8>)>>,
     /// Requests sent.
     pub requests: AtomicU64,
+    /// Timeouts in a row: past [`HUNG_AFTER`] the proxy counts as hung.
+    pub timeouts: std::sync::atomic::AtomicU32,
 }
+
+/// Timeouts in a row after which requests are no longer sent: a hung proxy fails every check
+/// at once instead of costing a timeout per request.
+pub const HUNG_AFTER: u32 = 3;
 
 impl Ctx {
     /// Runs a future to completion from a check's thread.
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
+    }
+
+    /// Sends `request` unless the proxy has stopped answering (then fails at once), counting
+    /// it and keeping track of timeouts in a row.
+    pub async fn send(&self, request: &RawRequest) -> Result<XksReply, SendError> {
+        use std::sync::atomic::Ordering;
+        if self.timeouts.load(Ordering::Relaxed) >= HUNG_AFTER {
+            return Err(SendError::Timeout(self.client.target.timeout));
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let reply = self.client.send(request).await;
+        if matches!(reply, Err(SendError::Timeout(_))) {
+            self.timeouts.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.timeouts.store(0, Ordering::Relaxed);
+        }
+        reply
     }
 
     /// Records an IV Encrypt returned for `key`; false if the run saw it before.

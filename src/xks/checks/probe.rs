@@ -60,10 +60,7 @@ impl<'a> Probe<'a> {
 
     /// Sends `request` and records the exchange; returns its index.
     pub fn send(&mut self, operation: &str, what: impl Into<String>, request: RawRequest) -> usize {
-        let reply = self.ctx.block_on(self.ctx.client.send(&request));
-        self.ctx
-            .requests
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let reply = self.ctx.block_on(self.ctx.send(&request));
         self.verdict.judged(operation);
         self.exchanges.push(Exchange {
             operation: operation.into(),

@@ -162,7 +162,8 @@ pub fn run(ctx: &Ctx) -> Outcome {
     // A valid Decrypt needs a ciphertext: one Encrypt before the cases.
     let sealed = {
         let body = requests::encrypt(&PLAINTEXT, Some(&aad), false);
-        let reply = ctx.block_on(ctx.client.call("Encrypt", Some(&key), &body));
+        let request = ctx.client.request("Encrypt", Some(&key), &body);
+        let reply = ctx.block_on(ctx.send(&request));
         reply.ok().and_then(|r| Sealed::from_answer(&r.body))
     };
     let spec = ctx.spec;
