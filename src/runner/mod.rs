@@ -91,10 +91,31 @@ impl CallError {
     }
 }
 
+/// A new HTTP client. Building one the default way loads and parses the system's trust roots,
+/// which cost more than a whole generated case against the embedded emulator, and each check
+/// makes clients of its own: the TLS configuration is built once and shared.
+fn http_client() -> Result<reqwest::Client, String> {
+    static TLS: std::sync::OnceLock<Option<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    install_crypto_provider();
+    let tls = TLS.get_or_init(|| {
+        let mut config =
+            crate::xks::tls::client_config(&crate::xks::tls::Roots::System, None).ok()?;
+        config.alpn_protocols.clear();
+        Some(config)
+    });
+    let builder = reqwest::Client::builder();
+    let builder = match tls {
+        Some(config) => builder.use_preconfigured_tls(config.clone()),
+        None => builder,
+    };
+    builder.build().map_err(|e| e.to_string())
+}
+
 /// A signing KMS client for one endpoint.
 pub struct KmsClient {
     http: reqwest::Client,
     endpoint: reqwest::Url,
+    timeout: Duration,
     region: String,
     credential: Credential,
 }
@@ -109,16 +130,12 @@ impl KmsClient {
     ) -> Result<KmsClient, String> {
         let endpoint = reqwest::Url::parse(endpoint)
             .map_err(|e| format!("bad endpoint URL {endpoint:?}: {e}"))?;
-        install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .build()
-            .map_err(|e| e.to_string())?;
         Ok(KmsClient {
-            http,
+            http: http_client()?,
             endpoint,
             region: region.into(),
             credential,
+            timeout,
         })
     }
 
@@ -158,6 +175,7 @@ impl KmsClient {
         let mut request = self
             .http
             .post(self.endpoint.clone())
+            .timeout(self.timeout)
             .header("content-type", &spec.service.content_type)
             .header("x-amz-target", &target);
         for (k, v) in signed {
