@@ -10,6 +10,7 @@ mod describe;
 pub mod fixtures;
 mod hooks;
 mod keys;
+mod probe;
 mod store;
 mod update;
 mod validate;
@@ -22,7 +23,8 @@ use serde_json::Value;
 
 use crate::spec::Spec;
 pub use fixtures::{Fixtures, XksBehaviour};
-pub use store::{ConnectionState, Store, StoreType};
+pub use probe::{ProbeTarget, XksObservation};
+pub use store::{ConnectionState, Secret, Store, StoreType};
 
 /// Milliseconds since the Unix epoch, as the injected clock reports them.
 pub type Millis = u64;
@@ -185,6 +187,8 @@ pub struct Model {
     stores: BTreeMap<u64, Store>,
     next_seq: u64,
     keys: Vec<Key>,
+    /// Where real proxies' behaviour comes from for the request being applied.
+    seam: probe::Seam,
 }
 
 impl Model {
@@ -198,6 +202,7 @@ impl Model {
             stores: BTreeMap::new(),
             next_seq: 1,
             keys: Vec::new(),
+            seam: probe::Seam::Simulate,
         }
     }
 
