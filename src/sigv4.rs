@@ -223,6 +223,8 @@ pub struct Verifier {
     pub credentials: Vec<Credential>,
     /// The service signing name requests must be scoped to.
     pub service: String,
+    /// The region requests must be scoped to; any region when None.
+    pub region: Option<String>,
     /// Largest accepted distance between the request time and the server clock.
     pub max_skew: Duration,
 }
@@ -247,6 +249,13 @@ impl Verifier {
             return Err(AuthError::Malformed(format!(
                 "Credential should be scoped to correct service: '{}'.",
                 self.service
+            )));
+        }
+        if let Some(region) = &self.region
+            && auth.scope.region != *region
+        {
+            return Err(AuthError::Malformed(format!(
+                "Credential should be scoped to a valid region: '{region}'."
             )));
         }
         let credential = self
@@ -347,6 +356,7 @@ mod tests {
         Verifier {
             credentials,
             service: service.into(),
+            region: None,
             max_skew: Duration::from_secs(300),
         }
     }
@@ -374,6 +384,14 @@ mod tests {
             unknown.verify("POST", "/", &h, body, now),
             Err(AuthError::UnknownAccessKey)
         );
+        let mut region = verifier(vec![cred.clone()], "kms");
+        region.region = Some("eu-west-1".into());
+        assert!(matches!(
+            region.verify("POST", "/", &h, body, now),
+            Err(AuthError::Malformed(m)) if m.contains("region")
+        ));
+        region.region = Some("us-east-1".into());
+        assert!(region.verify("POST", "/", &h, body, now).is_ok());
         let service = verifier(vec![cred.clone()], "kms-xks-proxy");
         assert!(matches!(
             service.verify("POST", "/", &h, body, now),

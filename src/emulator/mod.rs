@@ -99,6 +99,7 @@ pub fn start(
     let verifier = config.verify_sigv4.clone().map(|credentials| Verifier {
         credentials,
         service: Spec::kms().service.signing_name.clone(),
+        region: None,
         max_skew: Duration::from_secs(300),
     });
     let app = Arc::new(handler::App {

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod crypto;
+pub mod proxy;
 pub mod tls;
 
 pub use client::{RawRequest, SendError, Signing, XksClient, XksReply, XksTarget};

@@ -1,0 +1,431 @@
+//! One request: route by URI path (404 before SigV4, since credentials are per prefix), 405 for
+//! other methods, read the body within limits, authenticate (401), validate (400), then
+//! GetHealthStatus, GetKeyMetadata, Encrypt or Decrypt.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+
+use super::faults::{Planted, ProxyFault};
+use super::keys::{Key, KeyError, Keyring};
+use super::request::{self, Operation};
+use super::wire::{self, Body, ProxyError};
+use super::{Prefix, ProxyConfig};
+use crate::sigv4::{AuthError, Verifier};
+use crate::xks::client::SIGNING_NAME;
+
+/// Largest request body read (base64 of the largest plaintext and AAD fit many times over).
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How long a client may take to send its body.
+pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// In-flight requests above which the `throttles-bursts` fault answers 429.
+const FAULTY_MAX_IN_FLIGHT: usize = 4;
+/// The delay of the `slow` fault.
+const SLOW_DELAY: Duration = Duration::from_millis(300);
+
+/// One prefix: its path and the signature checks of its credentials.
+struct Route {
+    uri_path: String,
+    verifier: Verifier,
+}
+
+/// Shared state of a running proxy.
+pub(super) struct App {
+    routes: Vec<Route>,
+    keys: Keyring,
+    planted: Planted,
+    in_flight: AtomicUsize,
+}
+
+/// Counts a request in flight until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A routed request: the prefix it came under, the operation and the key id.
+struct Routed<'a> {
+    route: &'a Route,
+    operation: Operation,
+    key_id: Option<&'a str>,
+}
+
+impl App {
+    /// The state for `config`; an error for a prefix or key it cannot serve.
+    pub fn new(config: &ProxyConfig) -> Result<App, String> {
+        if config.prefixes.is_empty() {
+            return Err("the proxy needs at least one URI path prefix".into());
+        }
+        let planted = Planted::new(&config.faults);
+        let max_skew = if planted.has(ProxyFault::IgnoresSkew) {
+            Duration::MAX
+        } else {
+            config.max_skew
+        };
+        let mut routes: Vec<Route> = Vec::new();
+        for Prefix {
+            uri_path,
+            credentials,
+        } in &config.prefixes
+        {
+            let path = uri_path.trim_end_matches('/');
+            if !path.starts_with('/') || path.contains("//") {
+                return Err(format!(
+                    "URI path prefix {uri_path:?} must start with / and hold no empty segment"
+                ));
+            }
+            if credentials.is_empty() {
+                return Err(format!("URI path prefix {uri_path:?} has no credentials"));
+            }
+            if routes.iter().any(|r| r.uri_path == path) {
+                return Err(format!("URI path prefix {uri_path:?} is given twice"));
+            }
+            routes.push(Route {
+                uri_path: path.to_string(),
+                verifier: Verifier {
+                    credentials: credentials.clone(),
+                    service: SIGNING_NAME.into(),
+                    region: Some(config.region.clone()),
+                    max_skew,
+                },
+            });
+        }
+        Ok(App {
+            routes,
+            keys: Keyring::new(&config.keys)?,
+            planted,
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// Requests being answered now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+
+    /// The prefix, operation and key id of a path; None for a path this proxy does not serve.
+    fn route<'a>(&'a self, path: &'a str) -> Option<Routed<'a>> {
+        self.routes.iter().find_map(|route| {
+            let rest = path.strip_prefix(route.uri_path.as_str())?;
+            let (operation, key_id) = if rest == "/health" {
+                (Operation::Health, None)
+            } else {
+                let rest = rest.strip_prefix("/keys/")?;
+                let (id, op) = rest.split_once('/')?;
+                let operation = match op {
+                    "metadata" => Operation::Metadata,
+                    "encrypt" => Operation::Encrypt,
+                    "decrypt" => Operation::Decrypt,
+                    _ => return None,
+                };
+                if id.is_empty() {
+                    return None;
+                }
+                (operation, Some(id))
+            };
+            Some(Routed {
+                route,
+                operation,
+                key_id,
+            })
+        })
+    }
+}
+
+/// Answers one request. Never panics on client input; every rejection is an XKS error body.
+pub(super) async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let response = match answer(app, request).await {
+        Ok(value) => wire::success(&value),
+        Err(e) => wire::error(&e, &app.planted),
+    };
+    if app.planted.has(ProxyFault::Slow) {
+        tokio::time::sleep(SLOW_DELAY).await;
+    }
+    response
+}
+
+async fn answer(app: &App, request: Request<Incoming>) -> Result<Value, ProxyError> {
+    app.in_flight.fetch_add(1, Ordering::SeqCst);
+    let guard = InFlight(&app.in_flight);
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let routed = app.route(path).ok_or_else(|| {
+        ProxyError::invalid_uri_path(format!("The URI path {path} is not served by this proxy."))
+    })?;
+    if parts.method != Method::POST {
+        return Err(ProxyError::method_not_allowed(format!(
+            "{} is not allowed on {path}; XKS operations are POST.",
+            parts.method
+        )));
+    }
+    if app.planted.has(ProxyFault::ThrottlesBursts)
+        && guard.0.load(Ordering::SeqCst) > FAULTY_MAX_IN_FLIGHT
+    {
+        return Err(ProxyError::throttling(
+            "Too many requests in flight; retry later.",
+        ));
+    }
+    let body = read_body(body).await?;
+    let uri = parts.uri.path_and_query().map_or(path, |p| p.as_str());
+    authenticate(
+        app,
+        routed.route,
+        parts.method.as_str(),
+        uri,
+        &parts.headers,
+        &body,
+    )?;
+    if app.planted.has(ProxyFault::DeniesAccess) {
+        return Err(ProxyError::access_denied(
+            "The caller is not authorized for this operation.",
+        ));
+    }
+    match routed.operation {
+        Operation::Health => {
+            request::health(&body)?;
+            Ok(health(app))
+        }
+        Operation::Metadata => {
+            request::metadata(&body)?;
+            let key = find_key(app, routed.key_id)?;
+            Ok(metadata(app, key))
+        }
+        Operation::Encrypt => {
+            let req = request::encrypt(&body, &app.planted)?;
+            let key = find_key(app, routed.key_id)?;
+            key.check("ENCRYPT", &app.planted).map_err(key_error)?;
+            let sealed = key
+                .encrypt(&req.plaintext, &req.aad, req.cdiv, &app.planted)
+                .map_err(key_error)?;
+            let mut out = json!({
+                "ciphertext": STANDARD.encode(&sealed.ciphertext),
+                "initializationVector": STANDARD.encode(sealed.iv),
+                "authenticationTag": STANDARD.encode(sealed.tag),
+                "ciphertextMetadata": STANDARD.encode(sealed.ctm),
+            });
+            if let Some(cdiv) = sealed.cdiv {
+                out["ciphertextDataIntegrityValue"] = json!(STANDARD.encode(cdiv));
+            }
+            Ok(out)
+        }
+        Operation::Decrypt => {
+            let req = request::decrypt(&body, &app.planted)?;
+            let key = find_key(app, routed.key_id)?;
+            key.check("DECRYPT", &app.planted).map_err(key_error)?;
+            let plaintext = key
+                .decrypt(
+                    &req.ciphertext,
+                    &req.aad,
+                    &req.ctm,
+                    &req.iv,
+                    &req.tag,
+                    &app.planted,
+                )
+                .map_err(key_error)?;
+            Ok(json!({ "plaintext": STANDARD.encode(plaintext) }))
+        }
+    }
+}
+
+/// The body, at most 1 MiB, within the read timeout.
+async fn read_body(body: Incoming) -> Result<Vec<u8>, ProxyError> {
+    match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ProxyError::unsupported(
+            format!("The request body is over this proxy's limit of {MAX_BODY_BYTES} bytes."),
+        )),
+        Ok(Err(_)) => Err(ProxyError::validation(
+            "The request body could not be read.",
+        )),
+        Err(_) => Err(ProxyError::validation(format!(
+            "The request body did not arrive within {} s.",
+            READ_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// SigV4 against the prefix's credentials and the configured region; the signature faults
+/// are planted here.
+fn authenticate(
+    app: &App,
+    route: &Route,
+    method: &str,
+    uri: &str,
+    headers: &http::HeaderMap,
+    body: &[u8],
+) -> Result<(), ProxyError> {
+    match route
+        .verifier
+        .verify(method, uri, headers, body, SystemTime::now())
+    {
+        Ok(_) => Ok(()),
+        Err(AuthError::BadSignature) if app.planted.has(ProxyFault::AcceptsBadSignatures) => Ok(()),
+        Err(e) => Err(ProxyError::authentication(e.to_string())),
+    }
+}
+
+fn find_key<'a>(app: &'a App, id: Option<&str>) -> Result<&'a Key, ProxyError> {
+    let id = id.unwrap_or_default();
+    app.keys
+        .get(id)
+        .ok_or_else(|| ProxyError::key_not_found(format!("No external key has the id {id:?}.")))
+}
+
+fn key_error(e: KeyError) -> ProxyError {
+    match e {
+        KeyError::Disabled => ProxyError::invalid_state("The external key is disabled."),
+        KeyError::Usage(usage) => ProxyError::invalid_key_usage(format!(
+            "The external key's usage does not include {usage}."
+        )),
+        KeyError::BadCiphertext => ProxyError::invalid_ciphertext(
+            "The ciphertext, IV, tag, AAD or ciphertext metadata do not authenticate.",
+        ),
+        KeyError::Internal(why) => ProxyError::internal(format!("Key manager failure: {why}.")),
+    }
+}
+
+fn health(app: &App) -> Value {
+    let status = if app.planted.has(ProxyFault::HealthUnavailable) || !app.keys.healthy() {
+        "UNAVAILABLE"
+    } else {
+        "ACTIVE"
+    };
+    let mut out = json!({
+        "xksProxyFleetSize": 1,
+        "xksProxyVendor": "ckscheck",
+        "xksProxyModel": concat!("ckscheck reference XKS proxy ", env!("CARGO_PKG_VERSION")),
+        "ekmVendor": "ckscheck (in-memory key manager)",
+        "ekmFleetDetails": [{
+            "id": "ckscheck-ekm-1",
+            "model": concat!("ckscheck in-memory AES-256-GCM ", env!("CARGO_PKG_VERSION")),
+            "healthStatus": status,
+        }],
+    });
+    if app.planted.has(ProxyFault::HealthMissingMember)
+        && let Some(object) = out.as_object_mut()
+    {
+        object.remove("ekmVendor");
+    }
+    out
+}
+
+fn metadata(app: &App, key: &Key) -> Value {
+    let key_spec = if app.planted.has(ProxyFault::MetadataWrongKeyspec) {
+        "AES_128"
+    } else {
+        "AES_256"
+    };
+    let usage: Vec<&str> = if app.planted.has(ProxyFault::MetadataEmptyKeyusage) {
+        Vec::new()
+    } else {
+        key.def.usage.iter().map(String::as_str).collect()
+    };
+    json!({
+        "keySpec": key_spec,
+        "keyUsage": usage,
+        "keyStatus": if key.def.enabled { "ENABLED" } else { "DISABLED" },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(config: &ProxyConfig) -> App {
+        App::new(config).unwrap()
+    }
+
+    #[test]
+    fn paths_route_to_their_operation_under_each_prefix_and_nothing_else() {
+        let mut config = ProxyConfig::reference("h");
+        config.prefixes.push(Prefix {
+            uri_path: "/other/kms/xks/v1/".into(),
+            credentials: vec![super::super::ROTATED_CREDENTIAL.clone()],
+        });
+        let app = app(&config);
+        let r = app.route("/ckscheck/kms/xks/v1/health").unwrap();
+        assert_eq!((r.operation, r.key_id), (Operation::Health, None));
+        let r = app
+            .route("/ckscheck/kms/xks/v1/keys/k.1_a-b/decrypt")
+            .unwrap();
+        assert_eq!(
+            (r.operation, r.key_id),
+            (Operation::Decrypt, Some("k.1_a-b"))
+        );
+        let r = app.route("/other/kms/xks/v1/keys/x/metadata").unwrap();
+        assert_eq!(r.route.uri_path, "/other/kms/xks/v1");
+        for bad in [
+            "/",
+            "/kms/xks/v1/health",
+            "/ckscheck/kms/xks/v1",
+            "/ckscheck/kms/xks/v1/",
+            "/ckscheck/kms/xks/v1/healthz",
+            "/ckscheck/kms/xks/v1/health/",
+            "/ckscheck/kms/xks/v1/keys//encrypt",
+            "/ckscheck/kms/xks/v1/keys/k/sign",
+            "/ckscheck/kms/xks/v1/keys/k/encrypt/x",
+            "/ckscheck/kms/xks/v2/health",
+        ] {
+            assert!(app.route(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn configurations_it_cannot_serve_are_refused() {
+        let mut no_prefix = ProxyConfig::reference("h");
+        no_prefix.prefixes.clear();
+        assert!(App::new(&no_prefix).is_err());
+        let mut no_creds = ProxyConfig::reference("h");
+        no_creds.prefixes[0].credentials.clear();
+        assert!(App::new(&no_creds).is_err());
+        let mut relative = ProxyConfig::reference("h");
+        relative.prefixes[0].uri_path = "kms/xks/v1".into();
+        assert!(App::new(&relative).is_err());
+        let mut twice = ProxyConfig::reference("h");
+        twice.prefixes.push(twice.prefixes[0].clone());
+        assert!(App::new(&twice).is_err());
+    }
+
+    #[test]
+    fn health_and_metadata_answers_have_every_member_and_the_faults_change_them() {
+        let clean = app(&ProxyConfig::reference("h"));
+        let h = health(&clean);
+        for member in ["xksProxyVendor", "xksProxyModel", "ekmVendor"] {
+            assert!(h[member].is_string(), "{member}");
+        }
+        assert_eq!(h["xksProxyFleetSize"], 1);
+        assert_eq!(h["ekmFleetDetails"][0]["healthStatus"], "ACTIVE");
+        let key = clean.keys.get(super::super::KEY_DISABLED).unwrap();
+        let m = metadata(&clean, key);
+        assert_eq!(
+            m,
+            json!({"keySpec": "AES_256", "keyUsage": ["ENCRYPT", "DECRYPT"], "keyStatus": "DISABLED"})
+        );
+
+        let mut config = ProxyConfig::reference("h");
+        config.faults = vec![
+            ProxyFault::HealthMissingMember,
+            ProxyFault::HealthUnavailable,
+            ProxyFault::MetadataWrongKeyspec,
+            ProxyFault::MetadataEmptyKeyusage,
+        ];
+        let faulty = app(&config);
+        let h = health(&faulty);
+        assert!(h.get("ekmVendor").is_none());
+        assert_eq!(h["ekmFleetDetails"][0]["healthStatus"], "UNAVAILABLE");
+        let key = faulty.keys.get(super::super::KEY_MAIN).unwrap();
+        let m = metadata(&faulty, key);
+        assert_eq!(m["keySpec"], "AES_128");
+        assert_eq!(m["keyUsage"], json!([]));
+        assert_eq!(m["keyStatus"], "ENABLED");
+    }
+}

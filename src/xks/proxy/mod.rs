@@ -1,0 +1,224 @@
+//! The reference XKS proxy (`ckscheck xks serve`): the four XKS operations over HTTPS with SigV4,
+//! in memory (AES-256-GCM keys held by the process), with deliberate bugs it can be told to plant.
+
+pub mod faults;
+mod handler;
+mod keys;
+mod request;
+mod server;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use rustls::pki_types::CertificateDer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use faults::ProxyFault;
+pub use keys::parse_keys_toml;
+
+use super::tls;
+use crate::sigv4::Credential;
+
+/// The URI path prefix of the reference configuration.
+pub const DEFAULT_URI_PATH: &str = "/ckscheck/kms/xks/v1";
+/// The region of the reference configuration.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// The access key id of the documented default credential (30 chars of `A-Z2-7`).
+pub const DEFAULT_ACCESS_KEY_ID: &str = "CKSCHECKXKSPROXYREFERENCEKEY27";
+/// The secret of the documented default credential (64 chars; public, for tests only).
+pub const DEFAULT_SECRET_ACCESS_KEY: &str =
+    "ckscheck/reference+XKS+proxy/secret/for/tests/only/NOT/A/SECRET=";
+/// The access key id of the rotated credential (20 chars of `A-Z2-7`).
+pub const ROTATED_ACCESS_KEY_ID: &str = "CKSCHECKROTATEDKEY23";
+/// The secret of the rotated credential (43 chars; public, for tests only).
+pub const ROTATED_SECRET_ACCESS_KEY: &str = "ckscheck+rotated/XKS/secret/for/tests/only=";
+/// An enabled key allowed to encrypt and decrypt.
+pub const KEY_MAIN: &str = "ckscheck-aes-1";
+/// An enabled key allowed to encrypt only.
+pub const KEY_ENCRYPT_ONLY: &str = "ckscheck-aes-encrypt-only";
+/// An enabled key allowed to decrypt only.
+pub const KEY_DECRYPT_ONLY: &str = "ckscheck-aes-decrypt-only";
+/// A disabled key with both usages.
+pub const KEY_DISABLED: &str = "ckscheck-aes-disabled";
+
+/// The documented default credential of the reference configuration.
+pub static DEFAULT_CREDENTIAL: LazyLock<Credential> =
+    LazyLock::new(|| Credential::new(DEFAULT_ACCESS_KEY_ID, DEFAULT_SECRET_ACCESS_KEY));
+/// The second (rotated) credential of the reference configuration's prefix.
+pub static ROTATED_CREDENTIAL: LazyLock<Credential> =
+    LazyLock::new(|| Credential::new(ROTATED_ACCESS_KEY_ID, ROTATED_SECRET_ACCESS_KEY));
+
+/// Everything a proxy is started with.
+#[derive(Clone)]
+pub struct ProxyConfig {
+    /// The DNS name on the server certificate (and in `RunningProxy::url`).
+    pub host: String,
+    /// The CA that signs the server certificate; a fresh one is generated when None.
+    pub authority: Option<Arc<tls::Authority>>,
+    /// The region requests must be signed for.
+    pub region: String,
+    /// The URI path prefixes served, each with its own credentials.
+    pub prefixes: Vec<Prefix>,
+    /// The external keys.
+    pub keys: Vec<KeyDef>,
+    /// Deliberate bugs to plant (none: a correct proxy).
+    pub faults: Vec<ProxyFault>,
+    /// When set, clients must present a certificate chaining to this CA (mutual TLS).
+    pub client_ca: Option<CertificateDer<'static>>,
+    /// Largest accepted distance between a request's `x-amz-date` and the proxy clock.
+    pub max_skew: Duration,
+}
+
+/// One URI path prefix (`[/<prefix>]/kms/xks/v1`) and the credentials that may call it.
+#[derive(Clone, Debug)]
+pub struct Prefix {
+    /// The prefix, e.g. `/ckscheck/kms/xks/v1`.
+    pub uri_path: String,
+    /// Accepted key pairs (two = rotation); the access key id picks the secret.
+    pub credentials: Vec<Credential>,
+}
+
+/// One external key, as in a keys file: `[[key]] id=.. usage=[..] enabled=true material="b64"`.
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyDef {
+    /// The external key id (≤ 128 chars of `A-Z a-z 0-9 - . _`).
+    pub id: String,
+    /// Allowed usages as GetKeyMetadata reports them, e.g. `ENCRYPT`, `DECRYPT`.
+    pub usage: Vec<String>,
+    /// False: GetKeyMetadata says DISABLED and Encrypt/Decrypt fail with InvalidStateException.
+    pub enabled: bool,
+    /// The AES-256 key (base64 in the file); random when absent.
+    #[serde(default, deserialize_with = "keys::material_from_base64")]
+    pub material: Option<[u8; 32]>,
+}
+
+impl std::fmt::Debug for KeyDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyDef")
+            .field("id", &self.id)
+            .field("usage", &self.usage)
+            .field("enabled", &self.enabled)
+            .field("material", &self.material.map(|_| "***"))
+            .finish()
+    }
+}
+
+impl KeyDef {
+    /// A key with random material.
+    pub fn new(id: &str, usage: &[&str], enabled: bool) -> KeyDef {
+        KeyDef {
+            id: id.into(),
+            usage: usage.iter().map(|u| u.to_string()).collect(),
+            enabled,
+            material: None,
+        }
+    }
+
+    /// The reference keys: main, encrypt-only, decrypt-only and disabled.
+    pub fn reference() -> Vec<KeyDef> {
+        vec![
+            KeyDef::new(KEY_MAIN, &["ENCRYPT", "DECRYPT"], true),
+            KeyDef::new(KEY_ENCRYPT_ONLY, &["ENCRYPT"], true),
+            KeyDef::new(KEY_DECRYPT_ONLY, &["DECRYPT"], true),
+            KeyDef::new(KEY_DISABLED, &["ENCRYPT", "DECRYPT"], false),
+        ]
+    }
+}
+
+impl ProxyConfig {
+    /// The reference configuration: region `us-east-1`, one prefix with the default and the
+    /// rotated credential, the four reference keys, no faults, no mTLS, 300 s skew.
+    pub fn reference(host: &str) -> ProxyConfig {
+        ProxyConfig {
+            host: host.into(),
+            authority: None,
+            region: DEFAULT_REGION.into(),
+            prefixes: vec![Prefix {
+                uri_path: DEFAULT_URI_PATH.into(),
+                credentials: vec![DEFAULT_CREDENTIAL.clone(), ROTATED_CREDENTIAL.clone()],
+            }],
+            keys: KeyDef::reference(),
+            faults: Vec::new(),
+            client_ca: None,
+            max_skew: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A running proxy; dropping it stops accepting too, without waiting for the drain.
+pub struct RunningProxy {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The PEM of the CA that signed the server certificate (what clients must trust).
+    pub ca_pem: String,
+    /// The DNS name on the server certificate.
+    pub host: String,
+    /// The CA that signed the server certificate (it can also sign client certificates).
+    pub authority: Arc<tls::Authority>,
+    app: Arc<handler::App>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl RunningProxy {
+    /// The endpoint URL, `https://HOST:PORT`.
+    pub fn url(&self) -> String {
+        format!("https://{}:{}", self.host, self.addr.port())
+    }
+
+    /// Requests being answered now (headers read, answer not yet sent).
+    pub fn in_flight(&self) -> usize {
+        self.app.in_flight()
+    }
+
+    /// Stops accepting, lets requests in flight finish (at most 2 s), and waits for the end.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Starts a proxy on `listener`; an error for a configuration it cannot serve.
+pub async fn start(listener: TcpListener, config: ProxyConfig) -> Result<RunningProxy, String> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| format!("the listener has no address: {e}"))?;
+    let authority = match &config.authority {
+        Some(a) => a.clone(),
+        None => Arc::new(tls::Authority::generate("ckscheck XKS proxy test CA")?),
+    };
+    let identity = authority.server(&[config.host.as_str()])?;
+    let tls_config = tls::server_config(&identity, config.client_ca.as_ref())?;
+    let app = Arc::new(handler::App::new(&config)?);
+    let (stop, stopped) = watch::channel(false);
+    let task = tokio::spawn(server::serve(
+        listener,
+        Arc::new(tls_config),
+        app.clone(),
+        stopped,
+    ));
+    Ok(RunningProxy {
+        addr,
+        ca_pem: authority.cert_pem.clone(),
+        host: config.host,
+        authority,
+        app,
+        stop,
+        task,
+    })
+}
+
+/// Binds an ephemeral loopback port and starts a proxy on it.
+pub async fn start_on_loopback(config: ProxyConfig) -> Result<RunningProxy, String> {
+    let listener = TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| format!("cannot listen on loopback: {e}"))?;
+    start(listener, config).await
+}

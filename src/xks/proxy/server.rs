@@ -1,0 +1,80 @@
+//! The accept loop: TLS (tokio-rustls) with a handshake timeout, HTTP/1.1 keep-alive (hyper)
+//! with a header read timeout, one task per connection, graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+
+use super::handler::{App, READ_TIMEOUT, handle};
+
+/// How long a client may take to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long requests in flight may take to finish once the proxy stops.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Serves connections from `listener` until `stop` turns true, then drains.
+pub(super) async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    app: Arc<App>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT)
+        .keep_alive(true);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of descriptors or a reset during accept: back off, keep serving.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let (acceptor, builder, app) = (acceptor.clone(), builder.clone(), app.clone());
+                let (watcher, mut stopping) = (graceful.watcher(), stop.clone());
+                tokio::spawn(async move {
+                    // A client that never finishes the handshake, or fails it, only loses its
+                    // own connection.
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    let tls = tokio::select! {
+                        done = handshake => match done {
+                            Ok(Ok(tls)) => tls,
+                            _ => return,
+                        },
+                        _ = stopping.changed() => return,
+                    };
+                    let service = service_fn(move |request| {
+                        let app = app.clone();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(handle(&app, request).await)
+                        }
+                    });
+                    let connection = builder.serve_connection(TokioIo::new(tls), service);
+                    let _ = watcher.watch(connection).await;
+                });
+            }
+            changed = stop.changed() => {
+                if changed.is_err() || *stop.borrow() {
+                    break;
+                }
+            }
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {}
+    }
+}
