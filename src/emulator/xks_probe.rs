@@ -146,7 +146,17 @@ impl Prober {
     pub async fn observe(&self, target: ProbeTarget, operation: &str) -> XksObservation {
         let behaviour = match self.client(&target) {
             Ok(client) => {
-                let answer = self.health(&client, &target, operation).await;
+                let call = async {
+                    match self.health(&client, &target, operation).await {
+                        // A kept-alive connection the proxy closed meanwhile (it restarted):
+                        // once more, on a fresh connection, within what is left of the budget.
+                        Err(SendError::Broken(_)) => self.health(&client, &target, operation).await,
+                        answer => answer,
+                    }
+                };
+                let answer = tokio::time::timeout(self.budget, call)
+                    .await
+                    .unwrap_or(Err(SendError::Timeout(self.budget)));
                 classify(&answer, self.budget)
             }
             // A CA certificate rustls refuses: nothing the proxy presents can be trusted.
