@@ -45,6 +45,20 @@ enum Command {
     Cleanup(CleanupArgs),
     /// Record the scenario corpus from a reference endpoint (e.g. real KMS) as snapshot files.
     Record(Box<RecordArgs>),
+    /// The XKS proxy API: serve the reference XKS proxy.
+    Xks(XksArgs),
+}
+
+#[derive(clap::Args)]
+struct XksArgs {
+    #[command(subcommand)]
+    command: XksCommand,
+}
+
+#[derive(Subcommand)]
+enum XksCommand {
+    /// Serve the reference XKS proxy (in-memory AES-256-GCM keys) over HTTPS until Ctrl-C.
+    Serve(Box<ckscheck::xks::proxy::serve::ServeArgs>),
 }
 
 #[derive(clap::Args)]
@@ -361,6 +375,11 @@ fn main() -> ExitCode {
         Command::Cleanup(args) => {
             runtime.block_on(cleanup::cleanup(&args.journal, args.region.as_deref()))
         }
+        Command::Xks(args) => match args.command {
+            XksCommand::Serve(args) => runtime
+                .block_on(ckscheck::xks::proxy::serve::serve(*args))
+                .map(|()| 0),
+        },
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -5,7 +5,10 @@
 use std::collections::BTreeSet;
 
 /// A deliberate bug the reference proxy can plant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum ProxyFault {
     /// Every Encrypt under a key uses the same IV (derived from the key id).
     ReusedIv,
@@ -30,8 +33,10 @@ pub enum ProxyFault {
     /// The x-amz-date skew is not checked.
     IgnoresSkew,
     /// Plaintext over 4096 bytes is refused with ValidationException.
+    #[serde(rename = "refuses-4300-byte-plaintext")]
     Refuses4300BytePlaintext,
     /// Bad base64 is answered with 500 InternalException.
+    #[serde(rename = "5xx-on-bad-base64")]
     BadBase64As5xx,
     /// Every answer is delayed by 300 ms.
     Slow,
@@ -225,6 +230,7 @@ mod tests {
             assert_eq!(ProxyFault::parse(f.name()), Ok(f));
             assert!(names.insert(f.name()), "duplicate name {}", f.name());
             assert_eq!(f.to_string(), f.name());
+            assert_eq!(serde_json::to_value(f).unwrap(), f.name());
             assert!(f.caught_by().starts_with("xks-"), "{f}");
             assert!(!f.describe().is_empty() && !f.describe().contains('\n'));
         }

@@ -42,8 +42,7 @@ where
         })
 }
 
-/// Parses a keys file: `[[key]] id = "..." usage = ["ENCRYPT", "DECRYPT"] enabled = true
-/// material = "base64"` (material optional: random when absent).
+/// Parses a TOML keys file of `[[key]]` tables (id, usage, enabled, optional base64 material).
 pub fn parse_keys_toml(text: &str) -> Result<Vec<KeyDef>, String> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]

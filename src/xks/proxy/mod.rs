@@ -5,6 +5,7 @@ pub mod faults;
 mod handler;
 mod keys;
 mod request;
+pub mod serve;
 mod server;
 #[cfg(test)]
 mod tests;
