@@ -2,6 +2,8 @@
 //!
 //! `Model::apply(now, operation, body)` is the whole public face: no I/O, no clock, no
 //! randomness of its own (the time is an argument, IDs come from an injected [`IdSource`]).
+//! Real XKS proxies are the one seam: `xks_probe_target` names the proxy a request would have
+//! KMS check, and `apply_observed` takes what the caller saw when it called it (`probe.rs`).
 
 mod connection;
 mod create;
