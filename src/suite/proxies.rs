@@ -49,6 +49,8 @@ pub struct ProxyPlan {
 pub struct RealProxies {
     /// The endpoints of the entries they play, in fixture order.
     pub played: Vec<String>,
+    /// Entries a proxy could play but would not start for (endpoint, why): they stay simulated.
+    pub refused: Vec<(String, String)>,
     running: Vec<RunningProxy>,
     /// Bound, never listening: connecting gets a reset, and no one else gets the port.
     closed: Vec<tokio::net::TcpSocket>,
@@ -115,10 +117,11 @@ pub fn plan(entry: &XksProxy) -> Option<Player> {
 }
 
 /// Starts a reference proxy for every entry of `fixtures` that one can play, signing checks
-/// for `region`, and points those entries at them.
+/// for `region`, and points those entries at them; an error only when none can be set up.
 pub async fn start(fixtures: &mut Fixtures, region: &str) -> Result<RealProxies, String> {
     let mut proxies = RealProxies {
         played: Vec::new(),
+        refused: Vec::new(),
         running: Vec::new(),
         closed: Vec::new(),
     };
@@ -161,9 +164,14 @@ pub async fn start(fixtures: &mut Fixtures, region: &str) -> Result<RealProxies,
         config.keys = keys_of(entry);
         config.faults = plan.faults;
         config.fault_operations = plan.fault_operations;
-        let running = proxy::start_on_loopback(config)
-            .await
-            .map_err(|e| format!("cannot start the XKS proxy for {}: {e}", entry.uri_endpoint))?;
+        // A host name or key id the proxy refuses leaves the entry simulated, not the run failed.
+        let running = match proxy::start_on_loopback(config).await {
+            Ok(running) => running,
+            Err(why) => {
+                proxies.refused.push((entry.uri_endpoint.clone(), why));
+                continue;
+            }
+        };
         entry.address = Some(running.addr);
         entry.ca_cert = Some(ca.cert_pem.clone());
         proxies.played.push(entry.uri_endpoint.clone());
@@ -278,6 +286,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_entry_the_proxy_cannot_serve_stays_simulated() {
+        let mut fixtures = Fixtures::builtin();
+        fixtures
+            .xks_proxies
+            .retain(|p| p.uri_endpoint == "https://xks-ok.example.test");
+        fixtures.xks_proxies[0].keys = vec!["no spaces allowed in key ids".into()];
+        let proxies = start(&mut fixtures, "us-east-1").await.expect("no error");
+        assert_eq!(proxies.played, Vec::<String>::new());
+        assert_eq!(proxies.refused.len(), 1, "{:?}", proxies.refused);
+        assert_eq!(fixtures.xks_proxies[0].address, None);
+    }
+
+    #[tokio::test]
     async fn the_builtin_entries_get_proxies_except_where_none_can_play_them() {
         let mut fixtures = Fixtures::builtin();
         let proxies = start(&mut fixtures, "us-east-1")
@@ -298,6 +319,7 @@ mod tests {
             ]
         );
         assert_eq!(proxies.played.len(), fixtures.xks_proxies.len() - 3);
+        assert_eq!(proxies.refused, []);
         // The entry unreachable throughout refuses connections for real.
         let dead = fixtures
             .proxy("https://xks-dead.example.test")

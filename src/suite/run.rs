@@ -289,6 +289,9 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
                 "XKS proxies: {} fixture entries played by reference proxies on loopback, {simulated} simulated",
                 p.played.len()
             );
+            for (endpoint, why) in &p.refused {
+                println!("  {endpoint} stays simulated: {why}");
+            }
         }
         if let Some(j) = &journal {
             install_cleanup_on_interrupt(runtime, suite.clone(), j.clone());
