@@ -10,7 +10,8 @@ use hyper::body::Incoming;
 use super::EmulatorConfig;
 use super::faults::{self, Planted};
 use super::wire::Body;
-use crate::model::{KmsError, Model};
+use super::xks_probe::Prober;
+use crate::model::{KmsError, Model, XksObservation};
 use crate::sigv4::{AuthError, Verifier};
 use crate::spec::Spec;
 
@@ -24,6 +25,8 @@ pub struct App {
     pub verifier: Option<Verifier>,
     /// The planted faults (none in a correct emulator).
     pub faults: Planted,
+    /// Calls real XKS proxies for KMS's health checks.
+    pub prober: Prober,
 }
 
 fn kms_error(name: &str, message: impl Into<String>) -> KmsError {
@@ -102,17 +105,46 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
+    let observed = observe_proxy(app, now, operation, &body).await;
     let outcome = {
         let mut model = app
             .model
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        app.faults.apply(&mut model, now, operation, &body)
+        model.with_observation(observed, |model| {
+            app.faults.apply(model, now, operation, &body)
+        })
     };
     match outcome {
         Ok(value) => app.faults.success(&value, &request_id),
         Err(e) => fail(None, &e),
     }
+}
+
+/// Calls the real proxy this request would have KMS check, if any, outside the model lock.
+/// A change to the store between this dry run and the apply makes the model simulate instead.
+async fn observe_proxy(
+    app: &App,
+    now: u64,
+    operation: &str,
+    body: &[u8],
+) -> Option<XksObservation> {
+    if !matches!(
+        operation,
+        "CreateCustomKeyStore" | "UpdateCustomKeyStore" | "ConnectCustomKeyStore"
+    ) {
+        return None;
+    }
+    let target = {
+        let model = app
+            .model
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        model.probe_target_of(|model| {
+            let _ = app.faults.apply(model, now, operation, body);
+        })
+    }?;
+    Some(app.prober.observe(target, operation).await)
 }
 
 fn authenticate(app: &App, parts: &http::request::Parts, body: &[u8]) -> Result<(), KmsError> {

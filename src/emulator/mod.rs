@@ -4,6 +4,7 @@ pub mod faults;
 mod handler;
 mod server;
 mod wire;
+pub mod xks_probe;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -34,6 +35,8 @@ pub struct EmulatorConfig {
     pub read_timeout: Duration,
     /// Deliberate conformance bugs to plant (none by default: a correct emulator).
     pub faults: Vec<Fault>,
+    /// How long a real XKS proxy may take to answer KMS's health check (KMS: 250 ms).
+    pub xks_budget: Duration,
 }
 
 impl Default for EmulatorConfig {
@@ -45,6 +48,7 @@ impl Default for EmulatorConfig {
             max_body_bytes: 1024 * 1024,
             read_timeout: Duration::from_secs(10),
             faults: Vec::new(),
+            xks_budget: xks_probe::KMS_XKS_BUDGET,
         }
     }
 }
@@ -101,6 +105,7 @@ pub fn start(
     let app = Arc::new(handler::App {
         model: Mutex::new(model),
         faults: faults::Planted::new(&config.faults),
+        prober: xks_probe::Prober::new(&config.model.region, config.xks_budget),
         config,
         verifier,
     });

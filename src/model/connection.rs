@@ -38,7 +38,7 @@ impl Model {
 
     pub(super) fn connect(&mut self, now: Millis, input: &Value) -> Result<Value, KmsError> {
         let seq = self.existing(input)?;
-        let store = &self.stores[&seq];
+        let store = self.stores[&seq].clone();
         match store.state {
             ConnectionState::Disconnected => {}
             ConnectionState::Connecting => return Ok(json!({})),
@@ -46,15 +46,15 @@ impl Model {
                 return match self.config.switches.connect_when_connected {
                     ConnectWhenConnected::Succeed => Ok(json!({})),
                     ConnectWhenConnected::InvalidState => {
-                        Err(invalid_state(store, "ConnectCustomKeyStore"))
+                        Err(invalid_state(&store, "ConnectCustomKeyStore"))
                     }
                 };
             }
             ConnectionState::Failed | ConnectionState::Disconnecting => {
-                return Err(invalid_state(store, "ConnectCustomKeyStore"));
+                return Err(invalid_state(&store, "ConnectCustomKeyStore"));
             }
         }
-        let error_code = self.connect_result(store)?;
+        let error_code = self.connect_result(&store)?;
         let at = now + self.config.connect_delay_ms;
         let store = self.stores.get_mut(&seq).expect("found above");
         store.state = ConnectionState::Connecting;
@@ -72,7 +72,7 @@ impl Model {
     }
 
     /// The error code the connect will end in, or an exception raised at call time.
-    fn connect_result(&self, store: &Store) -> Result<Option<String>, KmsError> {
+    fn connect_result(&mut self, store: &Store) -> Result<Option<String>, KmsError> {
         if let Some(h) = &store.cloudhsm {
             let Some(cluster) = self
                 .fixtures

@@ -237,7 +237,11 @@ impl Model {
     }
 
     /// Uniqueness of the proxy settings among other stores, then KMS's check of the proxy.
-    pub(super) fn check_proxy(&self, x: &XksSettings, except: Option<u64>) -> Result<(), KmsError> {
+    pub(super) fn check_proxy(
+        &mut self,
+        x: &XksSettings,
+        except: Option<u64>,
+    ) -> Result<(), KmsError> {
         for (seq, other) in &self.stores {
             let Some(o) = other.xks.as_ref().filter(|_| Some(*seq) != except) else {
                 continue;
@@ -289,33 +293,6 @@ impl Model {
             Some(e) => Err(e),
             None => Ok(()),
         }
-    }
-
-    /// What the proxy named by these settings does when KMS calls it (the proxy seam).
-    pub(super) fn probe(&self, x: &XksSettings, at_create: bool) -> XksBehaviour {
-        let Some(proxy) = self.fixtures.proxy(&x.uri_endpoint) else {
-            return XksBehaviour::Unreachable;
-        };
-        let behaviour = if at_create {
-            proxy.behaviour_at_create
-        } else {
-            proxy.behaviour
-        };
-        if matches!(
-            behaviour,
-            XksBehaviour::Unreachable | XksBehaviour::TimesOut | XksBehaviour::BadTls
-        ) {
-            return behaviour;
-        }
-        if x.uri_path != proxy.uri_path {
-            return XksBehaviour::InvalidConfiguration;
-        }
-        if x.access_key_id != proxy.access_key_id
-            || x.secret_access_key.0 != proxy.secret_access_key
-        {
-            return XksBehaviour::RejectsCredentials;
-        }
-        behaviour
     }
 }
 

@@ -1,5 +1,7 @@
 //! Fixtures: the backends (CloudHSM clusters, XKS proxies, VPC endpoint services) an endpoint has.
 
+use std::net::SocketAddr;
+
 use serde::{Deserialize, Serialize};
 
 /// The backends a KMS endpoint can reach, as read from a fixtures TOML file.
@@ -101,6 +103,13 @@ pub struct XksProxy {
     /// External key IDs the proxy holds that are disabled or lack ENCRYPT/DECRYPT.
     #[serde(default)]
     pub unusable_keys: Vec<String>,
+    /// Where a real proxy playing this entry listens (`127.0.0.1:8443`): the emulator calls it
+    /// there under the endpoint's host name, and its answers replace `behaviour`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<SocketAddr>,
+    /// PEM text of the CA the real proxy's certificate must chain to (none: the system roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<String>,
 }
 
 /// The fixture set used when none is given (`specs/fixtures.example.toml`).
@@ -134,6 +143,11 @@ impl Fixtures {
         self.xks_proxies
             .iter()
             .find(|p| p.uri_endpoint == uri_endpoint)
+    }
+
+    /// True when some proxy entry is played by a real proxy (has an `address`).
+    pub fn has_real_proxies(&self) -> bool {
+        self.xks_proxies.iter().any(|p| p.address.is_some())
     }
 
     /// The proxy whose VPC endpoint service has this name.
@@ -180,6 +194,28 @@ mod tests {
         assert!(f.clusters.iter().any(|c| c.active_hsms == 0));
         assert!(f.clusters.iter().any(|c| c.connect_error.is_some()));
         assert!(f.clusters.iter().any(|c| c.invalid_configuration));
+    }
+
+    #[test]
+    fn a_real_proxy_entry_carries_its_address_and_ca() {
+        let text = r#"
+            [[xks_proxy]]
+            uri_endpoint = "https://xks-real.example.test"
+            uri_path = "/kms/xks/v1"
+            access_key_id = "REALPROXYACCESSKEYAA"
+            secret_access_key = "realProxySecretAccessKeyAAAAAAAAAAAAAAAAAAA"
+            address = "127.0.0.1:8443"
+            ca_cert = "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----"
+        "#;
+        let f = Fixtures::from_toml(text).unwrap();
+        let p = f.proxy("https://xks-real.example.test").unwrap();
+        assert_eq!(p.address, Some("127.0.0.1:8443".parse().unwrap()));
+        assert!(p.ca_cert.as_deref().unwrap().starts_with("-----BEGIN"));
+        assert!(f.has_real_proxies());
+        let err = Fixtures::from_toml(&text.replace("127.0.0.1:8443", "xks:443")).unwrap_err();
+        assert!(err.to_string().contains("address"), "{err}");
+        // The built-in set needs no proxy running.
+        assert!(!Fixtures::builtin().has_real_proxies());
     }
 
     #[test]

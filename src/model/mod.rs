@@ -2,6 +2,8 @@
 //!
 //! `Model::apply(now, operation, body)` is the whole public face: no I/O, no clock, no
 //! randomness of its own (the time is an argument, IDs come from an injected [`IdSource`]).
+//! Real XKS proxies are the one seam: `xks_probe_target` names the proxy a request would have
+//! KMS check, and `apply_observed` takes what the caller saw when it called it (`probe.rs`).
 
 mod connection;
 mod create;
@@ -10,6 +12,7 @@ mod describe;
 pub mod fixtures;
 mod hooks;
 mod keys;
+mod probe;
 mod store;
 mod update;
 mod validate;
@@ -22,7 +25,8 @@ use serde_json::Value;
 
 use crate::spec::Spec;
 pub use fixtures::{Fixtures, XksBehaviour};
-pub use store::{ConnectionState, Store, StoreType};
+pub use probe::{ProbeTarget, XksObservation};
+pub use store::{ConnectionState, Secret, Store, StoreType};
 
 /// Milliseconds since the Unix epoch, as the injected clock reports them.
 pub type Millis = u64;
@@ -185,6 +189,8 @@ pub struct Model {
     stores: BTreeMap<u64, Store>,
     next_seq: u64,
     keys: Vec<Key>,
+    /// Where real proxies' behaviour comes from for the request being applied.
+    seam: probe::Seam,
 }
 
 impl Model {
@@ -198,6 +204,7 @@ impl Model {
             stores: BTreeMap::new(),
             next_seq: 1,
             keys: Vec::new(),
+            seam: probe::Seam::Simulate,
         }
     }
 

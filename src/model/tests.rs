@@ -1142,6 +1142,295 @@ fn external_update_of_proxy_settings_checks_the_proxy_again() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// 3b. The proxy seam: real proxies, dry runs and observations
+// ---------------------------------------------------------------------------------------------
+
+/// Where the tests pretend a real proxy listens (nothing is called: the model does no I/O).
+const REAL_ADDRESS: &str = "127.0.0.1:9443";
+
+/// A harness whose XKS_OK entry is played by a real proxy at REAL_ADDRESS.
+fn with_real_ok() -> Harness {
+    let mut h = Harness::new();
+    h.proxy_mut(XKS_OK).address = Some(REAL_ADDRESS.parse().expect("an address"));
+    h.proxy_mut(XKS_OK).ca_cert =
+        Some("-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----".into());
+    h
+}
+
+impl Harness {
+    /// The real proxy the request would have the model check now.
+    fn probe_target(&self, op: &str, body: &Value) -> Option<ProbeTarget> {
+        self.model
+            .xks_probe_target(self.now, op, body.to_string().as_bytes())
+    }
+
+    /// Applies the request with the real proxy behaving as `behaviour` (the target the dry
+    /// run names; the request must be one that calls a real proxy).
+    fn observed(&mut self, op: &str, body: Value, behaviour: XksBehaviour) -> Outcome {
+        let target = self
+            .probe_target(op, &body)
+            .unwrap_or_else(|| panic!("{op} {body} calls no real proxy"));
+        let observed = XksObservation { target, behaviour };
+        let outcome =
+            self.model
+                .apply_observed(self.now, op, body.to_string().as_bytes(), Some(observed));
+        if let Err(e) = &outcome {
+            assert!(
+                self.model.spec.may_return(op, &e.name),
+                "{op} may not return {}",
+                e.name
+            );
+        }
+        outcome
+    }
+}
+
+#[test]
+fn the_dry_run_names_the_real_proxy_and_the_stores_settings_where_kms_checks_it() {
+    let mut h = with_real_ok();
+    let mut body = h.xks_request("xks", XKS_OK);
+    // The store's own settings are probed, not the fixture's.
+    body["XksProxyUriPath"] = json!("/other/kms/xks/v1");
+    let target = h
+        .probe_target("CreateCustomKeyStore", &body)
+        .expect("Create checks the proxy");
+    let fixture = h.proxy(XKS_OK);
+    assert_eq!(target.uri_endpoint, XKS_OK);
+    assert_eq!(target.uri_path, "/other/kms/xks/v1");
+    assert_eq!(target.access_key_id, fixture.access_key_id);
+    assert_eq!(target.secret_access_key.0, fixture.secret_access_key);
+    assert_eq!(target.address.to_string(), REAL_ADDRESS);
+    assert_eq!(target.ca_cert, fixture.ca_cert);
+    assert!(target.at_create);
+
+    // The dry run changes nothing: not the stores, not the IDs to come.
+    let before = h.snapshot();
+    let id = h.create_xks("xks", XKS_OK);
+    let mut plain = Harness::new();
+    assert_eq!(
+        plain.create_xks("xks", XKS_OK),
+        id,
+        "same IDs as without a dry run"
+    );
+    assert!(before.0.is_empty());
+
+    // A request refused before the proxy check calls no proxy.
+    let taken = h.xks_request("xks", XKS_OK);
+    assert_eq!(h.probe_target("CreateCustomKeyStore", &taken), None);
+    // Nor do simulated proxies, CloudHSM stores, or operations that never check the proxy.
+    let simulated = h.xks_request("other", XKS_OK_2);
+    assert_eq!(h.probe_target("CreateCustomKeyStore", &simulated), None);
+    let hsm = h.hsm_request("hsm", HEALTHY_A);
+    assert_eq!(h.probe_target("CreateCustomKeyStore", &hsm), None);
+    let by_id = json!({ "CustomKeyStoreId": id });
+    assert_eq!(h.probe_target("DescribeCustomKeyStores", &by_id), None);
+    assert_eq!(h.probe_target("DisconnectCustomKeyStore", &by_id), None);
+
+    // Update checks the proxy only when proxy settings change.
+    let rename = json!({ "CustomKeyStoreId": id, "NewCustomKeyStoreName": "renamed" });
+    assert_eq!(h.probe_target("UpdateCustomKeyStore", &rename), None);
+    let new_path = json!({ "CustomKeyStoreId": id, "XksProxyUriPath": "/new/kms/xks/v1" });
+    let target = h
+        .probe_target("UpdateCustomKeyStore", &new_path)
+        .expect("Update of the path checks the proxy");
+    assert_eq!(
+        (target.uri_path.as_str(), target.at_create),
+        ("/new/kms/xks/v1", true)
+    );
+
+    // Connect checks it from DISCONNECTED only.
+    let target = h
+        .probe_target("ConnectCustomKeyStore", &by_id)
+        .expect("Connect of a DISCONNECTED store checks the proxy");
+    assert_eq!(
+        (target.uri_path, target.at_create),
+        (fixture.uri_path, false)
+    );
+    h.connect(&id).expect("connect starts");
+    assert_eq!(
+        h.probe_target("ConnectCustomKeyStore", &by_id),
+        None,
+        "CONNECTING"
+    );
+    h.settle();
+    assert_eq!(h.state(&id), "CONNECTED");
+    assert_eq!(
+        h.probe_target("ConnectCustomKeyStore", &by_id),
+        None,
+        "CONNECTED"
+    );
+}
+
+/// The fact sheet's table (§4, §5), per behaviour of a real proxy: the Create/Update exception
+/// (None: it succeeds) and the connection error code (None: CONNECTED).
+const SEAM_TABLE: [(XksBehaviour, Option<&str>, Option<&str>); 8] = [
+    (XksBehaviour::Connects, None, None),
+    (
+        XksBehaviour::Unreachable,
+        Some("XksProxyUriUnreachableException"),
+        Some("XKS_PROXY_NOT_REACHABLE"),
+    ),
+    (
+        XksBehaviour::TimesOut,
+        Some("XksProxyUriUnreachableException"),
+        Some("XKS_PROXY_TIMED_OUT"),
+    ),
+    (
+        XksBehaviour::RejectsCredentials,
+        Some("XksProxyIncorrectAuthenticationCredentialException"),
+        Some("INVALID_CREDENTIALS"),
+    ),
+    (
+        XksBehaviour::AccessDenied,
+        None,
+        Some("XKS_PROXY_ACCESS_DENIED"),
+    ),
+    (
+        XksBehaviour::InvalidResponse,
+        Some("XksProxyInvalidResponseException"),
+        Some("XKS_PROXY_INVALID_RESPONSE"),
+    ),
+    (
+        XksBehaviour::BadTls,
+        Some("XksProxyUriUnreachableException"),
+        Some("XKS_PROXY_INVALID_TLS_CONFIGURATION"),
+    ),
+    (
+        XksBehaviour::InvalidConfiguration,
+        Some("XksProxyInvalidConfigurationException"),
+        Some("XKS_PROXY_INVALID_CONFIGURATION"),
+    ),
+];
+
+#[test]
+fn an_observation_decides_create_update_and_connect_of_a_real_proxy() {
+    for (behaviour, exception, code) in SEAM_TABLE {
+        let mut h = with_real_ok();
+        let body = h.xks_request("xks", XKS_OK);
+        let created = h.observed("CreateCustomKeyStore", body, behaviour);
+        match exception {
+            None => assert!(created.is_ok(), "{behaviour:?}: {created:?}"),
+            Some(name) => {
+                expect_err(created, name);
+                assert!(h.all_entries().is_empty(), "{behaviour:?} left a store");
+            }
+        }
+
+        // Update of the path: the same exceptions; a refused update changes nothing.
+        let mut h = with_real_ok();
+        let id = h.create_xks("xks", XKS_OK);
+        let before = h.snapshot();
+        let path = h.proxy(XKS_OK).uri_path;
+        let update = json!({ "CustomKeyStoreId": id, "XksProxyUriPath": path });
+        match (
+            h.observed("UpdateCustomKeyStore", update, behaviour),
+            exception,
+        ) {
+            (Ok(_), None) => {}
+            (Err(e), Some(name)) => {
+                assert_eq!(e.name, name, "{behaviour:?}");
+                assert_eq!(h.snapshot(), before);
+            }
+            (outcome, _) => panic!("{behaviour:?}: Update gave {outcome:?}, want {exception:?}"),
+        }
+
+        let connect = json!({ "CustomKeyStoreId": id });
+        h.observed("ConnectCustomKeyStore", connect, behaviour)
+            .expect("connect starts");
+        h.settle();
+        let expected = match code {
+            None => ("CONNECTED".to_string(), None),
+            Some(code) => failed(code),
+        };
+        assert_eq!((h.state(&id), h.error_code(&id)), expected, "{behaviour:?}");
+    }
+}
+
+#[test]
+fn without_an_observation_a_real_proxy_is_predicted_from_its_fixture_entry() {
+    let mut h = with_real_ok();
+    h.proxy_mut(XKS_OK).behaviour = XksBehaviour::AccessDenied;
+    let id = h.create_xks("xks", XKS_OK);
+    assert_eq!(
+        connect_outcome(&mut h, &id),
+        failed("XKS_PROXY_ACCESS_DENIED")
+    );
+}
+
+#[test]
+fn an_observation_counts_only_for_the_settings_and_request_it_was_made_for() {
+    let mut h = with_real_ok();
+    let body = h.xks_request("xks", XKS_OK);
+    let target = h
+        .probe_target("CreateCustomKeyStore", &body)
+        .expect("a probe");
+    let stale = |target: &ProbeTarget| XksObservation {
+        target: ProbeTarget {
+            uri_path: "/stale/kms/xks/v1".into(),
+            ..target.clone()
+        },
+        behaviour: XksBehaviour::Unreachable,
+    };
+    // Made for other settings (the store changed after the dry run): the fixture decides.
+    let bytes = body.to_string();
+    h.model
+        .apply_observed(
+            h.now,
+            "CreateCustomKeyStore",
+            bytes.as_bytes(),
+            Some(stale(&target)),
+        )
+        .expect("the fixture entry connects");
+    // Made for a connect, offered to a Create check: ignored too.
+    let mut second = with_real_ok();
+    let wrong_kind = XksObservation {
+        target: ProbeTarget {
+            at_create: false,
+            ..target
+        },
+        behaviour: XksBehaviour::Unreachable,
+    };
+    second
+        .model
+        .apply_observed(
+            second.now,
+            "CreateCustomKeyStore",
+            bytes.as_bytes(),
+            Some(wrong_kind),
+        )
+        .expect("an observation of a connect does not decide a Create");
+    // An observation lasts one request: the next one simulates.
+    let id = h.ids().pop().expect("the store");
+    assert_eq!(
+        connect_outcome(&mut h, &id),
+        ("CONNECTED".to_string(), None)
+    );
+    // A simulated proxy ignores observations, even one naming its settings.
+    let simulated = h.xks_request("sim", XKS_OK_2);
+    let p2 = h.proxy(XKS_OK_2);
+    let fake = XksObservation {
+        target: ProbeTarget {
+            uri_endpoint: p2.uri_endpoint.clone(),
+            uri_path: p2.uri_path.clone(),
+            access_key_id: p2.access_key_id.clone(),
+            secret_access_key: Secret(p2.secret_access_key.clone()),
+            address: REAL_ADDRESS.parse().expect("an address"),
+            ca_cert: None,
+            at_create: true,
+        },
+        behaviour: XksBehaviour::Unreachable,
+    };
+    h.model
+        .apply_observed(
+            h.now,
+            "CreateCustomKeyStore",
+            simulated.to_string().as_bytes(),
+            Some(fake),
+        )
+        .expect("the simulated proxy connects");
+}
+
+// ---------------------------------------------------------------------------------------------
 // 4. Uniqueness
 // ---------------------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@
 
 mod checks;
 pub mod cleanup;
+pub mod proxies;
 pub mod record;
 pub mod run;
 pub mod scenarios;
@@ -91,6 +92,8 @@ pub struct Suite {
     pub history: Option<Mutex<BufWriter<File>>>,
     /// Sequence numbers, unique across the run's checks.
     pub sequences: AtomicU64,
+    /// The real XKS proxies fixture entries point at (embedded runs), serving until the end.
+    pub proxies: Option<proxies::RealProxies>,
 }
 
 /// An endpoint for a check: the shared remote one, or an embedded emulator of its own.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::json;
 
-use super::{Suite, Target, checks, scenarios};
+use super::{Suite, Target, checks, proxies, scenarios};
 use crate::emulator::{EmulatorConfig, Fault};
 use crate::generate::GenContext;
 use crate::model::{Fixtures, ModelConfig};
@@ -64,6 +64,8 @@ pub struct RunOptions {
     pub regressions: Option<PathBuf>,
     /// The snapshots the scenarios are judged against (None: the ones built in).
     pub snapshots: Option<PathBuf>,
+    /// Embedded runs: simulate every XKS proxy instead of playing entries with real ones.
+    pub simulated_proxies: bool,
 }
 
 impl Default for RunOptions {
@@ -90,6 +92,7 @@ impl Default for RunOptions {
             journal: PathBuf::from("ckscheck-journal.jsonl"),
             regressions: None,
             snapshots: None,
+            simulated_proxies: false,
         }
     }
 }
@@ -151,16 +154,26 @@ pub fn prepare(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Prepared, ConfigError> {
     let seed = options.seed.unwrap_or_else(rand::random);
-    let fixtures = Arc::new(load_fixtures(options.fixtures.as_deref())?);
+    let mut fixtures = load_fixtures(options.fixtures.as_deref())?;
     let env = |k: &str| std::env::var(k).ok();
     let url = config::endpoint_url(options.endpoint_url.as_deref(), &env);
-    let run_id = format!("{:08x}", rand::random::<u32>());
-    let prefix = format!("ckscheck-{run_id}-");
-    let embedded = url.is_none();
     let mut model = ModelConfig {
         quota: options.quota,
         ..ModelConfig::default()
     };
+    // Embedded runs reach real connects: reference proxies play the entries they can.
+    let proxies = match (&url, options.simulated_proxies || options.list) {
+        (None, false) => Some(
+            runtime
+                .block_on(proxies::start(&mut fixtures, &model.region))
+                .map_err(|e| format!("cannot start the XKS proxies: {e}"))?,
+        ),
+        _ => None,
+    };
+    let fixtures = Arc::new(fixtures);
+    let run_id = format!("{:08x}", rand::random::<u32>());
+    let prefix = format!("ckscheck-{run_id}-");
+    let embedded = url.is_none();
     let (target, credential, region, rate, journal, allow_create_key) = match &url {
         None => {
             // Fast transitions keep the default run short; CONNECTING is still observable.
@@ -246,6 +259,7 @@ pub fn prepare(
         regressions: options.regressions.clone(),
         history: open_history(options.history.as_deref())?,
         sequences: Default::default(),
+        proxies,
     });
     Ok(Prepared {
         suite,
@@ -269,6 +283,16 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
             "ckscheck run: {endpoint_label}, region {region}, seed {seed}, {} cases per check",
             suite.cases
         );
+        if let Some(p) = &suite.proxies {
+            let simulated = suite.fixtures.xks_proxies.len() - p.played.len();
+            println!(
+                "XKS proxies: {} fixture entries played by reference proxies on loopback, {simulated} simulated",
+                p.played.len()
+            );
+            for (endpoint, why) in &p.refused {
+                println!("  {endpoint} stays simulated: {why}");
+            }
+        }
         if let Some(j) = &journal {
             install_cleanup_on_interrupt(runtime, suite.clone(), j.clone());
         }

@@ -47,6 +47,8 @@ pub struct Row {
 }
 
 /// Runs `which` checks against the emulator with `fault` planted (None: the clean emulator).
+/// The clean row plays fixture entries with real XKS proxies as `ckscheck run` does; a fault
+/// row simulates them, since the bug it proves caught is the emulator's, not a proxy's.
 pub fn row(
     fault: Option<Fault>,
     cases: u32,
@@ -59,6 +61,7 @@ pub fn row(
         cases: Some(cases),
         seed: Some(seed),
         faults: fault.into_iter().collect(),
+        simulated_proxies: fault.is_some(),
         quota: 10,
         transition_timeout: std::time::Duration::from_secs(10),
         ..RunOptions::default()

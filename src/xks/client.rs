@@ -263,6 +263,22 @@ impl XksClient {
     }
 }
 
+/// True when `e` is a rustls error, or an I/O error wrapping one (however deeply: the
+/// connector wraps the handshake's `InvalidData` error in another I/O error, and an I/O error's
+/// `source` skips what it wraps).
+fn holds_rustls_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    if e.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    match e
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::get_ref)
+    {
+        Some(inner) => holds_rustls_error(inner),
+        None => false,
+    }
+}
+
 /// Sorts a reqwest failure: timeout, TLS handshake, connect, or a broken exchange.
 fn classify(e: reqwest::Error, timeout: Duration) -> SendError {
     if e.is_timeout() {
@@ -272,16 +288,7 @@ fn classify(e: reqwest::Error, timeout: Duration) -> SendError {
     let mut tls = false;
     let mut source: Option<&dyn std::error::Error> = Some(&e);
     while let Some(s) = source {
-        if s.downcast_ref::<rustls::Error>().is_some() {
-            tls = true;
-        }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-        {
-            tls = true;
-        }
+        tls |= holds_rustls_error(s);
         if !chain.is_empty() {
             chain.push_str(": ");
         }
@@ -294,5 +301,21 @@ fn classify(e: reqwest::Error, timeout: Duration) -> SendError {
         SendError::Connect(chain)
     } else {
         SendError::Broken(chain)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rustls_error_inside_nested_io_errors_is_found() {
+        let rustls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls);
+        let outer = std::io::Error::other(inner);
+        assert!(holds_rustls_error(&outer));
+        let plain =
+            std::io::Error::other(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!holds_rustls_error(&plain));
     }
 }

@@ -50,11 +50,15 @@ pub enum ProxyFault {
     HealthUnavailable,
     /// 403 AccessDeniedException to every authenticated request, health included.
     DeniesAccess,
+    /// 401 AuthenticationFailedException to every request, correctly signed ones included.
+    RejectsCredentials,
+    /// 404 InvalidUriPathException to every request, as if its prefix had moved.
+    InvalidUriPath,
 }
 
 impl ProxyFault {
     /// Every fault.
-    pub const ALL: [ProxyFault; 19] = [
+    pub const ALL: [ProxyFault; 21] = [
         ProxyFault::ReusedIv,
         ProxyFault::TagNotChecked,
         ProxyFault::AadIgnored,
@@ -74,6 +78,8 @@ impl ProxyFault {
         ProxyFault::ThrottlesBursts,
         ProxyFault::HealthUnavailable,
         ProxyFault::DeniesAccess,
+        ProxyFault::RejectsCredentials,
+        ProxyFault::InvalidUriPath,
     ];
 
     /// The kebab-case name, as on the command line (`--fault NAME`).
@@ -98,6 +104,8 @@ impl ProxyFault {
             ProxyFault::ThrottlesBursts => "throttles-bursts",
             ProxyFault::HealthUnavailable => "health-unavailable",
             ProxyFault::DeniesAccess => "denies-access",
+            ProxyFault::RejectsCredentials => "rejects-credentials",
+            ProxyFault::InvalidUriPath => "invalid-uri-path",
         }
     }
 
@@ -151,6 +159,12 @@ impl ProxyFault {
             ProxyFault::DeniesAccess => {
                 "403 AccessDeniedException to every authenticated request, GetHealthStatus included"
             }
+            ProxyFault::RejectsCredentials => {
+                "401 AuthenticationFailedException to every request, correctly signed ones included"
+            }
+            ProxyFault::InvalidUriPath => {
+                "404 InvalidUriPathException to every request, as if its URI path prefix had moved"
+            }
         }
     }
 
@@ -167,11 +181,14 @@ impl ProxyFault {
             | ProxyFault::WrongErrorName
             | ProxyFault::BadBase64As5xx => "xks-validation",
             ProxyFault::MetadataWrongKeyspec | ProxyFault::MetadataEmptyKeyusage => "xks-metadata",
-            ProxyFault::AcceptsBadSignatures | ProxyFault::IgnoresSkew => "xks-authentication",
+            ProxyFault::AcceptsBadSignatures
+            | ProxyFault::IgnoresSkew
+            | ProxyFault::RejectsCredentials => "xks-authentication",
             ProxyFault::Slow => "xks-latency",
             ProxyFault::HealthMissingMember
             | ProxyFault::HealthUnavailable
-            | ProxyFault::DeniesAccess => "xks-health",
+            | ProxyFault::DeniesAccess
+            | ProxyFault::InvalidUriPath => "xks-health",
             ProxyFault::IgnoresKeyUsage => "xks-key-usage",
             ProxyFault::ThrottlesBursts => "xks-concurrency",
         }

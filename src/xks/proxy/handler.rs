@@ -35,11 +35,18 @@ struct Route {
     verifier: Verifier,
 }
 
+/// GetHealthStatus requests whose `kmsOperation` is listed get the planted faults; with no
+/// list, every request does (`ProxyConfig::fault_operations`).
+type FaultOperations = Option<Vec<String>>;
+
 /// Shared state of a running proxy.
 pub(super) struct App {
     routes: Vec<Route>,
     keys: Keyring,
     planted: Planted,
+    /// No faults: what requests outside `fault_operations` get.
+    clean: Planted,
+    fault_operations: FaultOperations,
     in_flight: AtomicUsize,
     connections: AtomicUsize,
 }
@@ -104,6 +111,8 @@ impl App {
             routes,
             keys: Keyring::new(&config.keys)?,
             planted,
+            clean: Planted::default(),
+            fault_operations: config.fault_operations.clone(),
             in_flight: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
         })
@@ -113,6 +122,31 @@ impl App {
     pub(super) fn connection(&self) -> InFlight<'_> {
         self.connections.fetch_add(1, Ordering::SeqCst);
         InFlight(&self.connections)
+    }
+
+    /// The faults a request gets before its body is read: all of them, unless they are
+    /// confined to some health checks.
+    fn unconfined(&self) -> &Planted {
+        match self.fault_operations {
+            None => &self.planted,
+            Some(_) => &self.clean,
+        }
+    }
+
+    /// The faults a request to `operation` with this body gets.
+    fn faults_for(&self, operation: Operation, body: &[u8]) -> &Planted {
+        let Some(listed) = &self.fault_operations else {
+            return &self.planted;
+        };
+        let kms_operation = serde_json::from_slice::<Value>(body).ok().and_then(|v| {
+            v.pointer("/requestMetadata/kmsOperation")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        match kms_operation {
+            Some(op) if operation == Operation::Health && listed.contains(&op) => &self.planted,
+            _ => &self.clean,
+        }
     }
 
     /// Requests being answered now.
@@ -151,17 +185,23 @@ impl App {
 
 /// Answers one request. Never panics on client input; every rejection is an XKS error body.
 pub(super) async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
-    let response = match answer(app, request).await {
+    let mut planted = app.unconfined();
+    let response = match answer(app, request, &mut planted).await {
         Ok(value) => wire::success(&value),
-        Err(e) => wire::error(&e, &app.planted),
+        Err(e) => wire::error(&e, planted),
     };
-    if app.planted.has(ProxyFault::Slow) {
+    if planted.has(ProxyFault::Slow) {
         tokio::time::sleep(SLOW_DELAY).await;
     }
     response
 }
 
-async fn answer(app: &App, request: Request<Incoming>) -> Result<Value, ProxyError> {
+/// The answer; `planted` becomes the faults this request gets once its body is read.
+async fn answer<'a>(
+    app: &'a App,
+    request: Request<Incoming>,
+    planted: &mut &'a Planted,
+) -> Result<Value, ProxyError> {
     app.in_flight.fetch_add(1, Ordering::SeqCst);
     let guard = InFlight(&app.in_flight);
     let (parts, body) = request.into_parts();
@@ -175,7 +215,7 @@ async fn answer(app: &App, request: Request<Incoming>) -> Result<Value, ProxyErr
             parts.method
         )));
     }
-    if app.planted.has(ProxyFault::ThrottlesBursts)
+    if planted.has(ProxyFault::ThrottlesBursts)
         && (guard.0.load(Ordering::SeqCst) > FAULTY_MAX_IN_FLIGHT
             || app.connections.load(Ordering::SeqCst) > FAULTY_MAX_IN_FLIGHT)
     {
@@ -184,16 +224,23 @@ async fn answer(app: &App, request: Request<Incoming>) -> Result<Value, ProxyErr
         ));
     }
     let body = read_body(body).await?;
+    *planted = app.faults_for(routed.operation, &body);
+    let planted: &Planted = planted;
+    if planted.has(ProxyFault::InvalidUriPath) {
+        return Err(ProxyError::invalid_uri_path(format!(
+            "The URI path {path} is not served by this proxy."
+        )));
+    }
     let uri = parts.uri.path_and_query().map_or(path, |p| p.as_str());
     authenticate(
-        app,
+        planted,
         routed.route,
         parts.method.as_str(),
         uri,
         &parts.headers,
         &body,
     )?;
-    if app.planted.has(ProxyFault::DeniesAccess) {
+    if planted.has(ProxyFault::DeniesAccess) {
         return Err(ProxyError::access_denied(
             "The caller is not authorized for this operation.",
         ));
@@ -201,19 +248,19 @@ async fn answer(app: &App, request: Request<Incoming>) -> Result<Value, ProxyErr
     match routed.operation {
         Operation::Health => {
             request::health(&body)?;
-            Ok(health(app))
+            Ok(health(app, planted))
         }
         Operation::Metadata => {
             request::metadata(&body)?;
             let key = find_key(app, routed.key_id)?;
-            Ok(metadata(app, key))
+            Ok(metadata(planted, key))
         }
         Operation::Encrypt => {
-            let req = request::encrypt(&body, &app.planted)?;
+            let req = request::encrypt(&body, planted)?;
             let key = find_key(app, routed.key_id)?;
-            key.check("ENCRYPT", &app.planted).map_err(key_error)?;
+            key.check("ENCRYPT", planted).map_err(key_error)?;
             let sealed = key
-                .encrypt(&req.plaintext, &req.aad, req.cdiv, &app.planted)
+                .encrypt(&req.plaintext, &req.aad, req.cdiv, planted)
                 .map_err(key_error)?;
             let mut out = json!({
                 "ciphertext": STANDARD.encode(&sealed.ciphertext),
@@ -227,9 +274,9 @@ async fn answer(app: &App, request: Request<Incoming>) -> Result<Value, ProxyErr
             Ok(out)
         }
         Operation::Decrypt => {
-            let req = request::decrypt(&body, &app.planted)?;
+            let req = request::decrypt(&body, planted)?;
             let key = find_key(app, routed.key_id)?;
-            key.check("DECRYPT", &app.planted).map_err(key_error)?;
+            key.check("DECRYPT", planted).map_err(key_error)?;
             let plaintext = key
                 .decrypt(
                     &req.ciphertext,
@@ -237,7 +284,7 @@ async fn answer(app: &App, request: Request<Incoming>) -> Result<Value, ProxyErr
                     &req.ctm,
                     &req.iv,
                     &req.tag,
-                    &app.planted,
+                    planted,
                 )
                 .map_err(key_error)?;
             Ok(json!({ "plaintext": STANDARD.encode(plaintext) }))
@@ -265,7 +312,7 @@ async fn read_body(body: Incoming) -> Result<Vec<u8>, ProxyError> {
 /// SigV4 against the prefix's credentials and the configured region; the signature faults
 /// are planted here.
 fn authenticate(
-    app: &App,
+    planted: &Planted,
     route: &Route,
     method: &str,
     uri: &str,
@@ -276,8 +323,11 @@ fn authenticate(
         .verifier
         .verify(method, uri, headers, body, SystemTime::now())
     {
+        Ok(_) if planted.has(ProxyFault::RejectsCredentials) => Err(ProxyError::authentication(
+            "The signature does not match any credential of this prefix.",
+        )),
         Ok(_) => Ok(()),
-        Err(AuthError::BadSignature) if app.planted.has(ProxyFault::AcceptsBadSignatures) => Ok(()),
+        Err(AuthError::BadSignature) if planted.has(ProxyFault::AcceptsBadSignatures) => Ok(()),
         Err(e) => Err(ProxyError::authentication(e.to_string())),
     }
 }
@@ -302,8 +352,8 @@ fn key_error(e: KeyError) -> ProxyError {
     }
 }
 
-fn health(app: &App) -> Value {
-    let status = if app.planted.has(ProxyFault::HealthUnavailable) || !app.keys.healthy() {
+fn health(app: &App, planted: &Planted) -> Value {
+    let status = if planted.has(ProxyFault::HealthUnavailable) || !app.keys.healthy() {
         "UNAVAILABLE"
     } else {
         "ACTIVE"
@@ -319,7 +369,7 @@ fn health(app: &App) -> Value {
             "healthStatus": status,
         }],
     });
-    if app.planted.has(ProxyFault::HealthMissingMember)
+    if planted.has(ProxyFault::HealthMissingMember)
         && let Some(object) = out.as_object_mut()
     {
         object.remove("ekmVendor");
@@ -327,13 +377,13 @@ fn health(app: &App) -> Value {
     out
 }
 
-fn metadata(app: &App, key: &Key) -> Value {
-    let key_spec = if app.planted.has(ProxyFault::MetadataWrongKeyspec) {
+fn metadata(planted: &Planted, key: &Key) -> Value {
+    let key_spec = if planted.has(ProxyFault::MetadataWrongKeyspec) {
         "AES_128"
     } else {
         "AES_256"
     };
-    let usage: Vec<&str> = if app.planted.has(ProxyFault::MetadataEmptyKeyusage) {
+    let usage: Vec<&str> = if planted.has(ProxyFault::MetadataEmptyKeyusage) {
         Vec::new()
     } else {
         key.def.usage.iter().map(String::as_str).collect()
@@ -407,14 +457,14 @@ mod tests {
     #[test]
     fn health_and_metadata_answers_have_every_member_and_the_faults_change_them() {
         let clean = app(&ProxyConfig::reference("h"));
-        let h = health(&clean);
+        let h = health(&clean, &clean.planted);
         for member in ["xksProxyVendor", "xksProxyModel", "ekmVendor"] {
             assert!(h[member].is_string(), "{member}");
         }
         assert_eq!(h["xksProxyFleetSize"], 1);
         assert_eq!(h["ekmFleetDetails"][0]["healthStatus"], "ACTIVE");
         let key = clean.keys.get(super::super::KEY_DISABLED).unwrap();
-        let m = metadata(&clean, key);
+        let m = metadata(&clean.planted, key);
         assert_eq!(
             m,
             json!({"keySpec": "AES_256", "keyUsage": ["ENCRYPT", "DECRYPT"], "keyStatus": "DISABLED"})
@@ -428,11 +478,11 @@ mod tests {
             ProxyFault::MetadataEmptyKeyusage,
         ];
         let faulty = app(&config);
-        let h = health(&faulty);
+        let h = health(&faulty, &faulty.planted);
         assert!(h.get("ekmVendor").is_none());
         assert_eq!(h["ekmFleetDetails"][0]["healthStatus"], "UNAVAILABLE");
         let key = faulty.keys.get(super::super::KEY_MAIN).unwrap();
-        let m = metadata(&faulty, key);
+        let m = metadata(&faulty.planted, key);
         assert_eq!(m["keySpec"], "AES_128");
         assert_eq!(m["keyUsage"], json!([]));
         assert_eq!(m["keyStatus"], "ENABLED");

@@ -74,6 +74,10 @@ pub struct ProxyConfig {
     pub client_ca: Option<CertificateDer<'static>>,
     /// Largest accepted distance between a request's `x-amz-date` and the proxy clock.
     pub max_skew: Duration,
+    /// When set, the faults apply only to GetHealthStatus requests whose `kmsOperation` is
+    /// listed (e.g. `ConnectCustomKeyStore`: a proxy that broke after its store was created);
+    /// every other request is answered as by a correct proxy. `ignores-skew` stays global.
+    pub fault_operations: Option<Vec<String>>,
 }
 
 /// One URI path prefix (`[/<prefix>]/kms/xks/v1`) and the credentials that may call it.
@@ -157,6 +161,7 @@ impl ProxyConfig {
             faults: Vec::new(),
             client_ca: None,
             max_skew: Duration::from_secs(300),
+            fault_operations: None,
         }
     }
 }

@@ -681,6 +681,20 @@ async fn shows(fault: ProxyFault, p: &RunningProxy) -> bool {
                 .unwrap();
             r.status == 403 && r.error_name() == Some("AccessDeniedException")
         }
+        ProxyFault::RejectsCredentials => {
+            let r = c
+                .call("GetHealthStatus", None, &health_body())
+                .await
+                .unwrap();
+            r.status == 401 && r.error_name() == Some("AuthenticationFailedException")
+        }
+        ProxyFault::InvalidUriPath => {
+            let r = c
+                .call("GetHealthStatus", None, &health_body())
+                .await
+                .unwrap();
+            r.status == 404 && r.error_name() == Some("InvalidUriPathException")
+        }
     }
 }
 
@@ -703,4 +717,35 @@ async fn every_fault_shows_its_bug_and_the_clean_proxy_does_not() {
         })
         .collect();
     assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[tokio::test]
+async fn confined_faults_hit_only_the_health_checks_of_the_listed_kms_operations() {
+    let mut config = ProxyConfig::reference(HOST);
+    config.faults = vec![ProxyFault::RejectsCredentials, ProxyFault::Slow];
+    config.fault_operations = Some(vec!["ConnectCustomKeyStore".into()]);
+    let p = start_with(config).await;
+    let c = client(&p);
+    let health = |operation: &str| json!({"requestMetadata": {"kmsRequestId": "r-2", "kmsOperation": operation}});
+    let started = Instant::now();
+    let r = c
+        .call("GetHealthStatus", None, &health("CreateCustomKeyStore"))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = json!({"requestMetadata": meta("CreateKey")});
+    let r = c
+        .call("GetKeyMetadata", Some(KEY_MAIN), &body)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert!(started.elapsed() < Duration::from_millis(300), "not slowed");
+    let started = Instant::now();
+    let r = c
+        .call("GetHealthStatus", None, &health("ConnectCustomKeyStore"))
+        .await
+        .unwrap();
+    assert_eq!(r.error_name(), Some("AuthenticationFailedException"));
+    assert!(started.elapsed() >= Duration::from_millis(300), "slowed");
+    p.stop().await;
 }
