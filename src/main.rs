@@ -101,10 +101,6 @@ struct RunArgs {
     /// instead of the ones built in.
     #[arg(long, value_name = "DIR")]
     snapshots: Option<PathBuf>,
-    /// Against the embedded emulator: simulate every XKS proxy instead of starting reference
-    /// proxies for the fixture entries they can play.
-    #[arg(long)]
-    simulated_proxies: bool,
     /// Let unsettled and inferred expectations fail the run.
     #[arg(long)]
     strict: bool,
@@ -342,7 +338,7 @@ fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, S
         journal: args.journal,
         regressions: Some(args.regressions),
         snapshots: args.snapshots,
-        simulated_proxies: args.simulated_proxies,
+        ..RunOptions::default()
     };
     run(options, runtime)
 }

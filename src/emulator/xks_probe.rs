@@ -29,10 +29,7 @@ use crate::xks::tls::Roots;
 use crate::xks::{RawRequest, SendError, Signing, XksClient, XksReply, XksTarget};
 
 /// How long KMS waits for an XKS proxy's answer.
-pub const KMS_XKS_BUDGET: Duration = Duration::from_millis(250);
-
-/// The `healthStatus` values of a fleet entry.
-const HEALTH_STATUSES: [&str; 3] = ["ACTIVE", "DEGRADED", "UNAVAILABLE"];
+pub const KMS_XKS_BUDGET: Duration = crate::xks::KMS_BUDGET;
 
 /// What a valid GetHealthStatus body says about the fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,44 +40,19 @@ pub enum FleetHealth {
     Unavailable,
 }
 
-/// Checks a GetHealthStatus body against the XKS API; the error names the first problem.
+/// Checks a GetHealthStatus body against the XKS spec's response shape (the one the
+/// certification checks use); the error names the first problem.
 pub fn check_health_body(body: &Value) -> Result<FleetHealth, String> {
-    let object = body.as_object().ok_or("the body is not a JSON object")?;
-    match object.get("xksProxyFleetSize").and_then(Value::as_u64) {
-        Some(n) if n > 0 => {}
-        _ => return Err("xksProxyFleetSize is not an integer above 0".into()),
+    let spec = crate::spec::Spec::xks();
+    if let Some(first) = crate::xks::checks::shape::problems(spec, "GetHealthStatusResponse", body)
+        .into_iter()
+        .next()
+    {
+        return Err(first);
     }
-    for member in ["xksProxyVendor", "xksProxyModel", "ekmVendor"] {
-        if !object.get(member).is_some_and(Value::is_string) {
-            return Err(format!("{member} is not a string"));
-        }
-    }
-    let fleet = object
-        .get("ekmFleetDetails")
-        .and_then(Value::as_array)
-        .ok_or("ekmFleetDetails is not an array")?;
-    if !(1..=10).contains(&fleet.len()) {
-        return Err(format!(
-            "ekmFleetDetails has {} entries, not 1 to 10",
-            fleet.len()
-        ));
-    }
-    let mut serving = false;
-    for (i, entry) in fleet.iter().enumerate() {
-        for member in ["id", "model"] {
-            if !entry.get(member).is_some_and(Value::is_string) {
-                return Err(format!("ekmFleetDetails[{i}].{member} is not a string"));
-            }
-        }
-        match entry.get("healthStatus").and_then(Value::as_str) {
-            Some(s) if HEALTH_STATUSES.contains(&s) => serving |= s != "UNAVAILABLE",
-            _ => {
-                return Err(format!(
-                    "ekmFleetDetails[{i}].healthStatus is not one of {HEALTH_STATUSES:?}"
-                ));
-            }
-        }
-    }
+    let serving = body["ekmFleetDetails"]
+        .as_array()
+        .is_some_and(|fleet| fleet.iter().any(|e| e["healthStatus"] != "UNAVAILABLE"));
     Ok(if serving {
         FleetHealth::Serving
     } else {

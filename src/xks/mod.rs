@@ -10,4 +10,7 @@ pub mod run;
 pub mod selftest;
 pub mod tls;
 
+/// How long KMS waits for one XKS call before it fails the KMS request.
+pub const KMS_BUDGET: std::time::Duration = std::time::Duration::from_millis(250);
+
 pub use client::{RawRequest, SendError, Signing, XksClient, XksReply, XksTarget};

@@ -13,7 +13,7 @@ use super::{Counterexample, Ctx, Outcome, percentile};
 use crate::xks::client::RawRequest;
 
 /// KMS's wait for one XKS call.
-pub const BUDGET: Duration = Duration::from_millis(250);
+pub const BUDGET: Duration = crate::xks::KMS_BUDGET;
 
 /// Sequential calls per operation for the latency percentiles.
 const SAMPLES: usize = 100;
