@@ -334,6 +334,32 @@ fn xks_run_exit_codes_reports_and_reproducers_without_the_secret() {
     assert!(out.contains("--key-id"), "{out}");
 }
 
+/// `ckscheck xks run` against `url` trusting `ca`, with a test credential and `cases` cases.
+fn run_against(url: &str, ca: &std::path::Path, cases: &str) -> (i32, String) {
+    let ca = ca.to_str().unwrap();
+    ckscheck(
+        &[
+            "xks",
+            "run",
+            "--endpoint-url",
+            url,
+            "--key-id",
+            "k",
+            "--ca-cert",
+            ca,
+            "--cases",
+            cases,
+        ],
+        &[
+            ("XKS_ACCESS_KEY_ID", "AKIDAAAAAAAAAAAAAAAA"),
+            (
+                "XKS_SECRET_ACCESS_KEY",
+                "secretsecretsecretsecretsecretsecretsecret1",
+            ),
+        ],
+    )
+}
+
 /// An HTTPS server on loopback whose connections `answer` (given the TLS stream); its port.
 fn https_server<F, Fut>(
     rt: &tokio::runtime::Runtime,
@@ -381,27 +407,7 @@ fn a_hung_endpoint_is_a_finding_and_the_run_stays_short() {
     let ca = temp_file("hung-ca.pem", &authority.cert_pem);
     let url = format!("https://localhost:{port}");
     let started = std::time::Instant::now();
-    let (code, out) = ckscheck(
-        &[
-            "xks",
-            "run",
-            "--endpoint-url",
-            &url,
-            "--key-id",
-            "k",
-            "--ca-cert",
-            ca.to_str().unwrap(),
-            "--cases",
-            "4",
-        ],
-        &[
-            ("XKS_ACCESS_KEY_ID", "AKIDAAAAAAAAAAAAAAAA"),
-            (
-                "XKS_SECRET_ACCESS_KEY",
-                "secretsecretsecretsecretsecretsecretsecret1",
-            ),
-        ],
-    );
+    let (code, out) = run_against(&url, &ca, "4");
     let took = started.elapsed();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("timed out after 2s"), "{out}");
@@ -432,27 +438,7 @@ fn an_endpoint_answering_html_is_a_finding_not_a_crash() {
     });
     let ca = temp_file("html-ca.pem", &authority.cert_pem);
     let url = format!("https://localhost:{port}");
-    let (code, out) = ckscheck(
-        &[
-            "xks",
-            "run",
-            "--endpoint-url",
-            &url,
-            "--key-id",
-            "k",
-            "--ca-cert",
-            ca.to_str().unwrap(),
-            "--cases",
-            "2",
-        ],
-        &[
-            ("XKS_ACCESS_KEY_ID", "AKIDAAAAAAAAAAAAAAAA"),
-            (
-                "XKS_SECRET_ACCESS_KEY",
-                "secretsecretsecretsecretsecretsecretsecret1",
-            ),
-        ],
-    );
+    let (code, out) = run_against(&url, &ca, "2");
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("502 (not JSON)"), "{out}");
     assert!(

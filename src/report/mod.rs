@@ -146,6 +146,22 @@ pub struct Totals {
 }
 
 impl CheckReport {
+    /// The report of a check that did not run (filtered out, or its target lacks something).
+    pub fn not_run(name: String, family: Family, explain: String) -> CheckReport {
+        CheckReport {
+            name,
+            family,
+            explain,
+            cases: 0,
+            requests: 0,
+            duration: Duration::ZERO,
+            verdict: Verdict::default(),
+            failure: None,
+            ignored: true,
+            metrics: Default::default(),
+        }
+    }
+
     /// Ignored when not run; failed when there is a counterexample or a failing finding
     /// (`strict`: unsettled findings fail too); passed otherwise.
     pub fn status(&self, strict: bool) -> Status {

@@ -366,18 +366,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         runtime.block_on(clean_from_journal(&suite, j));
     }
     let mut checks_run = std::mem::take(&mut *results.lock().expect("not poisoned"));
-    let not_run = |name: String, family, explain: String| CheckReport {
-        name,
-        family,
-        explain,
-        cases: 0,
-        requests: 0,
-        duration: Duration::ZERO,
-        verdict: Default::default(),
-        failure: None,
-        ignored: true,
-        metrics: Default::default(),
-    };
+    let not_run = CheckReport::not_run;
     let mut order: Vec<String> = Vec::new();
     for check in checks() {
         order.push(check.name.into());

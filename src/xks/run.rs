@@ -428,21 +428,14 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
     for (name, family, explain, unmet) in rows {
         match done.iter().position(|c| c.name == name) {
             Some(i) => ordered.push(done.swap_remove(i)),
-            None => ordered.push(CheckReport {
-                name: name.into(),
+            None => ordered.push(CheckReport::not_run(
+                name.into(),
                 family,
-                explain: match unmet {
+                match unmet {
                     Some(why) => format!("{explain} (not run: {why})"),
                     None => explain.into(),
                 },
-                cases: 0,
-                requests: 0,
-                duration: Duration::ZERO,
-                verdict: Default::default(),
-                failure: None,
-                ignored: true,
-                metrics: Default::default(),
-            }),
+            )),
         }
     }
     let report = RunReport {

@@ -30,24 +30,32 @@ fn lists(answer: &serde_json::Value, usage: &str) -> bool {
         .is_some_and(|a| a.iter().any(|u| u == usage))
 }
 
+/// Holds a one-usage key's metadata: it lists `allowed`, is ENABLED, and does not list
+/// `forbidden`.
+fn one_usage(p: &mut Probe, key: &str, allowed: &str, forbidden: &str) {
+    let Some(answer) = metadata(p, key) else {
+        return;
+    };
+    judge_values(p, &answer, &[allowed], "ENABLED");
+    if lists(&answer, forbidden) {
+        let at = Some(p.exchanges.len() - 1);
+        let what = allowed.to_lowercase();
+        p.find(
+            "GetKeyMetadata",
+            "keys/usage",
+            format!("{what}-only key {key} lists {forbidden}"),
+            at,
+        );
+    }
+}
+
 /// Runs the check.
 pub fn run(ctx: &Ctx) -> Outcome {
     let keys = ctx.keys.clone();
     single(ctx, "the special keys", |p| {
         let plaintext = b"ckscheck key usage".to_vec();
         if let Some(key) = &keys.encrypt_only {
-            if let Some(answer) = metadata(p, key) {
-                judge_values(p, &answer, &["ENCRYPT"], "ENABLED");
-                if lists(&answer, "DECRYPT") {
-                    let at = Some(p.exchanges.len() - 1);
-                    p.find(
-                        "GetKeyMetadata",
-                        "keys/usage",
-                        format!("encrypt-only key {key} lists DECRYPT"),
-                        at,
-                    );
-                }
-            }
+            one_usage(p, key, "ENCRYPT", "DECRYPT");
             let request = p.request(
                 "Encrypt",
                 Some(key),
@@ -74,18 +82,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
             }
         }
         if let Some(key) = &keys.decrypt_only {
-            if let Some(answer) = metadata(p, key) {
-                judge_values(p, &answer, &["DECRYPT"], "ENABLED");
-                if lists(&answer, "ENCRYPT") {
-                    let at = Some(p.exchanges.len() - 1);
-                    p.find(
-                        "GetKeyMetadata",
-                        "keys/usage",
-                        format!("decrypt-only key {key} lists ENCRYPT"),
-                        at,
-                    );
-                }
-            }
+            one_usage(p, key, "DECRYPT", "ENCRYPT");
             let request = p.request(
                 "Encrypt",
                 Some(key),
