@@ -370,41 +370,53 @@ struct Scrubber {
     searcher: Option<aho_corasick::AhoCorasick>,
 }
 
+/// Whose secret a fixture secret is; its token names the owner.
+pub enum Owner<'a> {
+    /// The kmsuser password of the cluster with this ID.
+    Cluster(&'a str),
+    /// The secret access key of the proxy at this endpoint.
+    Proxy(&'a str),
+}
+
+impl Owner<'_> {
+    /// The token that masks the secret.
+    pub fn token(&self) -> String {
+        match self {
+            Owner::Cluster(id) => cluster_secret_token(id),
+            Owner::Proxy(endpoint) => proxy_secret_token(endpoint),
+        }
+    }
+
+    /// The secret in words, naming its owner but not its value.
+    pub fn describe(&self) -> String {
+        match self {
+            Owner::Cluster(id) => format!("the kmsuser password of cluster {id}"),
+            Owner::Proxy(endpoint) => format!("the secret access key of proxy {endpoint}"),
+        }
+    }
+}
+
 /// The fixture secrets in order: cluster passwords, then proxy secret access keys.
-fn fixture_secrets(fixtures: &Fixtures) -> impl Iterator<Item = (&str, String)> {
+pub fn fixture_secrets(fixtures: &Fixtures) -> impl Iterator<Item = (&str, Owner<'_>)> {
     let clusters = fixtures
         .clusters
         .iter()
-        .map(|c| (c.kmsuser_password.as_str(), c.id.as_str(), true));
+        .map(|c| (c.kmsuser_password.as_str(), Owner::Cluster(&c.id)));
     let proxies = fixtures
         .xks_proxies
         .iter()
-        .map(|p| (p.secret_access_key.as_str(), p.uri_endpoint.as_str(), false));
-    clusters.chain(proxies).map(|(secret, owner, cluster)| {
-        let token = if cluster {
-            cluster_secret_token(owner)
-        } else {
-            proxy_secret_token(owner)
-        };
-        (secret, token)
-    })
+        .map(|p| (p.secret_access_key.as_str(), Owner::Proxy(&p.uri_endpoint)));
+    clusters.chain(proxies)
 }
 
 impl Scrubber {
     fn new(fixtures: &Fixtures) -> Scrubber {
-        let secrets: Vec<String> = fixtures
-            .clusters
-            .iter()
-            .map(|c| c.kmsuser_password.clone())
-            .chain(
-                fixtures
-                    .xks_proxies
-                    .iter()
-                    .map(|p| p.secret_access_key.clone()),
-            )
+        let secrets: Vec<String> = fixture_secrets(fixtures)
+            .map(|(s, _)| s.to_string())
             .collect();
         let (patterns, tokens): (Vec<&str>, Vec<String>) = fixture_secrets(fixtures)
             .filter(|(s, _)| s.chars().count() >= MIN_SECRET)
+            .map(|(s, owner)| (s, owner.token()))
             .unzip();
         // Leftmost-longest: a secret that contains another is replaced whole.
         let searcher = aho_corasick::AhoCorasick::builder()
@@ -422,20 +434,8 @@ impl Scrubber {
 
     /// Whether this scrubber was built for exactly these fixtures' secrets.
     fn serves(&self, fixtures: &Fixtures) -> bool {
-        let current = fixtures
-            .clusters
-            .iter()
-            .map(|c| c.kmsuser_password.as_str())
-            .chain(
-                fixtures
-                    .xks_proxies
-                    .iter()
-                    .map(|p| p.secret_access_key.as_str()),
-            );
         let mut mine = self.secrets.iter();
-        current
-            .into_iter()
-            .all(|s| mine.next().is_some_and(|m| m == s))
+        fixture_secrets(fixtures).all(|(s, _)| mine.next().is_some_and(|m| m == s))
             && mine.next().is_none()
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ckscheck::emulator::{EmulatorConfig, RunningEmulator, start_on_loopback};
+use ckscheck::generate::backends::{Backend, create_body};
 use ckscheck::model::fixtures::XksProxy;
 use ckscheck::model::{Fixtures, ModelConfig, XksBehaviour};
 use ckscheck::runner::{KmsClient, Reply};
@@ -67,19 +68,22 @@ async fn call(client: &KmsClient, operation: &str, body: &Value) -> Reply {
         .expect("an HTTP answer")
 }
 
-/// A Create request for an external store with the entry's own path and credential.
+/// A Create request for an external store with the entry's own path and credential (the
+/// generator's body for the entry, public endpoint).
 fn create_request(name: &str, p: &XksProxy) -> Value {
-    json!({
-        "CustomKeyStoreName": name,
-        "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
-        "XksProxyUriEndpoint": p.uri_endpoint,
-        "XksProxyUriPath": p.uri_path,
-        "XksProxyAuthenticationCredential": {
-            "AccessKeyId": p.access_key_id,
-            "RawSecretAccessKey": p.secret_access_key,
+    let fixtures = Fixtures {
+        clusters: Vec::new(),
+        xks_proxies: vec![p.clone()],
+    };
+    create_body(
+        &fixtures,
+        Backend::Proxy {
+            index: 0,
+            vpc: false,
         },
-        "XksProxyConnectivity": "PUBLIC_ENDPOINT",
-    })
+        name,
+        true,
+    )
 }
 
 /// A loopback port nothing listens on (bound, then released).

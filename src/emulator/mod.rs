@@ -48,7 +48,7 @@ impl Default for EmulatorConfig {
             max_body_bytes: 1024 * 1024,
             read_timeout: Duration::from_secs(10),
             faults: Vec::new(),
-            xks_budget: xks_probe::KMS_XKS_BUDGET,
+            xks_budget: crate::xks::KMS_BUDGET,
         }
     }
 }

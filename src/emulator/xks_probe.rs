@@ -28,9 +28,6 @@ use crate::xks::client::SIGNING_NAME;
 use crate::xks::tls::Roots;
 use crate::xks::{RawRequest, SendError, Signing, XksClient, XksReply, XksTarget};
 
-/// How long KMS waits for an XKS proxy's answer.
-pub const KMS_XKS_BUDGET: Duration = crate::xks::KMS_BUDGET;
-
 /// What a valid GetHealthStatus body says about the fleet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FleetHealth {
@@ -197,7 +194,7 @@ impl Prober {
 mod tests {
     use super::*;
 
-    const BUDGET: Duration = KMS_XKS_BUDGET;
+    const BUDGET: Duration = crate::xks::KMS_BUDGET;
 
     fn healthy() -> Value {
         json!({

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{Context, Verdict};
-use crate::history::{Exchange, History, Outcome, cluster_secret_token, proxy_secret_token};
+use crate::history::{Exchange, History, Outcome};
 use crate::model::ConnectionState;
 
 /// DescribeCustomKeyStores.
@@ -468,24 +468,10 @@ impl Tracker {
 /// The fixture secrets, each with a label that names its owner but not its value, and the
 /// token a history masks it with.
 pub fn fixture_secrets<'a>(ctx: &Context<'a>) -> Vec<(String, &'a str, String)> {
-    let clusters = ctx.fixtures.clusters.iter().map(|c| {
-        (
-            format!("the kmsuser password of cluster {}", c.id),
-            c.kmsuser_password.as_str(),
-            cluster_secret_token(&c.id),
-        )
-    });
-    let proxies = ctx.fixtures.xks_proxies.iter().map(|p| {
-        (
-            format!("the secret access key of proxy {}", p.uri_endpoint),
-            p.secret_access_key.as_str(),
-            proxy_secret_token(&p.uri_endpoint),
-        )
-    });
     let mut seen = BTreeSet::new();
-    clusters
-        .chain(proxies)
-        .filter(|(_, s, _)| !s.is_empty() && seen.insert(*s))
+    crate::history::fixture_secrets(ctx.fixtures)
+        .filter(|(s, _)| !s.is_empty() && seen.insert(*s))
+        .map(|(s, owner)| (owner.describe(), s, owner.token()))
         .collect()
 }
 

@@ -325,12 +325,19 @@ impl Prepared {
 
     /// Runs one check and reports it.
     pub fn run_check(&self, check: &XksCheck) -> CheckReport {
+        self.run_check_counted(check).0
+    }
+
+    /// Runs one check and reports it, with the number of exchanges its counterexample has
+    /// (0 when it passed).
+    pub fn run_check_counted(&self, check: &XksCheck) -> (CheckReport, usize) {
         let started = Instant::now();
         let before = self.ctx.requests.load(Ordering::Relaxed);
         let outcome = (check.run)(&self.ctx);
         let requests = self.ctx.requests.load(Ordering::Relaxed) - before;
         let replay = self.replay(check.name);
-        checks::report(
+        let exchanges = outcome.failure.as_ref().map_or(0, |c| c.exchanges.len());
+        let report = checks::report(
             check,
             outcome,
             started,
@@ -338,7 +345,8 @@ impl Prepared {
             |c| (reproduce::render(c, &self.facts), replay.clone()),
             self.ctx.seed,
             self.ctx.strict,
-        )
+        );
+        (report, exchanges)
     }
 
     /// A quick call before the checks: a proxy that cannot be reached at all (refused, TLS)
@@ -367,11 +375,20 @@ impl Prepared {
 pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, String> {
     let prepared = Arc::new(prepare(&args, runtime)?);
     let ctx = prepared.ctx.clone();
+    let faults: Vec<String> = args.faults.iter().map(|f| f.name().to_string()).collect();
+    let facts = Arc::new(RunReport {
+        seed: ctx.seed,
+        endpoint: prepared.endpoint.clone(),
+        region: ctx.client.target.region.clone(),
+        strict: args.strict,
+        faults,
+        checks: Vec::new(),
+    });
     if !args.list {
         prepared.preflight()?;
         println!(
             "ckscheck xks run: {}, URI path {}, region {}, seed {}, {} cases per property",
-            label(&prepared.endpoint),
+            facts.endpoint_label(),
             ctx.client.target.uri_path,
             ctx.client.target.region,
             ctx.seed,
@@ -379,15 +396,6 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
         );
     }
     let results: Arc<Mutex<Vec<CheckReport>>> = Arc::default();
-    let faults: Vec<String> = args.faults.iter().map(|f| f.name().to_string()).collect();
-    let facts = Arc::new(RunReport {
-        seed: ctx.seed,
-        endpoint: prepared.endpoint.clone(),
-        region: ctx.client.target.region.clone(),
-        strict: args.strict,
-        faults: faults.clone(),
-        checks: Vec::new(),
-    });
     let mut rows = Vec::new();
     let trials: Vec<Trial> = checks::checks()
         .into_iter()
@@ -455,14 +463,6 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
     }
     println!("seed {} (replay with --seed {})", ctx.seed, ctx.seed);
     Ok(if conclusion.has_failed() { 1 } else { 0 })
-}
-
-fn label(endpoint: &str) -> String {
-    if endpoint == EMBEDDED_PROXY {
-        "embedded reference XKS proxy".into()
-    } else {
-        endpoint.into()
-    }
 }
 
 fn print_latency(report: &RunReport) {

@@ -44,7 +44,7 @@ pub fn row(
             .into_iter()
             .map(|check| {
                 let prepared = &prepared;
-                scope.spawn(move || prepared.run_check(&check))
+                scope.spawn(move || prepared.run_check_counted(&check))
             })
             .collect();
         handles
@@ -57,13 +57,8 @@ pub fn row(
     }
     let mut caught_by = Vec::new();
     let mut summaries = Vec::new();
-    for r in reports {
+    for (r, exchanges) in reports {
         if let Some(f) = r.failure {
-            let exchanges = f.reproducer.as_deref().map_or(0, |t| {
-                t.lines()
-                    .filter(|l| l.starts_with("  curl ") || l.starts_with("  faketime "))
-                    .count()
-            });
             caught_by.push((r.name.clone(), f.cases_needed, exchanges));
             summaries.push((r.name, f.summary));
         }

@@ -12,8 +12,7 @@ use super::round_trip::bytes;
 use super::{Counterexample, Ctx, Outcome, percentile};
 use crate::xks::client::RawRequest;
 
-/// KMS's wait for one XKS call.
-pub const BUDGET: Duration = crate::xks::KMS_BUDGET;
+use crate::xks::KMS_BUDGET as BUDGET;
 
 /// Sequential calls per operation for the latency percentiles.
 const SAMPLES: usize = 100;
