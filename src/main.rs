@@ -116,7 +116,7 @@ struct RunArgs {
     /// Write a Markdown parity matrix (operation x check family).
     #[arg(long, value_name = "FILE.md")]
     matrix: Option<PathBuf>,
-    /// Checks run at once [default: all of them embedded, 1 against an endpoint].
+    /// Checks and scenarios run at once [default: 16 embedded, 1 against an endpoint].
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Requests per second per operation, 0 for unlimited [default: 5, unlimited on loopback].
@@ -265,7 +265,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             },
             ..ModelConfig::default()
         },
-        fixtures,
+        fixtures: fixtures.into(),
         verify_sigv4: args.verify_sigv4.map(|c| vec![c]),
         faults: args.faults,
         ..EmulatorConfig::default()

@@ -4,15 +4,19 @@
 //! - `clean::CHECK`: the check passes against a correct emulator.
 //! - `fault::NAME`: with the fault planted, a check meant to catch it fails (a warning-only
 //!   fault must fail no check at all).
+//! - `lanes::FAULT-CHECK-as-one-at-a-time`: with cases run several at once, a seed finds the
+//!   same first failing case, shrunk to the same length, as with one case at a time.
 //!
 //! Cases per check: `CKSCHECK_TEST_CASES` (default 128); seed: `CKSCHECK_TEST_SEED` (default
 //! fixed, so CI is deterministic; set it to explore other cases).
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ckscheck::emulator::Fault;
 use ckscheck::suite::checks;
+use ckscheck::suite::run::{EMBEDDED_LANES, RunOptions, prepare};
 use ckscheck::suite::selftest::{Row, meant_to_catch, row};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -43,6 +47,34 @@ fn explain(row: &Row, wanted: &str) -> String {
         text.push_str(&format!("\n{check}: {summary}"));
     }
     text
+}
+
+/// The check's failure with `fault` planted and `lanes` cases at once: (number of the first
+/// failing case, length of the shrunk sequence).
+fn first_failure(
+    fault: Fault,
+    check: &str,
+    lanes: usize,
+    cases: u32,
+    seed: u64,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Option<(u32, usize)>, Failed> {
+    let options = RunOptions {
+        cases: Some(cases),
+        seed: Some(seed),
+        faults: vec![fault],
+        simulated_proxies: true,
+        lanes: Some(lanes),
+        transition_timeout: Duration::from_secs(10),
+        ..RunOptions::default()
+    };
+    let prepared = prepare(&options, runtime)?;
+    let check = checks()
+        .into_iter()
+        .find(|c| c.name == check)
+        .ok_or(format!("no check {check}"))?;
+    let report = prepared.suite.run_check(&check);
+    Ok(report.failure.map(|f| (f.cases_needed, f.steps.len())))
 }
 
 fn main() -> ExitCode {
@@ -84,6 +116,26 @@ fn main() -> ExitCode {
             } else {
                 let wanted = format!("expected {} to fail", meant.join(" or "));
                 Err(explain(&row, &wanted).into())
+            }
+        }));
+    }
+    // Faults that many cases of the check catch: several failing cases are in flight at once.
+    for (fault, check) in [
+        (Fault::WrongErrorType, "errors"),
+        (Fault::DeleteWhileConnected, "states"),
+    ] {
+        let runtime = runtime.clone();
+        let name = format!("lanes::{}-{check}-as-one-at-a-time", fault.name());
+        trials.push(Trial::test(name, move || {
+            let one = first_failure(fault, check, 1, cases, seed, &runtime)?;
+            let lanes = first_failure(fault, check, EMBEDDED_LANES, cases, seed, &runtime)?;
+            match (one, lanes) {
+                (None, _) => Err(format!("{check} did not catch {}", fault.name()).into()),
+                (Some(a), Some(b)) if a == b => Ok(()),
+                (a, b) => Err(format!(
+                    "one lane: first failing case, shrunk length {a:?}; {EMBEDDED_LANES} lanes: {b:?}"
+                )
+                .into()),
             }
         }));
     }

@@ -1349,7 +1349,8 @@ fn many_clusters(n: usize, connect_delay_ms: u64) -> (EmulatorConfig, Vec<Cluste
         fixtures: Fixtures {
             clusters: clusters.clone(),
             xks_proxies: Vec::new(),
-        },
+        }
+        .into(),
         ..EmulatorConfig::default()
     };
     (config, clusters)

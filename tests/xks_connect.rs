@@ -41,7 +41,7 @@ async fn emulator_with_delay(fixtures: Fixtures, delay_ms: u64) -> (RunningEmula
             connect_delay_ms: delay_ms,
             ..ModelConfig::default()
         },
-        fixtures,
+        fixtures: fixtures.into(),
         ..EmulatorConfig::default()
     };
     let emulator = timeout(STEP, start_on_loopback(config))

@@ -26,7 +26,7 @@ pub struct EmulatorConfig {
     /// Model tunables (quota, connect delay, switches).
     pub model: ModelConfig,
     /// The simulated backends.
-    pub fixtures: Fixtures,
+    pub fixtures: Arc<Fixtures>,
     /// When set, signatures are checked against these credentials.
     pub verify_sigv4: Option<Vec<Credential>>,
     /// Largest accepted request body, in bytes.
@@ -43,7 +43,7 @@ impl Default for EmulatorConfig {
     fn default() -> Self {
         EmulatorConfig {
             model: ModelConfig::default(),
-            fixtures: Fixtures::builtin(),
+            fixtures: Fixtures::builtin().into(),
             verify_sigv4: None,
             max_body_bytes: 1024 * 1024,
             read_timeout: Duration::from_secs(10),

@@ -17,7 +17,7 @@
 //! only turns an answer into a behaviour.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
@@ -91,12 +91,16 @@ pub fn health_request(kms_request_id: &str, operation: &str) -> Value {
     })
 }
 
-/// Which HTTPS client reaches a proxy: its endpoint, address and trusted CA.
-type ClientKey = (String, std::net::SocketAddr, Option<String>);
+/// Which HTTPS client reaches a proxy: its endpoint, address, trusted CA and time budget.
+type ClientKey = (String, std::net::SocketAddr, Option<String>, Duration);
 
-/// Calls real proxies for one emulator, one kept-alive client per proxy.
+/// One kept-alive client per proxy, shared by every emulator of the process (an embedded run
+/// starts many, all checking the same proxies): connections and TLS sessions are reused as
+/// KMS reuses its connections to a proxy, rather than each emulator handshaking anew.
+static CLIENTS: LazyLock<Mutex<HashMap<ClientKey, XksClient>>> = LazyLock::new(Mutex::default);
+
+/// Calls real proxies for one emulator.
 pub struct Prober {
-    clients: Mutex<HashMap<ClientKey, XksClient>>,
     budget: Duration,
     region: String,
 }
@@ -105,7 +109,6 @@ impl Prober {
     /// A prober that signs for `region` and waits `budget` for each answer.
     pub fn new(region: &str, budget: Duration) -> Prober {
         Prober {
-            clients: Mutex::default(),
             budget,
             region: region.to_string(),
         }
@@ -165,8 +168,9 @@ impl Prober {
             target.uri_endpoint.clone(),
             target.address,
             target.ca_cert.clone(),
+            self.budget,
         );
-        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let mut clients = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }

@@ -582,7 +582,7 @@ mod tests {
 
     fn ctx() -> GenContext {
         GenContext {
-            fixtures: Fixtures::builtin(),
+            fixtures: Fixtures::builtin().into(),
             quota: 10,
             allow_create_key: true,
             name_prefix_len: 18,
@@ -724,7 +724,7 @@ mod tests {
     #[test]
     fn without_fixtures_the_cases_still_generate_and_unknown_ids_are_unsettled() {
         let mut c = ctx();
-        c.fixtures = Fixtures::default();
+        c.fixtures = Fixtures::default().into();
         for case in cases(&c, 200) {
             let e = last_expect(&case);
             if let Some(Step::Call { operation, .. }) = case.last()

@@ -1,9 +1,40 @@
-//! Step removal after proptest's shrinking: proptest simplifies values inside a case, this
-//! drops whole steps that the failure does not need, so a report shows the shortest sequence.
+//! Shrinking a failing case: proptest's value tree simplifies values inside the case, then
+//! step removal drops whole steps that the failure does not need, so a report shows the
+//! shortest sequence.
 
+use std::time::{Duration, Instant};
+
+use proptest::strategy::ValueTree;
 use serde_json::Value;
 
 use super::{STORE_REF, Step};
+
+/// The simplest value of `tree` that still `fails`, as proptest's runner shrinks: simplify
+/// while the case fails, complicate when it passes, until the tree gives up or `tries` cases
+/// or `time` are spent. `tree.current()` must fail to begin with.
+pub fn shrink<T: ValueTree>(
+    tree: &mut T,
+    tries: usize,
+    time: Duration,
+    mut fails: impl FnMut(&T::Value) -> bool,
+) -> T::Value {
+    let started = Instant::now();
+    let mut minimal = tree.current();
+    let mut more = tree.simplify();
+    for _ in 0..tries {
+        if !more || started.elapsed() > time {
+            break;
+        }
+        let candidate = tree.current();
+        more = if fails(&candidate) {
+            minimal = candidate;
+            tree.simplify()
+        } else {
+            tree.complicate()
+        };
+    }
+    minimal
+}
 
 /// How many Create calls a step makes (each gets the next `$store:N` handle).
 fn creates(step: &Step) -> usize {
@@ -197,5 +228,48 @@ mod tests {
             false
         });
         assert_eq!((out, tries), (steps, 2));
+    }
+
+    /// A value tree over integers drawn from `0..1000` with a fixed seed.
+    fn int_tree() -> impl ValueTree<Value = u32> {
+        use proptest::strategy::Strategy;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let mut runner = TestRunner::new_with_rng(
+            Config::default(),
+            TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]),
+        );
+        loop {
+            let tree = (0u32..1000).new_tree(&mut runner).expect("a tree");
+            if tree.current() >= 500 {
+                return tree;
+            }
+        }
+    }
+
+    #[test]
+    fn shrink_finds_the_smallest_value_that_still_fails() {
+        let mut tree = int_tree();
+        let start = tree.current();
+        let out = shrink(&mut tree, 1000, Duration::from_secs(60), |&n| n >= 123);
+        assert_eq!(out, 123, "shrunk from {start}");
+    }
+
+    #[test]
+    fn shrink_keeps_the_start_when_no_simpler_value_fails_and_stops_at_the_try_budget() {
+        let mut tree = int_tree();
+        let start = tree.current();
+        let out = shrink(&mut tree, 1000, Duration::from_secs(60), |&n| n == start);
+        assert_eq!(out, start);
+        let mut tree = int_tree();
+        let mut tries = 0;
+        let out = shrink(&mut tree, 3, Duration::from_secs(60), |_| {
+            tries += 1;
+            true
+        });
+        assert_eq!(tries, 3, "three tries, then it stops");
+        assert!(
+            out < start,
+            "each try that failed was kept: {out} < {start}"
+        );
     }
 }

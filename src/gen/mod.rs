@@ -10,6 +10,8 @@ pub mod sequences;
 pub mod values;
 pub mod workloads;
 
+use std::sync::Arc;
+
 use proptest::strategy::BoxedStrategy;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -96,7 +98,7 @@ impl Step {
 #[derive(Debug, Clone)]
 pub struct GenContext {
     /// The backends the endpoint has (valid creates use them).
-    pub fixtures: Fixtures,
+    pub fixtures: Arc<Fixtures>,
     /// The endpoint's store quota, as far as this run may use it.
     pub quota: usize,
     /// Whether CreateKey may be generated (keys cannot be removed at once, so only against
@@ -145,7 +147,7 @@ mod tests {
     #[test]
     fn every_workload_generates_200_cases_that_round_trip_as_json() {
         let ctx = GenContext {
-            fixtures: Fixtures::builtin(),
+            fixtures: Fixtures::builtin().into(),
             quota: 10,
             allow_create_key: true,
             name_prefix_len: 18,
@@ -176,7 +178,7 @@ mod tests {
             (Fixtures::builtin(), 0),
         ] {
             let ctx = GenContext {
-                fixtures,
+                fixtures: fixtures.into(),
                 quota,
                 allow_create_key: false,
                 name_prefix_len: 0,

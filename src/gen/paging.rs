@@ -183,7 +183,7 @@ mod tests {
     #[test]
     fn paging_cases_create_distinct_stores_and_probe_every_way() {
         let ctx = GenContext {
-            fixtures: Fixtures::builtin(),
+            fixtures: Fixtures::builtin().into(),
             quota: 10,
             allow_create_key: true,
             name_prefix_len: 18,

@@ -57,7 +57,7 @@ fn context() -> Arc<GenContext> {
         .clone()
         .unwrap_or_else(|| {
             Arc::new(GenContext {
-                fixtures: Fixtures::builtin(),
+                fixtures: Fixtures::builtin().into(),
                 quota: ModelConfig::default().quota,
                 allow_create_key: false,
                 name_prefix_len: 0,
@@ -965,7 +965,7 @@ mod tests {
 
     fn ctx() -> GenContext {
         GenContext {
-            fixtures: Fixtures::builtin(),
+            fixtures: Fixtures::builtin().into(),
             quota: 10,
             allow_create_key: true,
             name_prefix_len: 18,

@@ -243,7 +243,7 @@ mod tests {
 
     fn ctx() -> GenContext {
         GenContext {
-            fixtures: Fixtures::builtin(),
+            fixtures: Fixtures::builtin().into(),
             quota: 10,
             allow_create_key: true,
             name_prefix_len: 18,

@@ -18,6 +18,7 @@ mod update;
 mod validate;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng, rngs::SmallRng};
 use serde::{Deserialize, Serialize};
@@ -183,7 +184,7 @@ pub struct Key {
 pub struct Model {
     spec: &'static Spec,
     config: ModelConfig,
-    fixtures: Fixtures,
+    fixtures: Arc<Fixtures>,
     ids: Box<dyn IdSource>,
     /// Stores by creation sequence number (the listing order).
     stores: BTreeMap<u64, Store>,
@@ -195,7 +196,7 @@ pub struct Model {
 
 impl Model {
     /// A model with no stores, the given tunables, backends and ID source.
-    pub fn new(config: ModelConfig, fixtures: Fixtures, ids: Box<dyn IdSource>) -> Model {
+    pub fn new(config: ModelConfig, fixtures: Arc<Fixtures>, ids: Box<dyn IdSource>) -> Model {
         Model {
             spec: Spec::kms(),
             config,

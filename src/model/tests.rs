@@ -77,7 +77,7 @@ impl Harness {
 
     fn with_fixtures(config: ModelConfig, fixtures: Fixtures) -> Harness {
         Harness {
-            model: Model::new(config, fixtures, Box::new(SeededIds::new(1))),
+            model: Model::new(config, fixtures.into(), Box::new(SeededIds::new(1))),
             now: T0,
         }
     }
@@ -139,8 +139,7 @@ impl Harness {
     }
 
     fn cluster_mut(&mut self, id: &str) -> &mut Cluster {
-        self.model
-            .fixtures
+        std::sync::Arc::make_mut(&mut self.model.fixtures)
             .clusters
             .iter_mut()
             .find(|c| c.id == id)
@@ -148,8 +147,7 @@ impl Harness {
     }
 
     fn proxy_mut(&mut self, endpoint: &str) -> &mut XksProxy {
-        self.model
-            .fixtures
+        std::sync::Arc::make_mut(&mut self.model.fixtures)
             .xks_proxies
             .iter_mut()
             .find(|p| p.uri_endpoint == endpoint)
@@ -846,7 +844,9 @@ fn cloudhsm_connect_to_a_cluster_deleted_after_create_fails_with_cluster_not_fou
     let deleted = h.create_hsm("deleted", HEALTHY_A);
     let removed = h.create_hsm("removed", HEALTHY_B);
     h.cluster_mut(HEALTHY_A).state = "DELETED".into();
-    h.model.fixtures.clusters.retain(|c| c.id != HEALTHY_B);
+    std::sync::Arc::make_mut(&mut h.model.fixtures)
+        .clusters
+        .retain(|c| c.id != HEALTHY_B);
     assert_eq!(
         connect_outcome(&mut h, &deleted),
         failed("CLUSTER_NOT_FOUND")
@@ -1562,7 +1562,9 @@ fn a_store_needs_two_active_hsms_at_create_and_one_to_connect() {
     two_down.id = "cluster-onehsmaaaaaa".into();
     two_down.lineage = "one".into();
     two_down.active_hsms = 1;
-    h.model.fixtures.clusters.push(two_down);
+    std::sync::Arc::make_mut(&mut h.model.fixtures)
+        .clusters
+        .push(two_down);
     let body = h.hsm_request("one-hsm", "cluster-onehsmaaaaaa");
     h.fail(
         "CreateCustomKeyStore",

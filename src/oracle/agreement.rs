@@ -390,7 +390,11 @@ mod tests {
                 ..ModelConfig::default()
             };
             Endpoint {
-                model: Model::new(config, fixtures.clone(), Box::new(SeededIds::new(99))),
+                model: Model::new(
+                    config,
+                    fixtures.clone().into(),
+                    Box::new(SeededIds::new(99)),
+                ),
                 fixtures,
                 ids: Vec::new(),
                 history: History::default(),
@@ -456,7 +460,7 @@ mod tests {
     }
 
     fn judge(history: &History) -> Verdict {
-        let fixtures = Fixtures::builtin();
+        let fixtures = std::sync::Arc::new(Fixtures::builtin());
         let model = ModelConfig::default();
         let ctx = Context {
             spec: Spec::kms(),

@@ -539,7 +539,8 @@ pub mod testing {
 
     /// A context over the built-in fixtures and the default model configuration.
     pub fn ctx() -> Context<'static> {
-        let fixtures: &'static Fixtures = Box::leak(Box::new(Fixtures::builtin()));
+        let fixtures: &'static std::sync::Arc<Fixtures> =
+            Box::leak(Box::new(std::sync::Arc::new(Fixtures::builtin())));
         let model: &'static ModelConfig = Box::leak(Box::new(ModelConfig::default()));
         Context {
             spec: Spec::kms(),

@@ -16,6 +16,7 @@ pub mod states;
 pub mod validation;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -115,7 +116,7 @@ pub struct Context<'a> {
     /// The API spec.
     pub spec: &'a Spec,
     /// The backends the endpoint has.
-    pub fixtures: &'a Fixtures,
+    pub fixtures: &'a Arc<Fixtures>,
     /// The model configuration to predict with (quota, switches).
     pub model: &'a ModelConfig,
     /// Prefix of every store name this run creates; other stores belong to someone else.

@@ -7,6 +7,7 @@
 
 mod checks;
 pub mod cleanup;
+mod property;
 pub mod proxies;
 pub mod record;
 pub mod run;
@@ -16,31 +17,25 @@ pub mod selftest;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use proptest::test_runner::{
-    Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
-};
 use tokio::runtime::Handle;
 
 pub use checks::{Check, checks};
 
 use crate::emulator::{self, EmulatorConfig, RunningEmulator};
-use crate::generate::{self, GenContext, Step};
+use crate::generate::{GenContext, Step};
 use crate::history::{History, mask_secrets};
 use crate::model::{Fixtures, ModelConfig};
 use crate::oracle::{Context, Severity, Verdict};
 use crate::report::{CheckReport, FailureDetail};
 use crate::runner::journal::Journal;
-use crate::runner::session::{Endpoint, RetryPolicy, Session};
+use crate::runner::session::{Endpoint, RetryPolicy};
 use crate::runner::{KmsClient, Reply};
 use crate::sigv4::Credential;
 use crate::spec::Spec;
-
-/// The most shorter sequences tried after proptest's shrinking.
-const MINIMIZE_TRIES: usize = 200;
 
 /// Where the checks run.
 #[derive(Clone)]
@@ -92,6 +87,9 @@ pub struct Suite {
     pub history: Option<Mutex<BufWriter<File>>>,
     /// Sequence numbers, unique across the run's checks.
     pub sequences: AtomicU64,
+    /// Cases of a check run at once, each on a target of its own (1 against a remote endpoint,
+    /// whose quota the cases share).
+    pub lanes: usize,
     /// The real XKS proxies fixture entries point at (embedded runs), serving until the end.
     pub proxies: Option<proxies::RealProxies>,
 }
@@ -103,121 +101,6 @@ struct CheckTarget {
 }
 
 impl Suite {
-    /// Runs one check: saved regressions first, then generated cases; shrinks a failure.
-    pub fn run_check(&self, check: &Check) -> CheckReport {
-        let started = Instant::now();
-        let target = match self.check_target() {
-            Ok(t) => t,
-            Err(e) => {
-                let mut report = self.report(check, 0, Verdict::default(), started);
-                let summary = format!("the target could not be reached: {e}");
-                report.failure = Some(self.failure(summary, &[], History::default(), 0));
-                return report;
-            }
-        };
-        let observed = Mutex::new(Verdict::default());
-        let cases = AtomicU32::new(0);
-        let requests = AtomicU64::new(0);
-        let first_failing_case = Mutex::new(None::<u32>);
-        let judge = |steps: &[Step]| -> (History, Verdict) {
-            let sequence = self.sequences.fetch_add(1, Ordering::Relaxed);
-            let history = self.execute(&target, steps, sequence);
-            requests.fetch_add(history.exchanges.len() as u64, Ordering::Relaxed);
-            let verdict = (check.oracle)(&self.oracle_context(), &history);
-            (history, verdict)
-        };
-        let failure_of = |verdict: &Verdict| -> Option<String> {
-            let lines: Vec<String> = verdict
-                .failures(self.strict)
-                .map(|f| format!("{} [{}]: {}", f.operation, f.rule, f.message))
-                .collect();
-            (!lines.is_empty()).then(|| lines.join("\n"))
-        };
-        let mut failure = None;
-        for steps in self.saved_regressions(check) {
-            let n = cases.fetch_add(1, Ordering::Relaxed) + 1;
-            let (history, verdict) = judge(&steps);
-            let summary = failure_of(&verdict);
-            observed.lock().expect("not poisoned").absorb(verdict);
-            if let Some(summary) = summary {
-                let summary = format!("a saved regression fails again:\n{summary}");
-                failure = Some(self.failure(summary, &steps, history, n));
-                break;
-            }
-        }
-        if failure.is_none() {
-            let strategy = proptest::strategy::Union::new(
-                check
-                    .workloads
-                    .iter()
-                    .map(|w| generate::workload(*w, &self.gen_context)),
-            );
-            let mut runner = TestRunner::new_with_rng(
-                ProptestConfig {
-                    cases: self.cases,
-                    failure_persistence: None,
-                    max_shrink_iters: 1024,
-                    max_shrink_time: 60_000,
-                    ..ProptestConfig::default()
-                },
-                TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(self.seed, check.name)),
-            );
-            let result = runner.run(&strategy, |steps| {
-                let n = cases.fetch_add(1, Ordering::Relaxed) + 1;
-                let (_, verdict) = judge(&steps);
-                let outcome = failure_of(&verdict);
-                observed
-                    .lock()
-                    .expect("not poisoned")
-                    .absorb(keep_non_failures(verdict));
-                match outcome {
-                    None => Ok(()),
-                    Some(summary) => {
-                        first_failing_case
-                            .lock()
-                            .expect("not poisoned")
-                            .get_or_insert(n);
-                        Err(TestCaseError::fail(summary))
-                    }
-                }
-            });
-            let needed = first_failing_case
-                .lock()
-                .expect("not poisoned")
-                .unwrap_or(0);
-            failure = match result {
-                Ok(()) => None,
-                Err(TestError::Fail(_, minimal)) => {
-                    // Then drop every step the failure does not need.
-                    let minimal = generate::minimize::minimize(minimal, MINIMIZE_TRIES, |s| {
-                        failure_of(&judge(s).1).is_some()
-                    });
-                    let (history, verdict) = judge(&minimal);
-                    let summary = failure_of(&verdict).unwrap_or_else(|| {
-                        "the shrunk sequence passed when run again: the endpoint is not deterministic"
-                            .into()
-                    });
-                    observed.lock().expect("not poisoned").absorb(verdict);
-                    let detail = self.failure(summary, &minimal, history, needed);
-                    self.save_regression(check, &detail.steps);
-                    Some(detail)
-                }
-                Err(TestError::Abort(why)) => {
-                    let summary = format!("the check was aborted: {why}");
-                    Some(self.failure(summary, &[], History::default(), needed))
-                }
-            };
-        }
-        if let Some(emulator) = target.emulator {
-            self.runtime.block_on(emulator.stop());
-        }
-        let verdict = observed.into_inner().expect("not poisoned");
-        let mut report = self.report(check, cases.into_inner(), verdict, started);
-        report.requests = requests.into_inner();
-        report.failure = failure;
-        report
-    }
-
     /// A failure detail, its steps masked like the history.
     fn failure(
         &self,
@@ -263,10 +146,6 @@ impl Suite {
         }
     }
 
-    fn check_target(&self) -> Result<CheckTarget, String> {
-        self.target_of(&self.target)
-    }
-
     /// Starts (embedded) or connects to (remote) `target`.
     fn target_of(&self, target: &Target) -> Result<CheckTarget, String> {
         let (url, emulator) = match target {
@@ -298,43 +177,6 @@ impl Suite {
             endpoint: Arc::new(endpoint),
             emulator,
         })
-    }
-
-    /// Runs one case from a clean slate and returns what it recorded.
-    /// The case runs as a task on the shared runtime, where the emulator serves too (as a load
-    /// client would): its requests wake no other thread, and the check's thread waits once.
-    fn execute(&self, target: &CheckTarget, steps: &[Step], sequence: u64) -> History {
-        if let Some(emulator) = &target.emulator {
-            emulator.reset();
-        }
-        let mut session = Session::new(target.endpoint.clone(), &self.prefix, sequence);
-        let steps = steps.to_vec();
-        let remote = target.emulator.is_none();
-        let case = self.runtime.spawn(async move {
-            session.run(&steps).await;
-            if remote {
-                for (id, why) in session.cleanup().await {
-                    eprintln!(
-                        "ckscheck: could not remove store {id}: {why} (it is in the journal)"
-                    );
-                }
-            }
-            session.into_history()
-        });
-        let history = match self.runtime.block_on(case) {
-            Ok(history) => history,
-            // A panic in the case is a harness bug: let it surface as one.
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            // Cancelled: the runtime is shutting down (Ctrl-C); nothing was recorded.
-            Err(_) => History::default(),
-        };
-        if let Some(sink) = &self.history {
-            let mut out = sink.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = history.write_jsonl(&mut *out) {
-                eprintln!("ckscheck: cannot write the history: {e}");
-            }
-        }
-        history
     }
 
     fn regression_file(&self, check: &Check) -> Option<PathBuf> {

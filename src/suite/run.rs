@@ -66,6 +66,9 @@ pub struct RunOptions {
     pub snapshots: Option<PathBuf>,
     /// Embedded runs: simulate every XKS proxy instead of playing entries with real ones.
     pub simulated_proxies: bool,
+    /// Embedded runs: cases of a check run at once (None: [`EMBEDDED_LANES`]). Remote runs
+    /// always run one at a time.
+    pub lanes: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -93,16 +96,28 @@ impl Default for RunOptions {
             regressions: None,
             snapshots: None,
             simulated_proxies: false,
+            lanes: None,
         }
     }
 }
 
-/// Checks run at once when `--jobs` is not given: against the embedded emulator all of them
-/// (cases spend much of their time waiting on loopback round trips and transitions, so more
-/// checks than cores keep the cores busy); against a remote endpoint one, so the per-operation
-/// rate limit is not shared between checks and findings come in a readable order.
+/// Cases of a check in flight at once against the embedded emulator, each lane an emulator of
+/// its own: a case that waits (a slow proxy, a transition) does not hold up the others.
+pub const EMBEDDED_LANES: usize = 8;
+
+/// Checks and scenarios run at once against the embedded emulator when `--jobs` is not given:
+/// every property check (each with lanes of its own) and as many scenarios, which mostly wait
+/// out transitions. More would start so many first calls to the reference proxies at once that
+/// a healthy one could miss KMS's 250 ms budget on a 2-core machine.
+const EMBEDDED_JOBS: usize = 16;
+
+/// Checks run at once when `--jobs` is not given: against the embedded emulator
+/// [`EMBEDDED_JOBS`] (cases spend much of their time waiting on loopback round trips,
+/// proxies and transitions, so more checks than cores keep the cores busy); against a remote
+/// endpoint one, so the per-operation rate limit is not shared between checks and findings
+/// come in a readable order.
 pub fn default_jobs(embedded: bool) -> usize {
-    if embedded { checks().len() } else { 1 }
+    if embedded { EMBEDDED_JOBS } else { 1 }
 }
 
 /// A usage or configuration error (exit code 2).
@@ -180,7 +195,7 @@ pub fn prepare(
             model.connect_delay_ms = 2;
             let config = EmulatorConfig {
                 model: model.clone(),
-                fixtures: (*fixtures).clone(),
+                fixtures: fixtures.clone(),
                 faults: options.faults.clone(),
                 ..EmulatorConfig::default()
             };
@@ -247,7 +262,7 @@ pub fn prepare(
         fixtures: fixtures.clone(),
         model,
         gen_context: GenContext {
-            fixtures: (*fixtures).clone(),
+            fixtures: fixtures.clone(),
             quota,
             allow_create_key,
             name_prefix_len: prefix.chars().count(),
@@ -259,6 +274,11 @@ pub fn prepare(
         regressions: options.regressions.clone(),
         history: open_history(options.history.as_deref())?,
         sequences: Default::default(),
+        lanes: if embedded {
+            options.lanes.unwrap_or(EMBEDDED_LANES).max(1)
+        } else {
+            1
+        },
         proxies,
     });
     Ok(Prepared {

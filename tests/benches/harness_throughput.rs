@@ -33,7 +33,9 @@ use ckscheck::model::ModelConfig;
 use ckscheck::report::CheckReport;
 use ckscheck::suite::checks;
 use ckscheck::suite::run::{RunOptions, default_jobs, prepare};
-use common::{Load, bench_main, drive, env_or, median, presign, print_machine, print_verdict};
+use common::{
+    Load, bench_main, drive, env_or, median, presign, print_machine, print_verdict, process_cpu,
+};
 
 /// The allocator `ckscheck` itself uses.
 #[global_allocator]
@@ -70,13 +72,23 @@ impl Settings {
     }
 }
 
-/// One harness run: every check, `jobs` at a time. Returns (requests/s, requests, seconds,
-/// names of failed checks).
+/// What one harness run did.
+struct HarnessRound {
+    rps: f64,
+    requests: u64,
+    seconds: f64,
+    /// Process CPU time per request, in microseconds.
+    cpu_us_per_request: Option<f64>,
+    /// Names of the checks that failed.
+    failed: Vec<String>,
+}
+
+/// One harness run: every check, `jobs` at a time.
 fn harness_round(
     s: &Settings,
     seed: u64,
     runtime: &tokio::runtime::Runtime,
-) -> Result<(f64, u64, f64, Vec<String>), String> {
+) -> Result<HarnessRound, String> {
     let options = RunOptions {
         cases: Some(s.cases),
         seed: Some(seed),
@@ -86,6 +98,7 @@ fn harness_round(
     let all = checks();
     let next = AtomicUsize::new(0);
     let started = Instant::now();
+    let cpu_begin = process_cpu();
     let reports: Vec<CheckReport> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..s.jobs)
             .map(|_| {
@@ -104,13 +117,24 @@ fn harness_round(
             .collect()
     });
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_end = process_cpu();
     let requests: u64 = reports.iter().map(|r| r.requests).sum();
     let failed = reports
         .iter()
         .filter(|r| r.failure.is_some())
         .map(|r| r.name.clone())
         .collect();
-    Ok((requests as f64 / seconds, requests, seconds, failed))
+    let cpu_us_per_request = match (cpu_begin, cpu_end) {
+        (Some(a), Some(b)) if requests > 0 => Some((b - a).as_secs_f64() * 1e6 / requests as f64),
+        _ => None,
+    };
+    Ok(HarnessRound {
+        rps: requests as f64 / seconds,
+        requests,
+        seconds,
+        cpu_us_per_request,
+        failed,
+    })
 }
 
 /// One plain-client round against a fresh, empty embedded emulator.
@@ -156,16 +180,21 @@ fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> 
     let (mut harness, mut plain) = (Vec::new(), Vec::new());
     let mut passed = true;
     for round in 1..=s.rounds {
-        let (rps, requests, seconds, failed) = harness_round(s, round as u64, runtime)?;
+        let h = harness_round(s, round as u64, runtime)?;
         println!(
-            "round {round} harness {rps:>10.0} req/s  ({requests} requests in {seconds:.2} s, {} checks failed)",
-            failed.len()
+            "round {round} harness {:>10.0} req/s  ({} requests in {:.2} s, {} checks failed; {} CPU/request)",
+            h.rps,
+            h.requests,
+            h.seconds,
+            h.failed.len(),
+            h.cpu_us_per_request
+                .map_or("n/a".to_string(), |us| format!("{us:.1} us"))
         );
-        if !failed.is_empty() {
-            println!("  failed checks: {}", failed.join(", "));
+        if !h.failed.is_empty() {
+            println!("  failed checks: {}", h.failed.join(", "));
             passed = false;
         }
-        harness.push(rps);
+        harness.push(h.rps);
         let r = runtime.block_on(plain_round(s))?;
         r.print(&format!("round {round} plain  "), s.seconds);
         if r.first_error.is_some() {

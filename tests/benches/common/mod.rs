@@ -86,7 +86,7 @@ pub struct Round {
 }
 
 /// CPU time this process has used (user + system, all threads), from `/proc/self/stat`.
-fn process_cpu() -> Option<Duration> {
+pub fn process_cpu() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = &stat[stat.rfind(')')? + 2..];
