@@ -417,3 +417,53 @@ async fn connects_through_the_reference_proxy_and_fails_with_each_code_as_the_pr
         started.elapsed()
     );
 }
+
+/// KMS answers ConnectCustomKeyStore at once and calls the proxy meanwhile: with no transition
+/// delay, a connect to a proxy slower than KMS's budget is still CONNECTING right after the
+/// answer (a connect that called the proxy first would have settled by then), and ends FAILED
+/// with XKS_PROXY_TIMED_OUT once the budget has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_answers_at_once_and_the_store_waits_for_the_proxy() {
+    let ca = Arc::new(Authority::generate("ckscheck xks_connect test CA").expect("a CA"));
+    let mut proxy = Proxy::start(ca).await;
+    let entry = proxy.entry();
+    let mut fixtures = Fixtures::builtin();
+    let slot = fixtures
+        .xks_proxies
+        .iter_mut()
+        .find(|p| p.uri_endpoint == entry.uri_endpoint)
+        .expect("xks-ok");
+    *slot = entry.clone();
+    let (emulator, client) = emulator_with_delay(fixtures, 0).await;
+    let created = call(
+        &client,
+        "CreateCustomKeyStore",
+        &store_request("slow", &entry, PATH_CONNECT),
+    )
+    .await;
+    assert_eq!(outcome(&created), None, "{}", created.text);
+    let by_id = json!({ "CustomKeyStoreId": created.body["CustomKeyStoreId"] });
+    let id = by_id["CustomKeyStoreId"]
+        .as_str()
+        .expect("an ID")
+        .to_string();
+
+    proxy.change(Change::Fault(ProxyFault::Slow)).await;
+    let connected = call(&client, "ConnectCustomKeyStore", &by_id).await;
+    assert_eq!(outcome(&connected), None, "{}", connected.text);
+    let described = call(&client, "DescribeCustomKeyStores", &by_id).await;
+    assert_eq!(
+        described.body["CustomKeyStores"][0]["ConnectionState"], "CONNECTING",
+        "{}",
+        described.text
+    );
+    assert_eq!(
+        settled(&client, &id).await,
+        (
+            "FAILED".to_string(),
+            Some("XKS_PROXY_TIMED_OUT".to_string())
+        )
+    );
+    proxy.change(Change::Stopped).await;
+    emulator.stop().await;
+}

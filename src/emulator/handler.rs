@@ -1,6 +1,6 @@
 //! One request: read the body within limits, authenticate, route by `X-Amz-Target`, apply.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use http::{Request, Response, StatusCode};
@@ -37,7 +37,7 @@ fn kms_error(name: &str, message: impl Into<String>) -> KmsError {
 }
 
 /// Answers one request. Never panics on client input; every rejection is a KMS-shaped error.
-pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: &Arc<App>, request: Request<Incoming>) -> Response<Body> {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     // Every error answer; the target names the operation for faults that hit one operation.
@@ -106,33 +106,46 @@ pub async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     let observed = observe_proxy(app, now, operation, &body).await;
-    let outcome = {
+    let (outcome, deferred) = {
         let mut model = app
             .model
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        model.with_observation(observed, |model| {
-            app.faults.apply(model, now, operation, &body)
-        })
+        let apply = |model: &mut Model| app.faults.apply(model, now, operation, &body);
+        if operation == "ConnectCustomKeyStore" {
+            model.deferring_connects(apply)
+        } else {
+            (model.with_observation(observed, apply), Vec::new())
+        }
     };
+    // As KMS, answer a connect at once and call the proxy meanwhile; the store stays
+    // CONNECTING until the proxy has answered (or KMS's budget has passed).
+    for target in deferred {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let observed = app.prober.observe(target, "ConnectCustomKeyStore").await;
+            app.model
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .resolve_connect(observed);
+        });
+    }
     match outcome {
         Ok(value) => app.faults.success(&value, &request_id),
         Err(e) => fail(None, &e),
     }
 }
 
-/// Calls the real proxy this request would have KMS check, if any, outside the model lock.
-/// A change to the store between this dry run and the apply makes the model simulate instead.
+/// Calls the real proxy a Create or Update would have KMS check, if any, outside the model
+/// lock (KMS checks the proxy within those calls). A change to the store between this dry run
+/// and the apply makes the model simulate instead.
 async fn observe_proxy(
     app: &App,
     now: u64,
     operation: &str,
     body: &[u8],
 ) -> Option<XksObservation> {
-    if !matches!(
-        operation,
-        "CreateCustomKeyStore" | "UpdateCustomKeyStore" | "ConnectCustomKeyStore"
-    ) {
+    if !matches!(operation, "CreateCustomKeyStore" | "UpdateCustomKeyStore") {
         return None;
     }
     let target = {

@@ -1,4 +1,4 @@
-//! KMS's check of a real XKS proxy: one GetHealthStatus call within KMS's 250 ms budget before
+//! KMS's check of a real XKS proxy: one GetHealthStatus call within KMS's 250 ms budget for
 //! Create, Update and Connect of an external key store, and what its answer means to KMS.
 //!
 //! | answer | behaviour | Connect | Create/Update |

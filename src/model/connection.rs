@@ -28,7 +28,11 @@ impl Model {
     /// Completes every transition that is due at `now`.
     pub(super) fn settle(&mut self, now: Millis) {
         for store in self.stores.values_mut() {
-            if store.pending.as_ref().is_some_and(|p| p.at <= now) {
+            if store
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.at <= now && p.awaiting.is_none())
+            {
                 let p = store.pending.take().expect("checked above");
                 store.state = p.state;
                 store.error_code = p.error_code;
@@ -54,7 +58,9 @@ impl Model {
                 return Err(invalid_state(&store, "ConnectCustomKeyStore"));
             }
         }
+        let deferred = self.deferred_len();
         let error_code = self.connect_result(&store)?;
+        let awaiting = self.deferred_after(deferred);
         let at = now + self.config.connect_delay_ms;
         let store = self.stores.get_mut(&seq).expect("found above");
         store.state = ConnectionState::Connecting;
@@ -67,6 +73,7 @@ impl Model {
                 ConnectionState::Connected
             },
             error_code,
+            awaiting,
         });
         Ok(json!({}))
     }
@@ -109,6 +116,7 @@ impl Model {
                     at: now + delay,
                     state: ConnectionState::Disconnected,
                     error_code: None,
+                    awaiting: None,
                 });
                 Ok(json!({}))
             }

@@ -1,11 +1,14 @@
 //! The proxy seam: what an XKS proxy does when KMS checks it (Create, Update, Connect).
 //!
 //! A simulated proxy does what its fixture entry says. A proxy entry with an `address` is
-//! played by a real proxy: the emulator asks the model which proxy settings an operation would
-//! check ([`Model::xks_probe_target`]), calls that proxy itself (outside the model, with a
-//! clock), and hands what it saw back with the request ([`Model::apply_observed`]). Without an
-//! observation the model still predicts from the fixture entry, as the oracle does: an entry
-//! for a real proxy states what that proxy is expected to do.
+//! played by a real proxy. For Create and Update, whose check is part of the call, the emulator
+//! asks the model which proxy settings the request would check ([`Model::xks_probe_target`]),
+//! calls that proxy itself (outside the model, with a clock), and hands what it saw back with
+//! the request ([`Model::apply_observed`]). A connect, which KMS answers at once, leaves the
+//! store CONNECTING with the call to make ([`Model::deferring_connects`]) until the emulator
+//! brings the proxy's answer ([`Model::resolve_connect`]). Without an observation the model
+//! still predicts from the fixture entry, as the oracle does: an entry for a real proxy states
+//! what that proxy is expected to do.
 
 use std::net::SocketAddr;
 
@@ -51,6 +54,10 @@ pub(super) enum Seam {
     Observed(XksObservation),
     /// From the fixture entry, noting the first real proxy a probe would call (a dry run).
     Record(Option<ProbeTarget>),
+    /// A connect's call to a real proxy is not made now: the store waits, CONNECTING, for
+    /// [`Model::resolve_connect`]. Holds the calls deferred so far (Create and Update
+    /// simulate: their check is part of the call).
+    Defer(Vec<ProbeTarget>),
 }
 
 impl Model {
@@ -110,6 +117,62 @@ impl Model {
         result
     }
 
+    /// Runs `run` (a request being applied) with each connect's call to a real proxy deferred,
+    /// as KMS connects asynchronously: such a store stays CONNECTING until
+    /// [`Model::resolve_connect`] brings what the proxy did. Returns what `run` returned and
+    /// the calls to make.
+    pub fn deferring_connects<R>(
+        &mut self,
+        run: impl FnOnce(&mut Model) -> R,
+    ) -> (R, Vec<ProbeTarget>) {
+        let before = std::mem::replace(&mut self.seam, Seam::Defer(Vec::new()));
+        let result = run(self);
+        let deferred = match std::mem::replace(&mut self.seam, before) {
+            Seam::Defer(deferred) => deferred,
+            _ => Vec::new(),
+        };
+        (result, deferred)
+    }
+
+    /// Completes the connect that waits for this call to a real proxy with what the proxy did
+    /// (FAILED with its error code, or CONNECTED), at the connect's due time or now if that has
+    /// passed. A connect no longer waiting (disconnected meanwhile, or the model was reset)
+    /// ignores it.
+    pub fn resolve_connect(&mut self, observed: XksObservation) {
+        let waiting = self.stores.values_mut().find_map(|store| {
+            store
+                .pending
+                .as_mut()
+                .filter(|p| p.awaiting.as_ref() == Some(&observed.target))
+        });
+        if let Some(pending) = waiting {
+            let error_code = super::connection::xks_connect_error(observed.behaviour);
+            pending.state = if error_code.is_some() {
+                super::ConnectionState::Failed
+            } else {
+                super::ConnectionState::Connected
+            };
+            pending.error_code = error_code.map(str::to_string);
+            pending.awaiting = None;
+        }
+    }
+
+    /// How many calls to real proxies have been deferred so far (0 when none can be).
+    pub(super) fn deferred_len(&self) -> usize {
+        match &self.seam {
+            Seam::Defer(deferred) => deferred.len(),
+            _ => 0,
+        }
+    }
+
+    /// The call deferred after the first `n`, if one was.
+    pub(super) fn deferred_after(&self, n: usize) -> Option<ProbeTarget> {
+        match &self.seam {
+            Seam::Defer(deferred) => deferred.get(n).cloned(),
+            _ => None,
+        }
+    }
+
     /// What the proxy named by these settings does when KMS calls it.
     pub(super) fn probe(&mut self, x: &XksSettings, at_create: bool) -> XksBehaviour {
         let Some(proxy) = self.fixtures.proxy(&x.uri_endpoint) else {
@@ -128,6 +191,11 @@ impl Model {
             match &mut self.seam {
                 Seam::Observed(o) if o.target == target => return o.behaviour,
                 Seam::Record(slot @ None) => *slot = Some(target),
+                // The placeholder answer never shows: the store waits for the real one.
+                Seam::Defer(deferred) if !at_create => {
+                    deferred.push(target);
+                    return XksBehaviour::Connects;
+                }
                 _ => {}
             }
         }

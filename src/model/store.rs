@@ -104,6 +104,9 @@ pub(crate) struct Pending {
     pub at: Millis,
     pub state: ConnectionState,
     pub error_code: Option<String>,
+    /// A connect that waits for a real proxy's answer ([`super::Model::resolve_connect`]):
+    /// it does not complete before that answer, whatever `at` says.
+    pub awaiting: Option<super::ProbeTarget>,
 }
 
 /// One custom key store.

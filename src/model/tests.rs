@@ -1185,6 +1185,99 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// Connects `id` with calls to real proxies deferred; the calls the model wants made.
+    fn connect_deferring(&mut self, id: &str) -> Vec<ProbeTarget> {
+        let body = json!({ "CustomKeyStoreId": id }).to_string();
+        let now = self.now;
+        let (outcome, deferred) = self
+            .model
+            .deferring_connects(|m| m.apply(now, "ConnectCustomKeyStore", body.as_bytes()));
+        outcome.expect("the connect is accepted");
+        deferred
+    }
+}
+
+#[test]
+fn a_deferred_connect_stays_connecting_until_the_proxy_answers_then_ends_as_it_says() {
+    for (behaviour, state, code) in [
+        (XksBehaviour::Connects, "CONNECTED", None),
+        (
+            XksBehaviour::TimesOut,
+            "FAILED",
+            Some("XKS_PROXY_TIMED_OUT"),
+        ),
+    ] {
+        let mut h = with_real_ok();
+        let id = h.create_xks("xks", XKS_OK);
+        let deferred = h.connect_deferring(&id);
+        assert_eq!(deferred.len(), 1, "one call to the real proxy");
+        assert!(!deferred[0].at_create);
+        // Long past the transition delay, the store still waits for the proxy.
+        h.advance(DELAY * 10);
+        assert_eq!(h.state(&id), "CONNECTING");
+        // An answer for other settings is not this connect's.
+        let mut other = deferred[0].clone();
+        other.uri_path = "/other/kms/xks/v1".into();
+        h.model.resolve_connect(XksObservation {
+            target: other,
+            behaviour: XksBehaviour::InvalidConfiguration,
+        });
+        assert_eq!(h.state(&id), "CONNECTING");
+        h.model.resolve_connect(XksObservation {
+            target: deferred[0].clone(),
+            behaviour,
+        });
+        assert_eq!(h.state(&id), state, "{behaviour:?}");
+        assert_eq!(
+            h.entry(&id)["ConnectionErrorCode"].as_str(),
+            code,
+            "{behaviour:?}"
+        );
+    }
+}
+
+#[test]
+fn a_proxy_answer_after_the_store_was_disconnected_changes_nothing() {
+    let mut h = with_real_ok();
+    let id = h.create_xks("xks", XKS_OK);
+    let deferred = h.connect_deferring(&id);
+    h.ok(
+        "DisconnectCustomKeyStore",
+        json!({ "CustomKeyStoreId": id }),
+    );
+    h.settle();
+    assert_eq!(h.state(&id), "DISCONNECTED");
+    h.model.resolve_connect(XksObservation {
+        target: deferred[0].clone(),
+        behaviour: XksBehaviour::TimesOut,
+    });
+    h.advance(DELAY);
+    assert_eq!(h.state(&id), "DISCONNECTED");
+    assert_eq!(h.entry(&id)["ConnectionErrorCode"], Value::Null);
+}
+
+#[test]
+fn only_connects_to_real_proxies_are_deferred() {
+    let mut h = with_real_ok();
+    // A simulated proxy and a CloudHSM cluster connect on the model's clock, as before.
+    let simulated = h.create_xks("sim", XKS_OK_2);
+    assert!(h.connect_deferring(&simulated).is_empty());
+    let hsm = h.create_hsm("hsm", HEALTHY_A);
+    assert!(h.connect_deferring(&hsm).is_empty());
+    h.settle();
+    assert_eq!(h.state(&simulated), "CONNECTED");
+    assert_eq!(h.state(&hsm), "CONNECTED");
+    // Create and Update of a store on a real proxy are checked within the call, not deferred.
+    let body = h.xks_request("real", XKS_OK).to_string();
+    let now = h.now;
+    let (created, deferred) = h
+        .model
+        .deferring_connects(|m| m.apply(now, "CreateCustomKeyStore", body.as_bytes()));
+    assert!(created.is_ok(), "{created:?}");
+    assert!(deferred.is_empty());
+}
+
 #[test]
 fn the_dry_run_names_the_real_proxy_and_the_stores_settings_where_kms_checks_it() {
     let mut h = with_real_ok();
