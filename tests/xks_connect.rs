@@ -315,11 +315,14 @@ fn outcome(reply: &Reply) -> Option<String> {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connects_through_the_reference_proxy_and_fails_with_each_code_as_the_proxy_breaks() {
-    let started = Instant::now();
+/// A reference proxy playing xks-ok, an emulator whose transitions last `delay_ms`, and a
+/// DISCONNECTED store on the proxy with path PATH_CONNECT: (proxy, its entry, emulator,
+/// client, store ID).
+async fn store_on_reference_proxy(
+    delay_ms: u64,
+) -> (Proxy, XksProxy, RunningEmulator, KmsClient, String) {
     let ca = Arc::new(Authority::generate("ckscheck xks_connect test CA").expect("a CA"));
-    let mut proxy = Proxy::start(ca).await;
+    let proxy = Proxy::start(ca).await;
     let entry = proxy.entry();
     let mut fixtures = Fixtures::builtin();
     let slot = fixtures
@@ -328,8 +331,7 @@ async fn connects_through_the_reference_proxy_and_fails_with_each_code_as_the_pr
         .find(|p| p.uri_endpoint == entry.uri_endpoint)
         .expect("xks-ok");
     *slot = entry.clone();
-    let (emulator, client) = emulator_with_delay(fixtures, 20).await;
-
+    let (emulator, client) = emulator_with_delay(fixtures, delay_ms).await;
     let created = call(
         &client,
         "CreateCustomKeyStore",
@@ -341,6 +343,13 @@ async fn connects_through_the_reference_proxy_and_fails_with_each_code_as_the_pr
         .as_str()
         .expect("an ID")
         .to_string();
+    (proxy, entry, emulator, client, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connects_through_the_reference_proxy_and_fails_with_each_code_as_the_proxy_breaks() {
+    let started = Instant::now();
+    let (mut proxy, entry, emulator, client, id) = store_on_reference_proxy(20).await;
     let by_id = json!({ "CustomKeyStoreId": id });
 
     let changes = [
@@ -424,29 +433,8 @@ async fn connects_through_the_reference_proxy_and_fails_with_each_code_as_the_pr
 /// with XKS_PROXY_TIMED_OUT once the budget has passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_answers_at_once_and_the_store_waits_for_the_proxy() {
-    let ca = Arc::new(Authority::generate("ckscheck xks_connect test CA").expect("a CA"));
-    let mut proxy = Proxy::start(ca).await;
-    let entry = proxy.entry();
-    let mut fixtures = Fixtures::builtin();
-    let slot = fixtures
-        .xks_proxies
-        .iter_mut()
-        .find(|p| p.uri_endpoint == entry.uri_endpoint)
-        .expect("xks-ok");
-    *slot = entry.clone();
-    let (emulator, client) = emulator_with_delay(fixtures, 0).await;
-    let created = call(
-        &client,
-        "CreateCustomKeyStore",
-        &store_request("slow", &entry, PATH_CONNECT),
-    )
-    .await;
-    assert_eq!(outcome(&created), None, "{}", created.text);
-    let by_id = json!({ "CustomKeyStoreId": created.body["CustomKeyStoreId"] });
-    let id = by_id["CustomKeyStoreId"]
-        .as_str()
-        .expect("an ID")
-        .to_string();
+    let (mut proxy, _, emulator, client, id) = store_on_reference_proxy(0).await;
+    let by_id = json!({ "CustomKeyStoreId": id });
 
     proxy.change(Change::Fault(ProxyFault::Slow)).await;
     let connected = call(&client, "ConnectCustomKeyStore", &by_id).await;
