@@ -23,6 +23,7 @@
 //! Run without `--bench` (e.g. by `cargo test --benches`) it does one short smoke round per
 //! target and does not judge the ratio.
 
+#[allow(dead_code)]
 mod common;
 
 use std::convert::Infallible;
@@ -31,7 +32,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ckscheck::emulator::{EmulatorConfig, RunningEmulator, start_on_loopback};
-use ckscheck::model::{Fixtures, XksBehaviour};
+use ckscheck::generate::backends::{self, Backend};
+use ckscheck::model::Fixtures;
 use common::{
     Load, bench_main, credential, drive, env_or, median, presign, print_machine, print_verdict,
 };
@@ -42,7 +44,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -101,53 +103,29 @@ impl Settings {
     }
 }
 
-/// Create requests for `n` distinct stores, from the built-in fixtures: CloudHSM stores on the
-/// clusters that accept a Create, external stores on the proxies that pass the Create check.
+/// Create requests for `n` distinct stores, from the built-in fixtures: the generator's own
+/// creatable backends (CloudHSM clusters that accept a Create, one per backup lineage; proxies
+/// that pass the Create check, over the public endpoint), with their own values.
 fn store_requests(fixtures: &Fixtures, n: usize) -> Result<Vec<Value>, String> {
-    let clusters = fixtures
-        .clusters
-        .iter()
-        .filter(|c| c.state == "ACTIVE" && !c.invalid_configuration && c.connect_error.is_none());
-    let cloudhsm = clusters.map(|c| {
-        json!({
-            "CloudHsmClusterId": c.id,
-            "TrustAnchorCertificate": c.trust_anchor_certificate,
-            "KeyStorePassword": c.kmsuser_password,
-        })
-    });
-    let proxies = fixtures.xks_proxies.iter().filter(|p| {
-        p.behaviour_at_create == XksBehaviour::Connects && p.vpc_endpoint_service_name.is_none()
-    });
-    let external = proxies.map(|p| {
-        json!({
-            "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
-            "XksProxyUriEndpoint": p.uri_endpoint,
-            "XksProxyUriPath": p.uri_path,
-            "XksProxyConnectivity": "PUBLIC_ENDPOINT",
-            "XksProxyAuthenticationCredential": {
-                "AccessKeyId": p.access_key_id,
-                "RawSecretAccessKey": p.secret_access_key,
-            },
-        })
-    });
+    let (cloudhsm, external): (Vec<Backend>, Vec<Backend>) = backends::creatable(fixtures)
+        .into_iter()
+        .filter(|b| !matches!(b, Backend::Proxy { vpc: true, .. }))
+        .partition(|b| matches!(b, Backend::Cluster(_)));
     // Interleave the kinds so a small N still shows both entry shapes.
-    let (mut cloudhsm, mut external) = (cloudhsm.peekable(), external.peekable());
+    let (mut cloudhsm, mut external) = (cloudhsm.into_iter(), external.into_iter());
     let mut out = Vec::new();
-    while out.len() < n && (cloudhsm.peek().is_some() || external.peek().is_some()) {
-        for next in [cloudhsm.next(), external.next()].into_iter().flatten() {
-            if out.len() < n {
-                out.push(next);
-            }
+    while out.len() < n {
+        let pair = [cloudhsm.next(), external.next()];
+        if pair.iter().all(Option::is_none) {
+            return Err(format!(
+                "the fixtures allow only {} distinct stores, BENCH_STORES={n}",
+                out.len()
+            ));
         }
-    }
-    if out.len() < n {
-        return Err(format!(
-            "the fixtures allow only {} distinct stores, BENCH_STORES={n}",
-            out.len()
-        ));
-    }
-    for (i, body) in out.iter_mut().enumerate() {
-        body["CustomKeyStoreName"] = json!(format!("bench-store-{}", i + 1));
+        for backend in pair.into_iter().flatten().take(n - out.len()) {
+            let name = format!("bench-store-{}", out.len() + 1);
+            out.push(backends::create_body(fixtures, backend, &name, true));
+        }
     }
     Ok(out)
 }

@@ -34,7 +34,8 @@ use ckscheck::report::CheckReport;
 use ckscheck::suite::checks;
 use ckscheck::suite::run::{RunOptions, default_jobs, prepare};
 use common::{
-    Load, bench_main, drive, env_or, median, presign, print_machine, print_verdict, process_cpu,
+    Load, SuiteSettings, bench_main, drive, median, presign, print_machine, print_verdict,
+    process_cpu,
 };
 
 /// The allocator `ckscheck` itself uses.
@@ -43,34 +44,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The minimum harness/plain-client rate ratio.
 const TARGET_RATIO: f64 = 0.5;
-
-struct Settings {
-    cases: u32,
-    jobs: usize,
-    seconds: f64,
-    rounds: usize,
-    judge: bool,
-}
-
-impl Settings {
-    fn from_env() -> Result<Settings, String> {
-        let judge = std::env::args().any(|a| a == "--bench");
-        let (cases, seconds, rounds) = if judge { (256, 3.0, 3) } else { (16, 0.3, 1) };
-        let s = Settings {
-            cases: env_or("BENCH_CASES", cases)?,
-            jobs: env_or("BENCH_JOBS", default_jobs(true))?,
-            seconds: env_or("BENCH_SECONDS", seconds)?,
-            rounds: env_or("BENCH_ROUNDS", rounds)?,
-            judge,
-        };
-        if s.cases == 0 || s.jobs == 0 || s.rounds == 0 || s.seconds.is_nan() || s.seconds <= 0.0 {
-            return Err(
-                "BENCH_CASES, BENCH_JOBS, BENCH_ROUNDS and BENCH_SECONDS must be > 0".into(),
-            );
-        }
-        Ok(s)
-    }
-}
 
 /// What one harness run did.
 struct HarnessRound {
@@ -85,7 +58,7 @@ struct HarnessRound {
 
 /// One harness run: every check, `jobs` at a time.
 fn harness_round(
-    s: &Settings,
+    s: &SuiteSettings,
     seed: u64,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<HarnessRound, String> {
@@ -100,7 +73,7 @@ fn harness_round(
     let started = Instant::now();
     let cpu_begin = process_cpu();
     let reports: Vec<CheckReport> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..s.jobs)
+        let workers: Vec<_> = (0..s.concurrency)
             .map(|_| {
                 scope.spawn(|| {
                     let mut mine = Vec::new();
@@ -138,7 +111,7 @@ fn harness_round(
 }
 
 /// One plain-client round against a fresh, empty embedded emulator.
-async fn plain_round(s: &Settings) -> Result<common::Round, String> {
+async fn plain_round(s: &SuiteSettings) -> Result<common::Round, String> {
     let config = EmulatorConfig {
         model: ModelConfig {
             connect_delay_ms: 5,
@@ -152,7 +125,7 @@ async fn plain_round(s: &Settings) -> Result<common::Round, String> {
     let request = presign("DescribeCustomKeyStores", b"{}".to_vec())?;
     let expected = br#"{"CustomKeyStores":[],"Truncated":false}"#.len();
     let load = Load {
-        concurrency: s.jobs,
+        concurrency: s.concurrency,
         warmup: 0.5,
         seconds: s.seconds,
     };
@@ -161,13 +134,13 @@ async fn plain_round(s: &Settings) -> Result<common::Round, String> {
     Ok(round)
 }
 
-fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> {
+fn run(s: &SuiteSettings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> {
     println!("harness_throughput: requests/s of the harness vs a plain client, embedded emulator");
     print_machine();
     println!(
         "settings: cases={} jobs={} seconds={} rounds={} mode={}",
         s.cases,
-        s.jobs,
+        s.concurrency,
         s.seconds,
         s.rounds,
         if s.judge {
@@ -220,7 +193,7 @@ fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> 
 
 fn main() -> ExitCode {
     bench_main("harness_throughput", |runtime| {
-        let settings = Settings::from_env()?;
+        let settings = SuiteSettings::from_env("BENCH_JOBS", default_jobs(true))?;
         run(&settings, runtime)
     })
 }

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use ckscheck::xks::checks::{checks, requests};
 use ckscheck::xks::proxy::KEY_MAIN;
 use ckscheck::xks::run::{RunArgs, prepare};
-use common::{bench_main, env_or, median, print_machine, print_verdict};
+use common::{SuiteSettings, bench_main, median, print_machine, print_verdict};
 
 /// The allocator `ckscheck` itself uses.
 #[global_allocator]
@@ -42,34 +42,6 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The minimum suite/plain-loop rate ratio.
 const TARGET_RATIO: f64 = 0.5;
-
-struct Settings {
-    cases: u32,
-    seconds: f64,
-    tasks: usize,
-    rounds: usize,
-    judge: bool,
-}
-
-impl Settings {
-    fn from_env() -> Result<Settings, String> {
-        let judge = std::env::args().any(|a| a == "--bench");
-        let (cases, seconds, rounds) = if judge { (256, 3.0, 3) } else { (16, 0.3, 1) };
-        let s = Settings {
-            cases: env_or("BENCH_CASES", cases)?,
-            seconds: env_or("BENCH_SECONDS", seconds)?,
-            tasks: env_or("BENCH_TASKS", 8)?,
-            rounds: env_or("BENCH_ROUNDS", rounds)?,
-            judge,
-        };
-        if s.cases == 0 || s.tasks == 0 || s.rounds == 0 || s.seconds.is_nan() || s.seconds <= 0.0 {
-            return Err(
-                "BENCH_CASES, BENCH_TASKS, BENCH_ROUNDS and BENCH_SECONDS must be > 0".into(),
-            );
-        }
-        Ok(s)
-    }
-}
 
 /// What one round measured.
 struct Round {
@@ -79,7 +51,7 @@ struct Round {
     failed: Vec<String>,
 }
 
-fn round(s: &Settings, seed: u64, runtime: &tokio::runtime::Runtime) -> Result<Round, String> {
+fn round(s: &SuiteSettings, seed: u64, runtime: &tokio::runtime::Runtime) -> Result<Round, String> {
     let args = RunArgs {
         cases: s.cases,
         seed: Some(seed),
@@ -120,7 +92,7 @@ fn round(s: &Settings, seed: u64, runtime: &tokio::runtime::Runtime) -> Result<R
     let body = requests::encrypt(&vec![7u8; 4096], None, false);
     runtime.block_on(async {
         let deadline = Instant::now() + seconds;
-        let tasks: Vec<_> = (0..s.tasks)
+        let tasks: Vec<_> = (0..s.concurrency)
             .map(|_| {
                 let (client, ok, body) = (client.clone(), ok.clone(), body.clone());
                 tokio::spawn(async move {
@@ -149,7 +121,7 @@ fn round(s: &Settings, seed: u64, runtime: &tokio::runtime::Runtime) -> Result<R
     })
 }
 
-fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> {
+fn run(s: &SuiteSettings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> {
     println!(
         "xks_throughput: requests/s of `xks run` vs a plain signed loop, embedded reference proxy"
     );
@@ -158,7 +130,7 @@ fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> 
         "settings: cases={} seconds={} tasks={} rounds={} mode={}",
         s.cases,
         s.seconds,
-        s.tasks,
+        s.concurrency,
         s.rounds,
         if s.judge {
             "bench"
@@ -173,7 +145,7 @@ fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> 
         let r = round(s, n as u64, runtime)?;
         println!(
             "round {n} suite {:>8.0} req/s   plain loop {:>8.0} req/s   Encrypt 4 KiB x{} {:>8.0} req/s",
-            r.suite_rps, r.plain_rps, s.tasks, r.encrypt_rps
+            r.suite_rps, r.plain_rps, s.concurrency, r.encrypt_rps
         );
         if !r.failed.is_empty() {
             println!("  failed checks: {}", r.failed.join(", "));
@@ -190,7 +162,7 @@ fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> 
     println!("median plain loop {p:>10.0} req/s");
     println!(
         "median Encrypt of 4 KiB, {} tasks: {e:>10.0} req/s",
-        s.tasks
+        s.concurrency
     );
     println!("ratio suite/plain = {ratio:.3} (target >= {TARGET_RATIO})");
     if !passed {
@@ -205,7 +177,7 @@ fn run(s: &Settings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> 
 
 fn main() -> ExitCode {
     bench_main("xks_throughput", |runtime| {
-        let settings = Settings::from_env()?;
+        let settings = SuiteSettings::from_env("BENCH_TASKS", 8)?;
         run(&settings, runtime)
     })
 }

@@ -1,4 +1,5 @@
-//! What both throughput benches share: a pre-signed request, a load loop, medians.
+//! What the throughput benches share: a pre-signed request, a load loop, medians, the settings
+//! of a bench that runs a whole suite.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -258,5 +259,47 @@ pub fn bench_main(
             eprintln!("{name}: {e}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The settings of a bench that runs a whole suite next to a plain loop, from the environment:
+/// `BENCH_CASES` cases per check, `BENCH_SECONDS` of each plain round, `BENCH_ROUNDS` rounds,
+/// and a concurrency named by the bench. Without `--bench` (e.g. under `cargo test --benches`)
+/// one short round, not judged.
+pub struct SuiteSettings {
+    pub cases: u32,
+    pub concurrency: usize,
+    pub seconds: f64,
+    pub rounds: usize,
+    /// False when run as a smoke test: the ratio is not judged.
+    pub judge: bool,
+}
+
+impl SuiteSettings {
+    /// Reads the settings; the concurrency from `concurrency_var`, else `default_concurrency`.
+    pub fn from_env(
+        concurrency_var: &str,
+        default_concurrency: usize,
+    ) -> Result<SuiteSettings, String> {
+        let judge = std::env::args().any(|a| a == "--bench");
+        let (cases, seconds, rounds) = if judge { (256, 3.0, 3) } else { (16, 0.3, 1) };
+        let s = SuiteSettings {
+            cases: env_or("BENCH_CASES", cases)?,
+            concurrency: env_or(concurrency_var, default_concurrency)?,
+            seconds: env_or("BENCH_SECONDS", seconds)?,
+            rounds: env_or("BENCH_ROUNDS", rounds)?,
+            judge,
+        };
+        if s.cases == 0
+            || s.concurrency == 0
+            || s.rounds == 0
+            || s.seconds.is_nan()
+            || s.seconds <= 0.0
+        {
+            return Err(format!(
+                "BENCH_CASES, {concurrency_var}, BENCH_ROUNDS and BENCH_SECONDS must be > 0"
+            ));
+        }
+        Ok(s)
     }
 }
