@@ -158,6 +158,25 @@ fn optional_bytes(
     }
 }
 
+/// A required base64 member whose decoded length must be one of `lengths`.
+fn sized_bytes(
+    object: &Map<String, Value>,
+    name: &str,
+    lengths: &[usize],
+    planted: &Planted,
+) -> Result<Vec<u8>, ProxyError> {
+    let bytes = decode(name, required(object, name)?, planted)?;
+    if !lengths.contains(&bytes.len()) {
+        let allowed: Vec<String> = lengths.iter().map(usize::to_string).collect();
+        return Err(ProxyError::validation(format!(
+            "{name} must be {} bytes, not {}.",
+            allowed.join(" or "),
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
 /// `encryptionAlgorithm` must be `AES_GCM`.
 fn check_algorithm(object: &Map<String, Value>) -> Result<(), ProxyError> {
     match required(object, "encryptionAlgorithm")? {
@@ -237,28 +256,8 @@ pub(super) fn decrypt(body: &[u8], planted: &Planted) -> Result<DecryptRequest, 
             ctm.len()
         )));
     }
-    let iv = decode(
-        "initializationVector",
-        required(&object, "initializationVector")?,
-        planted,
-    )?;
-    if iv.len() != 12 && iv.len() != 16 {
-        return Err(ProxyError::validation(format!(
-            "initializationVector must be 12 or 16 bytes, not {}.",
-            iv.len()
-        )));
-    }
-    let tag = decode(
-        "authenticationTag",
-        required(&object, "authenticationTag")?,
-        planted,
-    )?;
-    if tag.len() != 16 {
-        return Err(ProxyError::validation(format!(
-            "authenticationTag must be 16 bytes, not {}.",
-            tag.len()
-        )));
-    }
+    let iv = sized_bytes(&object, "initializationVector", &[12, 16], planted)?;
+    let tag = sized_bytes(&object, "authenticationTag", &[16], planted)?;
     if ciphertext.len() > MAX_DATA_BYTES {
         return Err(ProxyError::unsupported(format!(
             "ciphertext is {} bytes; this proxy accepts at most {MAX_DATA_BYTES}.",
