@@ -24,6 +24,15 @@ pub fn xks_connect_error(behaviour: XksBehaviour) -> Option<&'static str> {
     })
 }
 
+/// The state a connect ends in: FAILED when it has an error code, else CONNECTED.
+pub(super) fn connect_end(error_code: Option<&str>) -> ConnectionState {
+    if error_code.is_some() {
+        ConnectionState::Failed
+    } else {
+        ConnectionState::Connected
+    }
+}
+
 impl Model {
     /// Completes every transition that is due at `now`.
     pub(super) fn settle(&mut self, now: Millis) {
@@ -67,11 +76,7 @@ impl Model {
         store.error_code = None;
         store.pending = Some(Pending {
             at,
-            state: if error_code.is_some() {
-                ConnectionState::Failed
-            } else {
-                ConnectionState::Connected
-            },
+            state: connect_end(error_code.as_deref()),
             error_code,
             awaiting,
         });

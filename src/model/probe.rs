@@ -147,11 +147,7 @@ impl Model {
         });
         if let Some(pending) = waiting {
             let error_code = super::connection::xks_connect_error(observed.behaviour);
-            pending.state = if error_code.is_some() {
-                super::ConnectionState::Failed
-            } else {
-                super::ConnectionState::Connected
-            };
+            pending.state = super::connection::connect_end(error_code);
             pending.error_code = error_code.map(str::to_string);
             pending.awaiting = None;
         }
