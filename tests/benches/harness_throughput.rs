@@ -16,6 +16,7 @@
 //!   BENCH_CASES    cases per check (default 256, as `ckscheck run`)
 //!   BENCH_JOBS     checks run at once and plain-client tasks (default: as `ckscheck run`
 //!                  against the embedded emulator, every check at once)
+//!   BENCH_LANES    cases of one check in flight at once (default: as `ckscheck run`)
 //!   BENCH_SECONDS  measured seconds of each plain-client round (default 3)
 //!   BENCH_ROUNDS   rounds (default 3)
 //!
@@ -59,12 +60,14 @@ struct HarnessRound {
 /// One harness run: every check, `jobs` at a time.
 fn harness_round(
     s: &SuiteSettings,
+    lanes: Option<usize>,
     seed: u64,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<HarnessRound, String> {
     let options = RunOptions {
         cases: Some(s.cases),
         seed: Some(seed),
+        lanes,
         ..RunOptions::default()
     };
     let prepared = prepare(&options, runtime)?;
@@ -134,13 +137,18 @@ async fn plain_round(s: &SuiteSettings) -> Result<common::Round, String> {
     Ok(round)
 }
 
-fn run(s: &SuiteSettings, runtime: &tokio::runtime::Runtime) -> Result<bool, String> {
+fn run(
+    s: &SuiteSettings,
+    lanes: Option<usize>,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<bool, String> {
     println!("harness_throughput: requests/s of the harness vs a plain client, embedded emulator");
     print_machine();
     println!(
-        "settings: cases={} jobs={} seconds={} rounds={} mode={}",
+        "settings: cases={} jobs={} lanes={} seconds={} rounds={} mode={}",
         s.cases,
         s.concurrency,
+        lanes.map_or("default".to_string(), |n| n.to_string()),
         s.seconds,
         s.rounds,
         if s.judge {
@@ -153,7 +161,7 @@ fn run(s: &SuiteSettings, runtime: &tokio::runtime::Runtime) -> Result<bool, Str
     let (mut harness, mut plain) = (Vec::new(), Vec::new());
     let mut passed = true;
     for round in 1..=s.rounds {
-        let h = harness_round(s, round as u64, runtime)?;
+        let h = harness_round(s, lanes, round as u64, runtime)?;
         println!(
             "round {round} harness {:>10.0} req/s  ({} requests in {:.2} s, {} checks failed; {} CPU/request)",
             h.rps,
@@ -194,6 +202,15 @@ fn run(s: &SuiteSettings, runtime: &tokio::runtime::Runtime) -> Result<bool, Str
 fn main() -> ExitCode {
     bench_main("harness_throughput", |runtime| {
         let settings = SuiteSettings::from_env("BENCH_JOBS", default_jobs(true))?;
-        run(&settings, runtime)
+        let lanes = match std::env::var("BENCH_LANES") {
+            Ok(v) => Some(
+                v.parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("BENCH_LANES must be a number > 0, not {v:?}"))?,
+            ),
+            Err(_) => None,
+        };
+        run(&settings, lanes, runtime)
     })
 }
