@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 
 use super::*;
-use crate::xks::client::{RawRequest, XksClient, XksReply, XksTarget};
+use crate::xks::client::{RawRequest, SendError, XksClient, XksReply, XksTarget};
 use crate::xks::crypto;
 use crate::xks::tls::{Identity, Roots};
 
@@ -55,6 +55,11 @@ fn meta(operation: &str) -> Value {
 
 fn health_body() -> Value {
     json!({"requestMetadata": {"kmsRequestId": "r-1", "kmsOperation": "KmsHealthCheck"}})
+}
+
+/// A GetHealthStatus call, as KMS's health check sends it.
+async fn health(c: &XksClient) -> Result<XksReply, SendError> {
+    c.call("GetHealthStatus", None, &health_body()).await
 }
 
 fn encrypt_body(plaintext: &[u8], aad: &[u8], cdiv: bool) -> Value {
@@ -163,10 +168,7 @@ async fn health_metadata_and_a_large_round_trip_with_aad_and_cdiv_work_over_tls(
     let c = client(&p);
     assert_eq!(p.url(), format!("https://{HOST}:{}", p.addr.port()));
 
-    let h = c
-        .call("GetHealthStatus", None, &health_body())
-        .await
-        .unwrap();
+    let h = health(&c).await.unwrap();
     assert_eq!(h.status, 200, "{}", h.text);
     assert_eq!(h.content_type.as_deref(), Some("application/json"));
     assert_eq!(h.body["xksProxyFleetSize"], 1);
@@ -501,16 +503,8 @@ async fn bad_handshakes_and_hanging_clients_never_stop_the_server() {
         target.roots = Roots::Pem(other.ca_pem.clone());
         XksClient::new(target).unwrap()
     };
-    assert!(
-        untrusted
-            .call("GetHealthStatus", None, &health_body())
-            .await
-            .is_err()
-    );
-    let r = c
-        .call("GetHealthStatus", None, &health_body())
-        .await
-        .unwrap();
+    assert!(health(&untrusted).await.is_err());
+    let r = health(&c).await.unwrap();
     assert_eq!(r.status, 200);
     drop(hangers);
     p.stop().await;
@@ -524,18 +518,10 @@ async fn with_a_client_ca_only_clients_with_a_certificate_get_in() {
     config.client_ca = Some(authority.cert_der.clone());
     let p = start_with(config).await;
     let anonymous = client(&p);
-    assert!(
-        anonymous
-            .call("GetHealthStatus", None, &health_body())
-            .await
-            .is_err()
-    );
+    assert!(health(&anonymous).await.is_err());
     let identity = authority.client("cks.kms.us-east-1.amazonaws.com").unwrap();
     let with_cert = client_as(&p, DEFAULT_CREDENTIAL.clone(), Some(identity));
-    let r = with_cert
-        .call("GetHealthStatus", None, &health_body())
-        .await
-        .unwrap();
+    let r = health(&with_cert).await.unwrap();
     assert_eq!(r.status, 200);
     p.stop().await;
 }
@@ -639,18 +625,12 @@ async fn shows(fault: ProxyFault, p: &RunningProxy) -> bool {
         }
         ProxyFault::Slow => {
             let started = Instant::now();
-            let r = c
-                .call("GetHealthStatus", None, &health_body())
-                .await
-                .unwrap();
+            let r = health(&c).await.unwrap();
             assert_eq!(r.status, 200);
             started.elapsed() >= Duration::from_millis(300)
         }
         ProxyFault::HealthMissingMember | ProxyFault::HealthUnavailable => {
-            let r = c
-                .call("GetHealthStatus", None, &health_body())
-                .await
-                .unwrap();
+            let r = health(&c).await.unwrap();
             match fault {
                 ProxyFault::HealthMissingMember => r.body.get("ekmVendor").is_none(),
                 _ => r.body["ekmFleetDetails"]
@@ -668,32 +648,17 @@ async fn shows(fault: ProxyFault, p: &RunningProxy) -> bool {
             while p.in_flight() < 4 && Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            let r = c
-                .call("GetHealthStatus", None, &health_body())
-                .await
-                .unwrap();
+            let r = health(&c).await.unwrap();
             r.status == 429 && r.error_name() == Some("ThrottlingException")
         }
-        ProxyFault::DeniesAccess => {
-            let r = c
-                .call("GetHealthStatus", None, &health_body())
-                .await
-                .unwrap();
-            r.status == 403 && r.error_name() == Some("AccessDeniedException")
-        }
-        ProxyFault::RejectsCredentials => {
-            let r = c
-                .call("GetHealthStatus", None, &health_body())
-                .await
-                .unwrap();
-            r.status == 401 && r.error_name() == Some("AuthenticationFailedException")
-        }
-        ProxyFault::InvalidUriPath => {
-            let r = c
-                .call("GetHealthStatus", None, &health_body())
-                .await
-                .unwrap();
-            r.status == 404 && r.error_name() == Some("InvalidUriPathException")
+        ProxyFault::DeniesAccess | ProxyFault::RejectsCredentials | ProxyFault::InvalidUriPath => {
+            let (status, name) = match fault {
+                ProxyFault::DeniesAccess => (403, "AccessDeniedException"),
+                ProxyFault::RejectsCredentials => (401, "AuthenticationFailedException"),
+                _ => (404, "InvalidUriPathException"),
+            };
+            let r = health(&c).await.unwrap();
+            r.status == status && r.error_name() == Some(name)
         }
     }
 }
