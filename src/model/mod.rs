@@ -2,8 +2,9 @@
 //!
 //! `Model::apply(now, operation, body)` is the whole public face: no I/O, no clock, no
 //! randomness of its own (the time is an argument, IDs come from an injected [`IdSource`]).
-//! Real XKS proxies are the one seam: `xks_probe_target` names the proxy a request would have
-//! KMS check, and `apply_observed` takes what the caller saw when it called it (`probe.rs`).
+//! Real XKS proxies are the one seam: `probe_target_of` names the proxy a request would have
+//! KMS check, and `with_observation` applies it with what the caller saw when it called that
+//! proxy (`probe.rs`).
 
 mod connection;
 mod create;

@@ -2,9 +2,9 @@
 //!
 //! A simulated proxy does what its fixture entry says. A proxy entry with an `address` is
 //! played by a real proxy. For Create and Update, whose check is part of the call, the emulator
-//! asks the model which proxy settings the request would check ([`Model::xks_probe_target`]),
-//! calls that proxy itself (outside the model, with a clock), and hands what it saw back with
-//! the request ([`Model::apply_observed`]). A connect, which KMS answers at once, leaves the
+//! asks the model which proxy settings the request would check ([`Model::probe_target_of`], a
+//! dry run), calls that proxy itself (outside the model, with a clock), and applies the request
+//! with what it saw ([`Model::with_observation`]). A connect, which KMS answers at once, leaves the
 //! store CONNECTING with the call to make ([`Model::deferring_connects`]) until the emulator
 //! brings the proxy's answer ([`Model::resolve_connect`]). Without an observation the model
 //! still predicts from the fixture entry, as the oracle does: an entry for a real proxy states
@@ -12,9 +12,9 @@
 
 use std::net::SocketAddr;
 
+use super::Model;
 use super::fixtures::{XksBehaviour, XksProxy};
 use super::store::{Secret, XksSettings};
-use super::{Millis, Model, Outcome};
 
 /// The proxy settings KMS's check would call a real proxy with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,19 +61,6 @@ pub(super) enum Seam {
 }
 
 impl Model {
-    /// The real proxy (and settings) that applying this request now would check, if any:
-    /// a dry run on a copy of the model; the model itself does not change.
-    pub fn xks_probe_target(
-        &self,
-        now: Millis,
-        operation: &str,
-        body: &[u8],
-    ) -> Option<ProbeTarget> {
-        self.probe_target_of(|model| {
-            let _ = model.apply(now, operation, body);
-        })
-    }
-
     /// The first real proxy `run` makes a copy of this model check, if any (a dry run of
     /// whatever drives the model, e.g. the emulator's planted faults around `apply`).
     pub fn probe_target_of(&self, run: impl FnOnce(&mut Model)) -> Option<ProbeTarget> {
@@ -87,18 +74,6 @@ impl Model {
             Seam::Record(target) => target,
             _ => None,
         }
-    }
-
-    /// Applies one request as [`Model::apply`] does, with what a real proxy did when the
-    /// emulator called it for this request.
-    pub fn apply_observed(
-        &mut self,
-        now: Millis,
-        operation: &str,
-        body: &[u8],
-        observed: Option<XksObservation>,
-    ) -> Outcome {
-        self.with_observation(observed, |model| model.apply(now, operation, body))
     }
 
     /// Runs `run` on this model with `observed` as what a real proxy did; afterwards the

@@ -1157,11 +1157,25 @@ fn with_real_ok() -> Harness {
     h
 }
 
+/// Applies the request with `observed` as what the real proxy did (as the emulator does).
+fn apply_observed(
+    model: &mut Model,
+    now: Millis,
+    op: &str,
+    body: &Value,
+    observed: XksObservation,
+) -> Outcome {
+    let bytes = body.to_string();
+    model.with_observation(Some(observed), |m| m.apply(now, op, bytes.as_bytes()))
+}
+
 impl Harness {
     /// The real proxy the request would have the model check now.
     fn probe_target(&self, op: &str, body: &Value) -> Option<ProbeTarget> {
-        self.model
-            .xks_probe_target(self.now, op, body.to_string().as_bytes())
+        let bytes = body.to_string();
+        self.model.probe_target_of(|model| {
+            let _ = model.apply(self.now, op, bytes.as_bytes());
+        })
     }
 
     /// Applies the request with the real proxy behaving as `behaviour` (the target the dry
@@ -1171,9 +1185,7 @@ impl Harness {
             .probe_target(op, &body)
             .unwrap_or_else(|| panic!("{op} {body} calls no real proxy"));
         let observed = XksObservation { target, behaviour };
-        let outcome =
-            self.model
-                .apply_observed(self.now, op, body.to_string().as_bytes(), Some(observed));
+        let outcome = apply_observed(&mut self.model, self.now, op, &body, observed);
         if let Err(e) = &outcome {
             assert!(
                 self.model.spec.may_return(op, &e.name),
@@ -1465,15 +1477,14 @@ fn an_observation_counts_only_for_the_settings_and_request_it_was_made_for() {
         behaviour: XksBehaviour::Unreachable,
     };
     // Made for other settings (the store changed after the dry run): the fixture decides.
-    let bytes = body.to_string();
-    h.model
-        .apply_observed(
-            h.now,
-            "CreateCustomKeyStore",
-            bytes.as_bytes(),
-            Some(stale(&target)),
-        )
-        .expect("the fixture entry connects");
+    apply_observed(
+        &mut h.model,
+        h.now,
+        "CreateCustomKeyStore",
+        &body,
+        stale(&target),
+    )
+    .expect("the fixture entry connects");
     // Made for a connect, offered to a Create check: ignored too.
     let mut second = with_real_ok();
     let wrong_kind = XksObservation {
@@ -1483,15 +1494,14 @@ fn an_observation_counts_only_for_the_settings_and_request_it_was_made_for() {
         },
         behaviour: XksBehaviour::Unreachable,
     };
-    second
-        .model
-        .apply_observed(
-            second.now,
-            "CreateCustomKeyStore",
-            bytes.as_bytes(),
-            Some(wrong_kind),
-        )
-        .expect("an observation of a connect does not decide a Create");
+    apply_observed(
+        &mut second.model,
+        second.now,
+        "CreateCustomKeyStore",
+        &body,
+        wrong_kind,
+    )
+    .expect("an observation of a connect does not decide a Create");
     // An observation lasts one request: the next one simulates.
     let id = h.ids().pop().expect("the store");
     assert_eq!(
@@ -1513,14 +1523,14 @@ fn an_observation_counts_only_for_the_settings_and_request_it_was_made_for() {
         },
         behaviour: XksBehaviour::Unreachable,
     };
-    h.model
-        .apply_observed(
-            h.now,
-            "CreateCustomKeyStore",
-            simulated.to_string().as_bytes(),
-            Some(fake),
-        )
-        .expect("the simulated proxy connects");
+    apply_observed(
+        &mut h.model,
+        h.now,
+        "CreateCustomKeyStore",
+        &simulated,
+        fake,
+    )
+    .expect("the simulated proxy connects");
 }
 
 // ---------------------------------------------------------------------------------------------
