@@ -112,7 +112,7 @@ pub const EMBEDDED_LANES: usize = 8;
 const EMBEDDED_JOBS: usize = 16;
 
 /// Checks run at once when `--jobs` is not given: against the embedded emulator
-/// [`EMBEDDED_JOBS`] (cases spend much of their time waiting on loopback round trips,
+/// `EMBEDDED_JOBS` (cases spend much of their time waiting on loopback round trips,
 /// proxies and transitions, so more checks than cores keep the cores busy); against a remote
 /// endpoint one, so the per-operation rate limit is not shared between checks and findings
 /// come in a readable order.
