@@ -65,8 +65,12 @@ enum XksCommand {
 
 #[derive(clap::Args)]
 #[command(
-    after_help = "Exit codes: 0 every check passed; 1 at least one check found non-conformance; \
-2 usage or configuration error.\n\nEndpoint: --endpoint-url, else AWS_ENDPOINT_URL_KMS, else \
+    after_help = "Exit codes: 0 no failing deviation (with --baseline: none that is not in it); 1 \
+at least one failing or new deviation (or, with --strict-baseline, a baseline entry no longer \
+seen); 2 usage or configuration error (bad flag, unreadable fixtures or baseline, no \
+credentials, unreachable endpoint).\n\nThe run ends with the deviation catalogue: each distinct \
+way the endpoint departs from KMS once, with its id (OPERATION/RULE: KIND), the trials that saw \
+it and the length of its shortest reproducer.\n\nEndpoint: --endpoint-url, else AWS_ENDPOINT_URL_KMS, else \
 AWS_ENDPOINT_URL; with none, the embedded emulator. Credentials: AWS_ACCESS_KEY_ID / \
 AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN, else the shared config and credentials files \
 (AWS_PROFILE). Region: --region, AWS_REGION, AWS_DEFAULT_REGION, else the profile's."
@@ -90,6 +94,10 @@ struct RunArgs {
     /// Run only the checks and scenarios (`snapshot::NAME`) whose name contains this.
     #[arg(long, value_name = "SUBSTRING")]
     filter: Option<String>,
+    /// Leave out the checks and scenarios whose name contains this (repeatable; e.g.
+    /// `--skip snapshot::` runs the property checks alone).
+    #[arg(long, value_name = "SUBSTRING")]
+    skip: Vec<String>,
     /// List the checks and scenarios and exit.
     #[arg(long)]
     list: bool,
@@ -137,6 +145,23 @@ struct RunArgs {
     /// Directory where shrunk failing sequences are saved and replayed first.
     #[arg(long, value_name = "DIR", default_value = "ckscheck-regressions")]
     regressions: PathBuf,
+    /// Known deviations (a file --write-baseline wrote): each is reported as known and does not
+    /// fail the run; a deviation not in the file fails it; an entry no longer seen is reported
+    /// as fixed.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Write the run's failing, unsettled and known deviations to FILE as a baseline (TOML; the
+    /// `reason` of each entry a previous baseline gave is kept).
+    #[arg(long, value_name = "FILE")]
+    write_baseline: Option<PathBuf>,
+    /// With --baseline: an entry that is no longer seen fails the run too, so the file only
+    /// ever shrinks.
+    #[arg(long, requires = "baseline")]
+    strict_baseline: bool,
+    /// The most distinct deviations one check shrinks and reports; the report says when a
+    /// check reached it.
+    #[arg(long, value_name = "N", default_value_t = ckscheck::suite::MAX_DEVIATIONS)]
+    max_deviations: usize,
 }
 
 #[derive(clap::Args)]
@@ -324,6 +349,7 @@ fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, S
         cases: args.cases,
         seed: args.seed,
         filter: args.filter,
+        skip: args.skip,
         list: args.list,
         junit: args.junit,
         json: args.json,
@@ -338,6 +364,10 @@ fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, S
         journal: args.journal,
         regressions: Some(args.regressions),
         snapshots: args.snapshots,
+        baseline: args.baseline,
+        write_baseline: args.write_baseline,
+        strict_baseline: args.strict_baseline,
+        max_deviations: Some(args.max_deviations),
         ..RunOptions::default()
     };
     run(options, runtime)

@@ -5,7 +5,10 @@
 //! - `fault::NAME`: with the fault planted, a check meant to catch it fails (a warning-only
 //!   fault must fail no check at all).
 //! - `lanes::FAULT-CHECK-as-one-at-a-time`: with cases run several at once, a seed finds the
-//!   same first failing case, shrunk to the same length, as with one case at a time.
+//!   same deviations, each from the same first failing case and shrunk to the same length, as
+//!   with one case at a time.
+//! - `combined::FAULT+FAULT+FAULT`: with three faults planted at once, every deviation is one a
+//!   single fault causes, each fault still shows one of its own, each with its own sequence.
 //!
 //! Cases per check: `CKSCHECK_TEST_CASES` (default 128); seed: `CKSCHECK_TEST_SEED` (default
 //! fixed, so CI is deterministic; set it to explore other cases).
@@ -17,7 +20,7 @@ use std::time::Duration;
 use ckscheck::emulator::Fault;
 use ckscheck::suite::checks;
 use ckscheck::suite::run::{EMBEDDED_LANES, RunOptions, prepare};
-use ckscheck::suite::selftest::{Row, meant_to_catch, row};
+use ckscheck::suite::selftest::{COMBINED, Row, combined_ok, meant_to_catch, row};
 use libtest_mimic::{Arguments, Failed, Trial};
 
 const DEFAULT_CASES: u32 = 128;
@@ -43,22 +46,25 @@ fn explain(row: &Row, wanted: &str) -> String {
             "\n  {check} (after {needed} cases, shrunk to {steps} steps)"
         ));
     }
+    for (id, steps) in &row.deviations {
+        text.push_str(&format!("\n  deviation {id} ({steps} steps)"));
+    }
     for (check, summary) in &row.summaries {
         text.push_str(&format!("\n{check}: {summary}"));
     }
     text
 }
 
-/// The check's failure with `fault` planted and `lanes` cases at once: (number of the first
-/// failing case, length of the shrunk sequence).
-fn first_failure(
+/// The check's deviations with `fault` planted and `lanes` cases at once: for each, its
+/// signature, the number of the first failing case and the length of the shrunk sequence.
+fn deviations(
     fault: Fault,
     check: &str,
     lanes: usize,
     cases: u32,
     seed: u64,
     runtime: &tokio::runtime::Runtime,
-) -> Result<Option<(u32, usize)>, Failed> {
+) -> Result<Vec<(String, u32, usize)>, Failed> {
     let options = RunOptions {
         cases: Some(cases),
         seed: Some(seed),
@@ -74,7 +80,14 @@ fn first_failure(
         .find(|c| c.name == check)
         .ok_or(format!("no check {check}"))?;
     let report = prepared.suite.run_check(&check);
-    Ok(report.failure.map(|f| (f.cases_needed, f.steps.len())))
+    Ok(report
+        .failures
+        .iter()
+        .map(|f| {
+            let signature = f.signature.clone().unwrap_or_default();
+            (signature, f.cases_needed, f.steps.len())
+        })
+        .collect())
 }
 
 fn main() -> ExitCode {
@@ -93,7 +106,7 @@ fn main() -> ExitCode {
         let runtime = runtime.clone();
         let name = check.name;
         trials.push(Trial::test(format!("clean::{name}"), move || {
-            let row = row(None, cases, seed, |c| c == name, &runtime).map_err(Failed::from)?;
+            let row = row(&[], cases, seed, |c| c == name, &runtime).map_err(Failed::from)?;
             if row.ok {
                 Ok(())
             } else {
@@ -108,7 +121,7 @@ fn main() -> ExitCode {
             let meant = meant_to_catch(fault);
             // A warning-only fault runs every check: none may fail.
             let which = |c: &str| meant.is_empty() || meant.contains(&c);
-            let row = row(Some(fault), cases, seed, which, &runtime).map_err(Failed::from)?;
+            let row = row(&[fault], cases, seed, which, &runtime).map_err(Failed::from)?;
             if row.ok {
                 Ok(())
             } else if meant.is_empty() {
@@ -127,17 +140,39 @@ fn main() -> ExitCode {
         let runtime = runtime.clone();
         let name = format!("lanes::{}-{check}-as-one-at-a-time", fault.name());
         trials.push(Trial::test(name, move || {
-            let one = first_failure(fault, check, 1, cases, seed, &runtime)?;
-            let lanes = first_failure(fault, check, EMBEDDED_LANES, cases, seed, &runtime)?;
-            match (one, lanes) {
-                (None, _) => Err(format!("{check} did not catch {}", fault.name()).into()),
-                (Some(a), Some(b)) if a == b => Ok(()),
-                (a, b) => Err(format!(
-                    "one lane: first failing case, shrunk length {a:?}; {EMBEDDED_LANES} lanes: {b:?}"
+            let one = deviations(fault, check, 1, cases, seed, &runtime)?;
+            let lanes = deviations(fault, check, EMBEDDED_LANES, cases, seed, &runtime)?;
+            if one.is_empty() {
+                Err(format!("{check} did not catch {}", fault.name()).into())
+            } else if one == lanes {
+                Ok(())
+            } else {
+                Err(format!(
+                    "one lane: (deviation, first failing case, shrunk length) {one:#?}\n\
+                     {EMBEDDED_LANES} lanes: {lanes:#?}"
                 )
-                .into()),
+                .into())
             }
         }));
     }
+    let name = COMBINED.map(|f| f.name()).join("+");
+    let combined_runtime = runtime.clone();
+    trials.push(Trial::test(format!("combined::{name}"), move || {
+        let runtime = combined_runtime;
+        // The checks meant for the three faults (every check would only take longer).
+        let which = |c: &str| COMBINED.iter().any(|f| meant_to_catch(*f).contains(&c));
+        let singles: Vec<Row> = COMBINED
+            .iter()
+            .map(|f| row(&[*f], cases, seed, which, &runtime))
+            .collect::<Result<_, _>>()?;
+        let combined = row(&COMBINED, cases, seed, which, &runtime)?;
+        let singles_ref: Vec<&Row> = singles.iter().collect();
+        combined_ok(&combined, &singles_ref)
+            .map_err(|why| Failed::from(explain(&combined, &why)))?;
+        if combined.deviations.len() < COMBINED.len() {
+            return Err(explain(&combined, "expected a deviation per fault at least").into());
+        }
+        Ok(())
+    }));
     libtest_mimic::run(&args, trials).exit_code()
 }

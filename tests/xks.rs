@@ -43,7 +43,7 @@ fn failing(
             check.name
         );
         let report = prepared.run_check(&check);
-        if let Some(f) = report.failure {
+        if let Some(f) = report.failures.into_iter().next() {
             let text = format!("{}\n{}", f.summary, f.reproducer.unwrap_or_default());
             out.insert(report.name, text);
         }
@@ -190,11 +190,11 @@ fn mutual_tls_is_exercised_against_a_proxy_given_by_url() {
             .filter(|f| f.rule == "auth/mtls")
             .collect();
         if require {
-            assert!(report.failure.is_none(), "{:?}", report.failure);
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
             assert!(mtls.is_empty(), "{mtls:?}");
         } else {
             assert!(
-                report.failure.is_none(),
+                report.failures.is_empty(),
                 "a SHOULD does not fail a non-strict run"
             );
             assert_eq!(mtls.len(), 1, "{:?}", report.verdict.findings);
@@ -466,7 +466,9 @@ fn a_fixed_check_shows_only_the_exchanges_that_fail() {
     let report = prepared.run_check(&auth);
     let failing = report.verdict.failures(false).count();
     let text = report
-        .failure
+        .failures
+        .into_iter()
+        .next()
         .expect("the fault is caught")
         .reproducer
         .unwrap();

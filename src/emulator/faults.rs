@@ -33,6 +33,7 @@
 //! | `wrong-content-type` | answers are `Content-Type: application/json` instead of `application/x-amz-json-1.1` |
 //! | `quota-off-by-one` | Create allows one store more than the quota before LimitExceededException |
 //! | `idempotent-disconnect` | Disconnect of a DISCONNECTED store succeeds instead of CustomKeyStoreInvalidStateException |
+//! | `not-implemented` | the six custom key store operations are not implemented: each answers HTTP 500 `text/html` with a `NotImplementedError` page, as moto does (CreateKey works) |
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -100,11 +101,13 @@ pub enum Fault {
     QuotaOffByOne,
     /// Disconnect of a DISCONNECTED store succeeds.
     IdempotentDisconnect,
+    /// The custom key store operations answer moto's HTML NotImplementedError page.
+    NotImplemented,
 }
 
 impl Fault {
     /// Every fault, in the order of the table in the module documentation.
-    pub const ALL: [Fault; 25] = [
+    pub const ALL: [Fault; 26] = [
         Fault::OverlappingPages,
         Fault::SkippedItems,
         Fault::LyingTruncated,
@@ -130,6 +133,7 @@ impl Fault {
         Fault::WrongContentType,
         Fault::QuotaOffByOne,
         Fault::IdempotentDisconnect,
+        Fault::NotImplemented,
     ];
 
     /// The kebab-case name, as on the command line (`--fault NAME`) and in serde.
@@ -160,6 +164,7 @@ impl Fault {
             Fault::WrongContentType => "wrong-content-type",
             Fault::QuotaOffByOne => "quota-off-by-one",
             Fault::IdempotentDisconnect => "idempotent-disconnect",
+            Fault::NotImplemented => "not-implemented",
         }
     }
 
@@ -227,6 +232,9 @@ impl Fault {
             Fault::IdempotentDisconnect => {
                 "Disconnect of a DISCONNECTED store succeeds instead of CustomKeyStoreInvalidStateException"
             }
+            Fault::NotImplemented => {
+                "the six custom key store operations are not implemented: each answers HTTP 500 text/html with a NotImplementedError page, as moto does (CreateKey works)"
+            }
         }
     }
 
@@ -267,6 +275,20 @@ const RESTART_MARKER: &str = "ckscheck-fault-restart";
 
 const DESCRIBE: &str = "DescribeCustomKeyStores";
 
+/// The operations `not-implemented` answers with moto's page.
+const CUSTOM_KEY_STORE_OPERATIONS: [&str; 6] = [
+    "CreateCustomKeyStore",
+    DESCRIBE,
+    "ConnectCustomKeyStore",
+    "DisconnectCustomKeyStore",
+    "UpdateCustomKeyStore",
+    "DeleteCustomKeyStore",
+];
+
+/// The error `not-implemented` gives instead of applying a request; [`Planted::error`] answers
+/// it (as every error of those operations) with the HTML page.
+const NOT_IMPLEMENTED_ERROR: &str = "NotImplementedError";
+
 /// The faults planted in one emulator, applied around the model.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Planted(Vec<Fault>);
@@ -294,6 +316,13 @@ impl Planted {
     ) -> Outcome {
         if self.0.is_empty() {
             return model.apply(now, operation, body);
+        }
+        if self.has(Fault::NotImplemented) && CUSTOM_KEY_STORE_OPERATIONS.contains(&operation) {
+            // The model never sees the request: nothing changes.
+            return Err(KmsError {
+                name: NOT_IMPLEMENTED_ERROR.into(),
+                message: format!("The {operation} action has not been implemented"),
+            });
         }
         // Requests that are not a JSON object go to the model untouched: it rejects them.
         let input = match serde_json::from_slice::<Value>(body) {
@@ -640,6 +669,11 @@ impl Planted {
             StatusCode::from_u16(Spec::kms().error_status(&e.name))
                 .unwrap_or(StatusCode::BAD_REQUEST)
         });
+        if self.has(Fault::NotImplemented)
+            && let Some(operation) = operation.filter(|op| CUSTOM_KEY_STORE_OPERATIONS.contains(op))
+        {
+            return self.headers(not_implemented_page(operation, request_id));
+        }
         if self.has(Fault::HtmlErrors) && operation == Some("UpdateCustomKeyStore") {
             return self.headers(html_error(request_id));
         }
@@ -694,6 +728,22 @@ fn html_error(request_id: &str) -> Response<Body> {
                 <body><h1>Internal Server Error</h1>\n\
                 <p>The server encountered an internal error and was unable to complete your request.</p>\n\
                 </body></html>\n";
+    html_500(page.to_string(), request_id)
+}
+
+/// The page moto's server answers for an action it has not implemented.
+fn not_implemented_page(operation: &str, request_id: &str) -> Response<Body> {
+    let page = format!(
+        "<!doctype html><html><head><title>500 Internal Server Error</title></head>\
+         <body><h1>Internal Server Error</h1><p>NotImplementedError: The {operation} action \
+         has not been implemented</p></body></html>"
+    );
+    html_500(page, request_id)
+}
+
+/// An HTTP 500 `text/html` answer with this page; the request ID header stays, so that the
+/// page is the fault's only deviation.
+fn html_500(page: String, request_id: &str) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(page)));
     *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
     let headers = response.headers_mut();
@@ -748,7 +798,108 @@ fn iso8601(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
     use super::*;
+    use crate::emulator::{EmulatorConfig, start_on_loopback};
+    use crate::model::ModelConfig;
+
+    /// One POST over a fresh connection: status, Content-Type and body.
+    async fn post(
+        addr: std::net::SocketAddr,
+        operation: &str,
+        body: &Value,
+    ) -> (u16, String, String) {
+        let body = body.to_string();
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: TrentService.{operation}\r\n\
+             Content-Type: application/x-amz-json-1.1\r\nAuthorization: test\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = tokio::net::TcpStream::connect(addr)
+            .await
+            .expect("connects");
+        stream.write_all(request.as_bytes()).await.expect("sent");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.expect("read");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        let content_type = head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_default();
+        (status, content_type, body.to_string())
+    }
+
+    #[tokio::test]
+    async fn not_implemented_answers_the_store_operations_with_moto_pages_only() {
+        let config = EmulatorConfig {
+            model: ModelConfig {
+                connect_delay_ms: 0,
+                ..ModelConfig::default()
+            },
+            faults: vec![Fault::NotImplemented],
+            ..EmulatorConfig::default()
+        };
+        let emulator = start_on_loopback(config).await.expect("starts");
+        let addr = emulator.addr;
+        let create = json!({
+            "CustomKeyStoreName": "ni",
+            "CloudHsmClusterId": "cluster-healthyaaaaa",
+            "TrustAnchorCertificate": "-----BEGIN CERTIFICATE-----\nMIIBhealthyA\n-----END CERTIFICATE-----",
+            "KeyStorePassword": "kmsuser-pass-a",
+        });
+        let id = json!({ "CustomKeyStoreId": "cks-00000000000000000" });
+        let requests = [
+            (DESCRIBE, json!({})),
+            ("CreateCustomKeyStore", create),
+            ("ConnectCustomKeyStore", id.clone()),
+            ("DisconnectCustomKeyStore", id.clone()),
+            ("UpdateCustomKeyStore", id.clone()),
+            ("DeleteCustomKeyStore", id),
+        ];
+        for (operation, body) in requests {
+            let (status, content_type, page) = post(addr, operation, &body).await;
+            assert_eq!(status, 500, "{operation}: {page}");
+            assert_eq!(content_type, "text/html; charset=utf-8", "{operation}");
+            let said =
+                format!("NotImplementedError: The {operation} action has not been implemented");
+            assert!(
+                page.starts_with("<!doctype html>") && page.contains(&said),
+                "{page}"
+            );
+        }
+        // Nothing reached the model; CreateKey and the rest work as usual.
+        let (status, _, created) = post(addr, "CreateKey", &json!({})).await;
+        assert_eq!(status, 200, "{created}");
+        let created: Value = serde_json::from_str(&created).expect("JSON");
+        assert!(created["KeyMetadata"]["KeyId"].is_string(), "{created}");
+        let unknown = json!({ "CustomKeyStoreId": "cks-00000000000000000" });
+        let (status, content_type, refused) = post(addr, "CreateKey", &unknown).await;
+        assert_eq!(status, 400, "{refused}");
+        assert_eq!(content_type, "application/x-amz-json-1.1");
+        assert!(
+            refused.contains("CustomKeyStoreNotFoundException"),
+            "{refused}"
+        );
+        let stores = emulator.app.model.lock().expect("not poisoned").stores(0);
+        assert!(stores.is_empty(), "{stores:?}");
+        emulator.stop().await;
+    }
+
+    #[test]
+    fn not_implemented_is_registered() {
+        assert_eq!(Fault::parse("not-implemented"), Ok(Fault::NotImplemented));
+        assert_eq!(Fault::ALL.last(), Some(&Fault::NotImplemented));
+        assert!(!Fault::NotImplemented.warning_only());
+    }
 
     #[test]
     fn iso8601_formats_utc_with_milliseconds() {

@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::{Context, Severity, Verdict};
+use super::common::{INVALID_STATE, expected_got, expected_got_plain, no_answer_kind};
+use super::{Context, Finding, OracleFn, Severity, Verdict};
 use crate::history::{Exchange, History, Outcome, SECRET_TOKEN, unmask_secret};
 use crate::model::{
-    CheckOrder, ConnectWhenConnected, DeletePrecedence, Model, ModelConfig, SeededIds, Switches,
-    UpdateWhileConnected,
+    CheckOrder, ConnectWhenConnected, ConnectionState, DeletePrecedence, Model, ModelConfig,
+    SeededIds, Switches, UpdateWhileConnected,
 };
 
 /// What the check enforces, in one line.
@@ -33,17 +34,102 @@ const COMPARED_FIELDS: [&str; 6] = [
     "XksProxyConfiguration",
 ];
 
-/// Checks that every answer agrees with the reference model.
+/// Checks that every answer agrees with the reference model. Where a model-free oracle
+/// (states, exclusion, validation, fields, errors, pagination) already explains a disagreeing
+/// answer, its findings are reported instead of the model's: one deviation has one signature,
+/// whichever check meets it.
 pub fn agreement(ctx: &Context<'_>, history: &History) -> Verdict {
     let mut verdict = Verdict::default();
+    let explained = model_free(ctx, history);
     let mut sequences: BTreeMap<u64, Vec<(usize, &Exchange)>> = BTreeMap::new();
     for (i, e) in history.exchanges.iter().enumerate() {
         sequences.entry(e.sequence).or_default().push((i, e));
     }
     for exchanges in sequences.values() {
-        judge_sequence(ctx, exchanges, &mut verdict);
+        judge_sequence(ctx, exchanges, &explained, &mut verdict);
     }
     verdict
+}
+
+/// The model-free oracles' failing and unsettled findings, by the exchange they point at.
+fn model_free(ctx: &Context<'_>, history: &History) -> BTreeMap<usize, Vec<Finding>> {
+    let oracles: [OracleFn; 6] = [
+        super::states::states,
+        super::exclusion::exclusion,
+        super::validation::validation,
+        super::fields::fields,
+        super::errors::errors,
+        super::pagination::pagination,
+    ];
+    let mut out: BTreeMap<usize, Vec<Finding>> = BTreeMap::new();
+    for oracle in oracles {
+        for f in oracle(ctx, history).findings {
+            if let (Some(i), Severity::Failure | Severity::Unsettled) = (f.exchange, f.severity) {
+                let at = out.entry(i).or_default();
+                if !at.iter().any(|g| g.signature() == f.signature()) {
+                    at.push(f);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Why an answer disagrees with the model: a kind for the signature (no IDs) and a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Mismatch {
+    /// The rule, when not `agreement/OPERATION` (a state-table rule, see [`Mismatch::in_state`]).
+    rule: Option<&'static str>,
+    /// What the model expected and what came back, with no store ID or name.
+    kind: String,
+    /// The same in one line for people, IDs included.
+    message: String,
+    /// For a disagreeing answer: the error the model predicted (None: success).
+    predicted: Option<Option<String>>,
+}
+
+impl Mismatch {
+    fn new(kind: impl Into<String>, message: impl Into<String>) -> Mismatch {
+        Mismatch {
+            kind: kind.into(),
+            message: message.into(),
+            ..Mismatch::default()
+        }
+    }
+
+    fn answer(predicted: Option<&str>, kind: String, message: String) -> Mismatch {
+        Mismatch {
+            predicted: Some(predicted.map(str::to_string)),
+            ..Mismatch::new(kind, message)
+        }
+    }
+
+    /// The same disagreement named as the state table names it (the `states` check's rule and
+    /// kind), when it is one: the model refused the request for the store's state and the
+    /// endpoint did not, or the other way round. `state` is the store's state in the model.
+    fn in_state(mut self, e: &Exchange, state: Option<ConnectionState>) -> Mismatch {
+        let (Some(predicted), Some(state)) = (&self.predicted, state) else {
+            return self;
+        };
+        let state = state.as_str();
+        let got = e.error_name();
+        match (predicted.as_deref(), got.as_deref()) {
+            (Some(INVALID_STATE), None) => {
+                self.rule = Some("states/refused-allowed");
+                self.kind = expected_got(&format!("{INVALID_STATE} in {state}"), e);
+            }
+            (Some(INVALID_STATE), Some(_)) => {
+                self.rule = Some("states/refused-other-error");
+                self.kind = expected_got(&format!("{INVALID_STATE} in {state}"), e);
+            }
+            (None, Some(INVALID_STATE)) => {
+                self.rule = Some("states/allowed-refused");
+                self.kind = expected_got(&format!("it allowed in {state}"), e);
+            }
+            _ => {}
+        }
+        self
+    }
 }
 
 struct Replay<'a> {
@@ -53,7 +139,12 @@ struct Replay<'a> {
     ids: BTreeMap<String, String>,
 }
 
-fn judge_sequence(ctx: &Context<'_>, exchanges: &[(usize, &Exchange)], verdict: &mut Verdict) {
+fn judge_sequence(
+    ctx: &Context<'_>,
+    exchanges: &[(usize, &Exchange)],
+    explained: &BTreeMap<usize, Vec<Finding>>,
+    verdict: &mut Verdict,
+) {
     let config = ModelConfig {
         connect_delay_ms: u64::MAX / 4,
         ..ctx.model.clone()
@@ -76,15 +167,28 @@ fn judge_sequence(ctx: &Context<'_>, exchanges: &[(usize, &Exchange)], verdict: 
                 Severity::Warning,
                 &e.operation,
                 "agreement/indeterminate",
+                format!("expected an answer, got {}", no_answer_kind(reason)),
                 format!("no answer ({reason}); the rest of this sequence is not compared"),
                 Some(*index),
             );
             return;
         }
         verdict.judged(&e.operation);
-        if let Err((severity, message)) = replay.step(e) {
-            let rule = format!("agreement/{}", e.operation);
-            verdict.find(severity, &e.operation, &rule, message, Some(*index));
+        if let Err((severity, mismatch)) = replay.step(e) {
+            match explained.get(index) {
+                Some(findings) => verdict.findings.extend(findings.iter().cloned()),
+                None => verdict.find(
+                    severity,
+                    &e.operation,
+                    mismatch
+                        .rule
+                        .map_or_else(|| format!("agreement/{}", e.operation), str::to_string)
+                        .as_str(),
+                    mismatch.kind,
+                    mismatch.message,
+                    Some(*index),
+                ),
+            }
             if severity == Severity::Failure {
                 // The states have diverged: later answers would only repeat this finding.
                 return;
@@ -95,7 +199,7 @@ fn judge_sequence(ctx: &Context<'_>, exchanges: &[(usize, &Exchange)], verdict: 
 
 impl Replay<'_> {
     /// Applies one exchange to the model; Err when no reading explains the endpoint's answer.
-    fn step(&mut self, e: &Exchange) -> Result<(), (Severity, String)> {
+    fn step(&mut self, e: &Exchange) -> Result<(), (Severity, Mismatch)> {
         let body = self.request_body(e);
         let target = e.request["CustomKeyStoreId"]
             .as_str()
@@ -132,19 +236,43 @@ impl Replay<'_> {
                 m.set_switches(switches);
                 let predicted = m.apply(e.started_ms, &e.operation, &body);
                 if self.compare(e, &predicted, &mut m).is_ok() {
+                    let current = self.model.config().switches;
                     self.model = m;
                     self.learn_ids(e, &predicted);
                     return Err((
                         Severity::Unsettled,
-                        format!(
-                            "{mismatch}; the answer matches the reading {}",
-                            describe_switches(switches)
+                        Mismatch::new(
+                            format!(
+                                "{} (matches the reading {})",
+                                mismatch.kind,
+                                changed_switches(current, switches)
+                            ),
+                            format!(
+                                "{}; the answer matches the reading {}",
+                                mismatch.message,
+                                describe_switches(switches)
+                            ),
                         ),
                     ));
                 }
             }
         }
-        Err((Severity::Failure, mismatch))
+        // Both readings refused it (the store as the model has it, and with its transition
+        // over): name the state the transition ends in, as the endpoint's own listings show it
+        // once it is over, so that one deviation has one name.
+        let settled = candidates
+            .last()
+            .cloned()
+            .unwrap_or_else(|| self.model.clone());
+        let state = target.and_then(|id| {
+            let mut model = settled;
+            model
+                .stores(e.started_ms)
+                .into_iter()
+                .find(|s| s.id == id)
+                .map(|s| s.state)
+        });
+        Err((Severity::Failure, mismatch.in_state(e, state)))
     }
 
     /// The request as the model should see it: IDs mapped, secrets unmasked.
@@ -183,20 +311,30 @@ impl Replay<'_> {
         e: &Exchange,
         predicted: &Result<Value, crate::model::KmsError>,
         model: &mut Model,
-    ) -> Result<(), String> {
+    ) -> Result<(), Mismatch> {
         let status = e.status().unwrap_or(0);
         match (predicted, e.error_name()) {
             (Err(p), Some(got)) if p.name == got => Ok(()),
-            (Err(p), Some(got)) => Err(format!(
-                "the model predicts {}, the endpoint answered {got} (HTTP {status})",
-                p.name
+            (Err(p), Some(got)) => Err(Mismatch::answer(
+                Some(&p.name),
+                expected_got_plain(&p.name, e),
+                format!(
+                    "the model predicts {}, the endpoint answered {got} (HTTP {status})",
+                    p.name
+                ),
             )),
-            (Err(p), None) => Err(format!(
-                "the model predicts {}, the endpoint answered HTTP {status} without an error",
-                p.name
+            (Err(p), None) => Err(Mismatch::answer(
+                Some(&p.name),
+                expected_got_plain(&p.name, e),
+                format!(
+                    "the model predicts {}, the endpoint answered HTTP {status} without an error",
+                    p.name
+                ),
             )),
-            (Ok(_), Some(got)) => Err(format!(
-                "the model predicts success, the endpoint answered {got} (HTTP {status})"
+            (Ok(_), Some(got)) => Err(Mismatch::answer(
+                None,
+                expected_got_plain("success", e),
+                format!("the model predicts success, the endpoint answered {got} (HTTP {status})"),
             )),
             (Ok(p), None) if e.operation == "DescribeCustomKeyStores" => {
                 self.compare_listing(e, p, model)
@@ -210,7 +348,7 @@ impl Replay<'_> {
         e: &Exchange,
         predicted: &Value,
         model: &mut Model,
-    ) -> Result<(), String> {
+    ) -> Result<(), Mismatch> {
         let reverse: BTreeMap<&str, &str> = self
             .ids
             .iter()
@@ -227,8 +365,9 @@ impl Replay<'_> {
         for entry in &got {
             let id = entry["CustomKeyStoreId"].as_str().unwrap_or_default();
             let Some(model_id) = self.ids.get(id) else {
-                return Err(format!(
-                    "the endpoint lists store {id}, which the model does not know"
+                return Err(Mismatch::new(
+                    "listed a store the model does not know",
+                    format!("the endpoint lists store {id}, which the model does not know"),
                 ));
             };
             let Some(want) = expected
@@ -238,19 +377,28 @@ impl Replay<'_> {
                 if paged {
                     continue;
                 }
-                return Err(format!(
-                    "the endpoint lists store {id}, which the model says is gone"
+                return Err(Mismatch::new(
+                    "listed a store the model says is gone",
+                    format!("the endpoint lists store {id}, which the model says is gone"),
                 ));
             };
             let got_state = entry["ConnectionState"].as_str().unwrap_or_default();
             let want_state = want["ConnectionState"].as_str().unwrap_or_default();
             if got_state != want_state {
-                let finishing = model
-                    .pending_state(model_id)
-                    .is_some_and(|s| s.as_str() == got_state);
+                let pending = model.pending_state(model_id);
+                let finishing = pending.is_some_and(|s| s.as_str() == got_state);
                 if !finishing {
-                    return Err(format!(
-                        "store {id}: the model predicts ConnectionState {want_state}, the endpoint shows {got_state}"
+                    // A store on its way somewhere is expected there (or still on its way).
+                    let expected = pending.map_or(want_state, |s| s.as_str());
+                    return Err(Mismatch::new(
+                        format!(
+                            "ConnectionState expected {}, got {}",
+                            word(expected),
+                            word(got_state)
+                        ),
+                        format!(
+                            "store {id}: the model predicts ConnectionState {want_state}, the endpoint shows {got_state}"
+                        ),
                     ));
                 }
                 model.finish_transition(model_id);
@@ -258,10 +406,13 @@ impl Replay<'_> {
             let want_now = model_entry(model, model_id).unwrap_or_else(|| (*want).clone());
             for field in COMPARED_FIELDS {
                 if entry.get(field) != want_now.get(field) {
-                    return Err(format!(
-                        "store {id}: the model predicts {field} {}, the endpoint shows {}",
-                        show(want_now.get(field)),
-                        show(entry.get(field))
+                    return Err(Mismatch::new(
+                        field_kind(field, want_now.get(field), entry.get(field)),
+                        format!(
+                            "store {id}: the model predicts {field} {}, the endpoint shows {}",
+                            show(want_now.get(field)),
+                            show(entry.get(field))
+                        ),
                     ));
                 }
             }
@@ -273,9 +424,12 @@ impl Replay<'_> {
                     .get(model_id)
                     .is_some_and(|id| got.iter().any(|g| g["CustomKeyStoreId"] == *id));
                 if !listed {
-                    return Err(format!(
-                        "the model predicts store {} in the listing, the endpoint does not list it",
-                        reverse.get(model_id).copied().unwrap_or(model_id)
+                    return Err(Mismatch::new(
+                        "did not list a store the model predicts",
+                        format!(
+                            "the model predicts store {} in the listing, the endpoint does not list it",
+                            reverse.get(model_id).copied().unwrap_or(model_id)
+                        ),
                     ));
                 }
             }
@@ -298,6 +452,69 @@ fn list(body: &Value) -> impl Iterator<Item = &Value> {
 
 fn show(v: Option<&Value>) -> String {
     v.map_or("(absent)".to_string(), Value::to_string)
+}
+
+/// Fields whose values are enum words, not IDs, names or certificates: a kind may show them.
+const ENUM_FIELDS: [&str; 3] = ["CustomKeyStoreType", "ConnectionErrorCode", "Connectivity"];
+
+/// A state or enum value for a kind: `(empty)` for an empty or absent one.
+fn word(s: &str) -> &str {
+    if s.is_empty() { "(empty)" } else { s }
+}
+
+/// How a compared field differs, with no value that varies between runs: presence, enum
+/// values, or the first differing member of an object (`XksProxyConfiguration.UriPath differs
+/// from the model`).
+fn field_kind(field: &str, want: Option<&Value>, got: Option<&Value>) -> String {
+    let want = want.filter(|v| !v.is_null());
+    let got = got.filter(|v| !v.is_null());
+    let leaf = field.rsplit('.').next().unwrap_or(field);
+    match (want, got) {
+        (None, Some(_)) => format!("{field} expected absent, got present"),
+        (Some(_), None) => format!("{field} expected present, got absent"),
+        (Some(Value::Object(w)), Some(Value::Object(g))) => {
+            let mut keys: Vec<&String> = w.keys().chain(g.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            keys.into_iter()
+                .find(|k| w.get(*k).filter(|v| !v.is_null()) != g.get(*k).filter(|v| !v.is_null()))
+                .map_or_else(
+                    || format!("{field} differs from the model"),
+                    |k| field_kind(&format!("{field}.{k}"), w.get(k), g.get(k)),
+                )
+        }
+        (Some(Value::String(w)), Some(Value::String(g))) if ENUM_FIELDS.contains(&leaf) => {
+            format!("{field} expected {w}, got {g}")
+        }
+        _ => format!("{field} differs from the model"),
+    }
+}
+
+/// The switches of `alternative` that differ from `current`, as command-line flags.
+fn changed_switches(current: Switches, alternative: Switches) -> String {
+    let mut flags = Vec::new();
+    if current.connect_when_connected != alternative.connect_when_connected {
+        flags.push(format!(
+            "--connect-when-connected {}",
+            kebab(&alternative.connect_when_connected)
+        ));
+    }
+    if current.update_while_connected != alternative.update_while_connected {
+        flags.push(format!(
+            "--update-while-connected {}",
+            kebab(&alternative.update_while_connected)
+        ));
+    }
+    if current.delete_precedence != alternative.delete_precedence {
+        flags.push(format!(
+            "--delete-precedence {}",
+            kebab(&alternative.delete_precedence)
+        ));
+    }
+    if current.check_order != alternative.check_order {
+        flags.push(format!("--check-order {}", kebab(&alternative.check_order)));
+    }
+    flags.join(" ")
 }
 
 /// Rewrites every string for which `f` gives a replacement.
@@ -459,7 +676,8 @@ mod tests {
         }
     }
 
-    fn judge(history: &History) -> Verdict {
+    /// Judges with `oracle` in the built-in fixtures' context.
+    fn judge_with(oracle: crate::oracle::OracleFn, history: &History) -> Verdict {
         let fixtures = std::sync::Arc::new(Fixtures::builtin());
         let model = ModelConfig::default();
         let ctx = Context {
@@ -468,7 +686,11 @@ mod tests {
             model: &model,
             name_prefix: PREFIX,
         };
-        agreement(&ctx, history)
+        oracle(&ctx, history)
+    }
+
+    fn judge(history: &History) -> Verdict {
+        judge_with(agreement, history)
     }
 
     fn rules(v: &Verdict, severity: Severity) -> Vec<String> {
@@ -545,18 +767,29 @@ mod tests {
             .unwrap();
         e.history.exchanges[i].outcome = Outcome::Response {
             status: 200,
-            request_id: None,
-            content_type: None,
+            request_id: Some("r-1".into()),
+            content_type: Some("application/x-amz-json-1.1".into()),
             error_type: None,
             body: json!({}),
             text: None,
         };
         let v = judge(&e.history);
-        assert_eq!(
-            rules(&v, Severity::Failure),
-            ["agreement/DeleteCustomKeyStore"]
-        );
+        assert_eq!(rules(&v, Severity::Failure), ["states/refused-allowed"]);
         assert_eq!(v.findings[0].exchange, Some(i));
+        // The states oracle explains it: its finding, not the model's, so the two checks report
+        // one deviation.
+        let states = judge_with(crate::oracle::states::states, &e.history);
+        assert_eq!(
+            v.findings[0].signature(),
+            states.findings[0].signature(),
+            "{:#?}",
+            v.findings
+        );
+        assert_eq!(
+            v.findings[0].signature(),
+            "DeleteCustomKeyStore/states/refused-allowed: \
+             expected CustomKeyStoreInvalidStateException in CONNECTED, got 200"
+        );
     }
 
     #[test]
@@ -578,6 +811,10 @@ mod tests {
             "{}",
             v.findings[0].message
         );
+        assert_eq!(
+            v.findings[0].kind,
+            "did not list a store the model predicts"
+        );
     }
 
     #[test]
@@ -594,6 +831,10 @@ mod tests {
             ["agreement/DescribeCustomKeyStores"]
         );
         assert!(v.findings[0].message.contains("CloudHsmClusterId"));
+        assert_eq!(
+            v.findings[0].kind,
+            "CloudHsmClusterId differs from the model"
+        );
     }
 
     #[test]
@@ -622,14 +863,37 @@ mod tests {
         );
         let v = judge(&e.history);
         assert_eq!(rules(&v, Severity::Failure), Vec::<String>::new());
+        // The states oracle names this unsettled point too: its finding is the one reported.
         assert_eq!(
             rules(&v, Severity::Unsettled),
+            ["states/connect-when-connected"]
+        );
+        // Without the states oracle's explanation, the model's own reading is reported.
+        let mut own = Verdict::default();
+        let explained = BTreeMap::new();
+        let exchanges: Vec<(usize, &Exchange)> = e.history.exchanges.iter().enumerate().collect();
+        let fixtures = std::sync::Arc::new(Fixtures::builtin());
+        let model = ModelConfig::default();
+        let ctx = Context {
+            spec: Spec::kms(),
+            fixtures: &fixtures,
+            model: &model,
+            name_prefix: PREFIX,
+        };
+        judge_sequence(&ctx, &exchanges, &explained, &mut own);
+        assert_eq!(
+            rules(&own, Severity::Unsettled),
             ["agreement/ConnectCustomKeyStore"]
         );
         assert!(
-            v.findings[0]
+            own.findings[0]
                 .message
                 .contains("--connect-when-connected invalid-state")
+        );
+        assert_eq!(
+            own.findings[0].kind,
+            "expected success, got 400 CustomKeyStoreInvalidStateException \
+             (matches the reading --connect-when-connected invalid-state)"
         );
     }
 
@@ -660,6 +924,10 @@ mod tests {
             rules(&v, Severity::Failure),
             ["agreement/DescribeCustomKeyStores"]
         );
+        assert_eq!(
+            v.findings[0].kind,
+            "ConnectionState expected FAILED, got CONNECTED"
+        );
     }
 
     #[test]
@@ -672,6 +940,34 @@ mod tests {
         e.send(1, "DescribeCustomKeyStores", json!({}));
         let v = judge(&e.history);
         assert_eq!(rules(&v, Severity::Warning), ["agreement/indeterminate"]);
+        assert_eq!(v.findings[0].kind, "expected an answer, got a timeout");
         assert_eq!(rules(&v, Severity::Failure), Vec::<String>::new());
+    }
+
+    #[test]
+    fn field_kinds_name_the_member_but_no_value() {
+        let w = json!({"Connectivity": "PUBLIC_ENDPOINT", "UriPath": "/a/kms/xks/v1"});
+        let g = json!({"Connectivity": "VPC_ENDPOINT_SERVICE", "UriPath": "/a/kms/xks/v1"});
+        assert_eq!(
+            field_kind("XksProxyConfiguration", Some(&w), Some(&g)),
+            "XksProxyConfiguration.Connectivity expected PUBLIC_ENDPOINT, got VPC_ENDPOINT_SERVICE"
+        );
+        let g = json!({"Connectivity": "PUBLIC_ENDPOINT", "UriPath": "/b/kms/xks/v1"});
+        assert_eq!(
+            field_kind("XksProxyConfiguration", Some(&w), Some(&g)),
+            "XksProxyConfiguration.UriPath differs from the model"
+        );
+        assert_eq!(
+            field_kind("ConnectionErrorCode", Some(&json!("NETWORK_ERRORS")), None),
+            "ConnectionErrorCode expected present, got absent"
+        );
+        assert_eq!(
+            field_kind(
+                "ConnectionErrorCode",
+                Some(&json!("NETWORK_ERRORS")),
+                Some(&json!("INTERNAL_ERROR"))
+            ),
+            "ConnectionErrorCode expected NETWORK_ERRORS, got INTERNAL_ERROR"
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::{Context, Verdict};
-use crate::history::{Exchange, History, Outcome};
+use crate::history::{Exchange, History, Outcome, Owner};
 use crate::model::ConnectionState;
 
 /// DescribeCustomKeyStores.
@@ -165,6 +165,86 @@ pub fn answer(e: &Exchange) -> String {
             Some(name) => format!("HTTP {status} {name}"),
             None => format!("HTTP {status} (no error name)"),
         },
+    }
+}
+
+/// An answer as a signature reads it, with nothing that varies between runs: `200`,
+/// `400 CustomKeyStoreNotFoundException`, `500 text/html` (no error name: the content type, or
+/// `without an error name`), or `no answer`. A 200 listing adds how many stores it held when
+/// that is none (`200 with 0 stores`) and `with stores` otherwise.
+pub fn answer_kind(e: &Exchange) -> String {
+    match &e.outcome {
+        Outcome::Unknown { .. } => "no answer".into(),
+        Outcome::Response { status, body, .. } if (200..300).contains(status) => {
+            if e.operation == DESCRIBE && body.get("CustomKeyStores").is_some() {
+                match entries(body).len() {
+                    0 => format!("{status} with 0 stores"),
+                    _ => format!("{status} with stores"),
+                }
+            } else {
+                status.to_string()
+            }
+        }
+        Outcome::Response {
+            status,
+            content_type,
+            ..
+        } => match e.error_name() {
+            Some(name) => format!("{status} {name}"),
+            None => match content_type.as_deref().and_then(|c| c.split(';').next()) {
+                Some(ct) if !ct.trim().is_empty() => format!("{status} {}", ct.trim()),
+                _ => format!("{status} without an error name"),
+            },
+        },
+    }
+}
+
+/// Why no answer came, in words that hold no address or port: `a timeout`, `a connection
+/// reset`, `a refused connection`, or `none`.
+pub fn no_answer_kind(reason: &str) -> &'static str {
+    let r = reason.to_ascii_lowercase();
+    if r.contains("timed out") || r.contains("timeout") {
+        "a timeout"
+    } else if r.contains("reset") {
+        "a connection reset"
+    } else if r.contains("refused") {
+        "a refused connection"
+    } else {
+        "none"
+    }
+}
+
+/// `expected WANT, got ANSWER` (see [`answer_kind`]): the kind of a finding about an answer.
+pub fn expected_got(want: &str, e: &Exchange) -> String {
+    format!("expected {want}, got {}", answer_kind(e))
+}
+
+/// [`answer_kind`] without what a listing held: a 2xx is just its status. For findings where
+/// an accepted listing is the deviation whatever it held (a bad Limit or Marker accepted), so
+/// that whether stores happened to exist at that point of the sequence does not split one
+/// deviation in two.
+pub fn plain_answer_kind(e: &Exchange) -> String {
+    match e.status() {
+        Some(s) if (200..300).contains(&s) => s.to_string(),
+        _ => answer_kind(e),
+    }
+}
+
+/// `expected WANT, got ANSWER` with [`plain_answer_kind`].
+pub fn expected_got_plain(want: &str, e: &Exchange) -> String {
+    format!("expected {want}, got {}", plain_answer_kind(e))
+}
+
+/// The JSON type word of a value, for kinds: `string`, `number`, `boolean`, `array`, `object`
+/// or `null`.
+pub fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "boolean",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 
@@ -465,13 +545,34 @@ impl Tracker {
     }
 }
 
-/// The fixture secrets, each with a label that names its owner but not its value, and the
-/// token a history masks it with.
-pub fn fixture_secrets<'a>(ctx: &Context<'a>) -> Vec<(String, &'a str, String)> {
+/// One fixture secret, as the oracles see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixtureSecret<'a> {
+    /// Its owner in words, without its value (it may name a cluster ID or an endpoint).
+    pub label: String,
+    /// The secret itself.
+    pub value: &'a str,
+    /// The token a history masks it with.
+    pub token: String,
+    /// What kind of secret it is, with no ID: `a kmsuser password` or `a proxy secret access
+    /// key` (for finding kinds).
+    pub what: &'static str,
+}
+
+/// The fixture secrets (non-empty, each once).
+pub fn fixture_secrets<'a>(ctx: &Context<'a>) -> Vec<FixtureSecret<'a>> {
     let mut seen = BTreeSet::new();
     crate::history::fixture_secrets(ctx.fixtures)
         .filter(|(s, _)| !s.is_empty() && seen.insert(*s))
-        .map(|(s, owner)| (owner.describe(), s, owner.token()))
+        .map(|(s, owner)| FixtureSecret {
+            label: owner.describe(),
+            value: s,
+            token: owner.token(),
+            what: match owner {
+                Owner::Cluster(_) => "a kmsuser password",
+                Owner::Proxy(_) => "a proxy secret access key",
+            },
+        })
         .collect()
 }
 
@@ -479,14 +580,15 @@ pub fn fixture_secrets<'a>(ctx: &Context<'a>) -> Vec<(String, &'a str, String)> 
 pub fn redact(ctx: &Context<'_>, text: &str) -> String {
     fixture_secrets(ctx)
         .into_iter()
-        .fold(text.to_string(), |t, (_, s, _)| t.replace(s, "[secret]"))
+        .fold(text.to_string(), |t, s| t.replace(s.value, "[secret]"))
 }
 
-/// The verdict with every fixture secret redacted from its messages: an oracle quoting what
-/// came back must not repeat a leaked secret.
+/// The verdict with every fixture secret redacted from its messages and kinds: an oracle
+/// quoting what came back must not repeat a leaked secret.
 pub fn redacted(ctx: &Context<'_>, mut verdict: Verdict) -> Verdict {
     for f in &mut verdict.findings {
         f.message = redact(ctx, &f.message);
+        f.kind = redact(ctx, &f.kind);
     }
     verdict
 }
@@ -776,5 +878,101 @@ pub mod testing {
             "unexpected failures: {:#?}",
             v.findings
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::testing::*;
+    use super::*;
+
+    fn one(op: &str, outcome: Outcome) -> Exchange {
+        let mut h = H::new();
+        h.call(op, json!({}), outcome);
+        h.exchanges.remove(0)
+    }
+
+    #[test]
+    fn answer_kind_of_a_listing_says_only_whether_it_is_empty() {
+        let empty = one(DESCRIBE, ok(page(vec![], None)));
+        assert_eq!(answer_kind(&empty), "200 with 0 stores");
+        let two = one(
+            DESCRIBE,
+            ok(page(
+                vec![
+                    entry("cks-1", "a", "CONNECTED"),
+                    entry("cks-2", "b", "FAILED"),
+                ],
+                None,
+            )),
+        );
+        assert_eq!(answer_kind(&two), "200 with stores");
+        assert_eq!(
+            expected_got(NOT_FOUND, &empty),
+            "expected CustomKeyStoreNotFoundException, got 200 with 0 stores"
+        );
+        assert_eq!(answer_kind(&one(CONNECT, ok(json!({})))), "200");
+    }
+
+    #[test]
+    fn answer_kind_of_an_error_names_it_or_its_content_type() {
+        let named = one(CONNECT, error(INVALID_STATE));
+        assert_eq!(
+            answer_kind(&named),
+            "400 CustomKeyStoreInvalidStateException"
+        );
+        let html = one(
+            DESCRIBE,
+            Outcome::Response {
+                status: 500,
+                request_id: None,
+                content_type: Some("text/html; charset=utf-8".into()),
+                error_type: None,
+                body: Value::Null,
+                text: Some("<html>oops</html>".into()),
+            },
+        );
+        assert_eq!(answer_kind(&html), "500 text/html");
+        let bare = one(
+            DESCRIBE,
+            Outcome::Response {
+                status: 502,
+                request_id: None,
+                content_type: None,
+                error_type: None,
+                body: Value::Null,
+                text: None,
+            },
+        );
+        assert_eq!(answer_kind(&bare), "502 without an error name");
+    }
+
+    #[test]
+    fn answer_kind_of_no_answer_holds_no_reason() {
+        let e = one(CONNECT, unknown());
+        assert_eq!(answer_kind(&e), "no answer");
+        assert_eq!(
+            expected_got("success", &e),
+            "expected success, got no answer"
+        );
+    }
+
+    #[test]
+    fn no_answer_kinds_hold_no_address() {
+        assert_eq!(
+            no_answer_kind("timed out (error sending request for url (http://127.0.0.1:4711/))"),
+            "a timeout"
+        );
+        assert_eq!(
+            no_answer_kind("connection reset by peer (os error 104)"),
+            "a connection reset"
+        );
+        assert_eq!(
+            no_answer_kind("tcp connect error: Connection refused (os error 111)"),
+            "a refused connection"
+        );
+        assert_eq!(no_answer_kind("error sending request"), "none");
     }
 }

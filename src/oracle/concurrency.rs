@@ -7,8 +7,8 @@ use serde_json::Value;
 
 use super::common::{
     CONNECT, CREATE, DELETE, DESCRIBE, DISCONNECT, HAS_CMKS, INVALID_STATE, NOT_FOUND, StateSet,
-    StepGroup, THROTTLING, Tracker, answer, concurrent_flags, effect_unknown, entries, is_success,
-    parse_state, present, redacted, sequences, step_groups, store_id,
+    StepGroup, THROTTLING, Tracker, answer, concurrent_flags, effect_unknown, entries,
+    expected_got, is_success, parse_state, present, redacted, sequences, step_groups, store_id,
 };
 use super::{Context, Severity, Verdict};
 use crate::history::{Exchange, History};
@@ -136,6 +136,7 @@ fn judge_creates(
         verdict.fail(
             CREATE,
             "concurrency/one-winner",
+            "expected one create of a name to succeed, got several",
             format!(
                 "{n} concurrent creates of one name: expected exactly one to succeed, got {} (exchanges {})",
                 winners.len(),
@@ -153,6 +154,7 @@ fn judge_creates(
         verdict.fail(
             CREATE,
             "concurrency/one-winner",
+            "expected no create of a taken name to succeed, got one",
             "a create succeeded although a store of that name already existed in this sequence",
             Some(winners[0]),
         );
@@ -166,6 +168,7 @@ fn judge_creates(
             verdict.fail(
                 CREATE,
                 "concurrency/one-winner",
+                "expected one create of a new name to succeed, got none and CustomKeyStoreNameInUseException",
                 format!(
                     "{n} concurrent creates of a new name: expected one winner, got none, yet CustomKeyStoreNameInUseException"
                 ),
@@ -184,6 +187,7 @@ fn judge_creates(
                     Severity::Unsettled,
                     CREATE,
                     "concurrency/one-winner",
+                    expected_got("CustomKeyStoreNameInUseException", e),
                     format!(
                         "a losing concurrent create: expected CustomKeyStoreNameInUseException, got {other} (which check comes first is undocumented)"
                     ),
@@ -193,6 +197,7 @@ fn judge_creates(
             _ => verdict.fail(
                 CREATE,
                 "concurrency/one-winner",
+                expected_got("CustomKeyStoreNameInUseException", e),
                 format!(
                     "a losing concurrent create: expected HTTP 400 CustomKeyStoreNameInUseException, got {}",
                     answer(e)
@@ -232,6 +237,7 @@ fn judge_store(
             verdict.fail(
                 &e.operation,
                 "concurrency/unexpected-error",
+                expected_got("success or a state error", e),
                 format!(
                     "concurrent {} of store {id}: expected success, {INVALID_STATE} or {NOT_FOUND}, got {}",
                     e.operation,
@@ -277,9 +283,18 @@ fn judge_store(
             .iter()
             .map(|(_, e)| format!("{} ({})", short(&e.operation), answer(e)))
             .collect();
+        // Which requests raced, which succeeded and what the listing showed all depend on the
+        // generated sequence and on timing: one signature per race, under the first of its
+        // operations in a fixed order, whatever the interleaving.
+        let operation = calls
+            .iter()
+            .map(|(_, e)| e.operation.as_str())
+            .min()
+            .unwrap_or(CONNECT);
         verdict.fail(
-            &calls[0].1.operation,
+            operation,
             "concurrency/serializable",
+            "expected a state some serial order of the successful requests explains, got another",
             format!(
                 "store {id} ({} before): after concurrent {}, expected a state some serial order of the successful requests explains, the next listing (exchange {at}) shows {shown}",
                 pre.show(),
@@ -468,7 +483,12 @@ mod tests {
                 ok(json!({"CustomKeyStoreId": "cks-2"})),
             ),
         ]);
-        assert_eq!(failures(&judge(&h)), ["concurrency/one-winner"]);
+        let v = judge(&h);
+        assert_eq!(failures(&v), ["concurrency/one-winner"]);
+        assert_eq!(
+            v.findings[0].kind,
+            "expected one create of a name to succeed, got several"
+        );
     }
 
     #[test]
@@ -527,6 +547,11 @@ mod tests {
         h.describe(vec![entry("cks-1", "a", "CONNECTED")]);
         let v = judge(&h);
         assert_eq!(failures(&v), ["concurrency/serializable"]);
+        assert_eq!(
+            v.findings[0].signature(),
+            "ConnectCustomKeyStore/concurrency/serializable: expected a state some serial order \
+             of the successful requests explains, got another"
+        );
         let mut h = created();
         h.concurrent(vec![
             (CONNECT, id(), ok(json!({}))),

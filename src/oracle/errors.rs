@@ -3,7 +3,10 @@
 
 use serde_json::Value;
 
-use super::common::{CONNECT, DELETE, DISCONNECT, UPDATE, redact, redacted, snippet};
+use super::common::{
+    CONNECT, DELETE, DISCONNECT, UPDATE, expected_got, json_type, no_answer_kind, redact, redacted,
+    snippet,
+};
 use super::{Context, Severity, Verdict};
 use crate::history::{History, Outcome};
 
@@ -18,7 +21,7 @@ const EMPTY_OK: [&str; 4] = [CONNECT, DISCONNECT, UPDATE, DELETE];
 /// Checks statuses, error names and the wire format of every answer.
 pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
     let mut verdict = Verdict::default();
-    let json_type = ctx.spec.service.content_type.as_str();
+    let json_media = ctx.spec.service.content_type.as_str();
     for (i, e) in history.exchanges.iter().enumerate() {
         let op = e.operation.as_str();
         verdict.judged(op);
@@ -27,6 +30,7 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
                 verdict.fail(
                     op,
                     "errors/no-answer",
+                    format!("expected an answer, got {}", no_answer_kind(reason)),
                     format!("expected an answer, got none: {}", redact(ctx, reason)),
                     Some(i),
                 );
@@ -46,6 +50,11 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
             verdict.fail(
                 op,
                 "errors/request-id",
+                if (200..300).contains(&status) {
+                    "missing on a success"
+                } else {
+                    "missing on an error"
+                },
                 format!("expected an x-amzn-RequestId header, got none (HTTP {status})"),
                 Some(i),
             );
@@ -58,27 +67,36 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
             }
             let media = ct.split(';').next().unwrap_or_default().trim();
             if !body.is_object() {
-                let got = match text.as_deref().filter(|t| !t.trim().is_empty()) {
-                    Some(t) if body.is_null() => {
-                        format!("{ct} text {:?}", snippet(&redact(ctx, t), 60))
-                    }
-                    _ if empty => "an empty body".to_string(),
-                    _ => format!("JSON {}", snippet(&body.to_string(), 40)),
+                let (got, kind) = match text.as_deref().filter(|t| !t.trim().is_empty()) {
+                    Some(t) if body.is_null() => (
+                        format!("{ct} text {:?}", snippet(&redact(ctx, t), 60)),
+                        format!("{} text", media_or_none(media)),
+                    ),
+                    _ if empty => ("an empty body".to_string(), "an empty body".to_string()),
+                    _ => (
+                        format!("JSON {}", snippet(&body.to_string(), 40)),
+                        format!("a JSON {}", json_type(body)),
+                    ),
                 };
                 verdict.fail(
                     op,
                     "errors/content-type",
+                    format!("expected a JSON object body, got {kind}"),
                     format!(
                         "HTTP {status}: expected a JSON object body, got {}",
                         redact(ctx, &got)
                     ),
                     Some(i),
                 );
-            } else if !media.eq_ignore_ascii_case(json_type) {
+            } else if !media.eq_ignore_ascii_case(json_media) {
                 verdict.fail(
                     op,
                     "errors/content-type",
-                    format!("HTTP {status}: expected content type {json_type}, got {ct}"),
+                    format!(
+                        "expected content type {json_media}, got {}",
+                        media_or_none(media)
+                    ),
+                    format!("HTTP {status}: expected content type {json_media}, got {ct}"),
                     Some(i),
                 );
             }
@@ -110,6 +128,7 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
             verdict.fail(
                 op,
                 "errors/unparseable",
+                expected_got("an error name", e),
                 format!("{op}: HTTP {status} {ct}, {what}"),
                 Some(i),
             );
@@ -119,6 +138,7 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
             Some(def) if def.class.status() != status => verdict.fail(
                 op,
                 "errors/status",
+                expected_got(&format!("{} {name}", def.class.status()), e),
                 format!(
                     "{name}: expected HTTP {} ({:?} error), got HTTP {status}",
                     def.class.status(),
@@ -129,6 +149,7 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
             None if !(400..600).contains(&status) => verdict.fail(
                 op,
                 "errors/status",
+                expected_got("a 4xx or 5xx status", e),
                 format!(
                     "{name} (not in the spec): expected a 4xx or 5xx status, got HTTP {status}"
                 ),
@@ -140,6 +161,7 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
             verdict.fail(
                 op,
                 "errors/declared",
+                format!("expected a declared error, got {}", snippet(&name, 80)),
                 format!(
                     "expected an error {op} declares or a framework error, got {}",
                     snippet(&name, 80)
@@ -154,6 +176,7 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
                 Severity::Warning,
                 op,
                 "errors/bare-type",
+                "expected a bare error name, got a namespaced one",
                 format!(
                     "expected the bare error name in __type, got {:?}",
                     snippet(raw, 100)
@@ -169,12 +192,22 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
                 Severity::Warning,
                 op,
                 "errors/message",
+                format!("missing in {name}"),
                 format!("{name}: expected a message (or Message) string, got none"),
                 Some(i),
             );
         }
     }
     redacted(ctx, verdict)
+}
+
+/// A media type for a kind (`no content type` when there is none).
+fn media_or_none(media: &str) -> &str {
+    if media.is_empty() {
+        "no content type"
+    } else {
+        media
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,10 @@
 
 use serde_json::Value;
 
-use super::common::{DESCRIBE, NOT_FOUND, answer, entries, final_attempts, present, redacted};
+use super::common::{
+    DESCRIBE, NOT_FOUND, answer, entries, expected_got, expected_got_plain, final_attempts,
+    present, redacted,
+};
 use super::{Context, Severity, Verdict};
 use crate::history::History;
 
@@ -38,6 +41,7 @@ pub fn exclusion(ctx: &Context<'_>, history: &History) -> Verdict {
                 verdict.fail(
                     DESCRIBE,
                     "exclusion/both-rejected",
+                    expected_got_plain(both_error, e),
                     format!(
                         "both CustomKeyStoreId and CustomKeyStoreName: expected HTTP 400 {both_error}, got {}",
                         answer(e)
@@ -54,6 +58,7 @@ pub fn exclusion(ctx: &Context<'_>, history: &History) -> Verdict {
                     severity,
                     DESCRIBE,
                     "exclusion/both-rejected",
+                    expected_got_plain(both_error, e),
                     format!(
                         "both CustomKeyStoreId and CustomKeyStoreName: expected {both_error}{}, got {}",
                         if inferred { " (inferred)" } else { "" },
@@ -78,9 +83,15 @@ pub fn exclusion(ctx: &Context<'_>, history: &History) -> Verdict {
                 } else {
                     answer(e)
                 };
+                let want = if e.error_name().as_deref() == Some(NOT_FOUND) {
+                    format!("400 {NOT_FOUND}")
+                } else {
+                    NOT_FOUND.to_string()
+                };
                 verdict.fail(
                     DESCRIBE,
                     "exclusion/not-found",
+                    expected_got(&want, e),
                     format!("unknown {member}: expected HTTP 400 {NOT_FOUND}, got {got}"),
                     Some(i),
                 );
@@ -96,15 +107,36 @@ pub fn exclusion(ctx: &Context<'_>, history: &History) -> Verdict {
             .iter()
             .filter(|x| x.get(member) == Some(wanted))
             .count();
-        if listed.len() != 1 || matching != 1 {
+        if listed.is_empty() {
+            // KMS answers a lookup with the store or CustomKeyStoreNotFoundException, never an
+            // empty list: the same deviation as an unknown one answered with an empty list.
+            verdict.fail(
+                DESCRIBE,
+                "exclusion/not-found",
+                expected_got(NOT_FOUND, e),
+                format!(
+                    "by {member} {}: expected that store or HTTP 400 {NOT_FOUND}, got HTTP 200 with 0 stores",
+                    show(wanted)
+                ),
+                Some(i),
+            );
+        } else if listed.len() != 1 || matching != 1 {
             let shown: Vec<String> = listed
                 .iter()
                 .take(3)
                 .map(|x| x.get(member).map_or("?".to_string(), show))
                 .collect();
+            let got = if matching == 0 {
+                "other stores"
+            } else if matching < listed.len() {
+                "it among other stores"
+            } else {
+                "it more than once"
+            };
             verdict.fail(
                 DESCRIBE,
                 "exclusion/exact-match",
+                format!("by {member}: expected exactly that store, got {got}"),
                 format!(
                     "by {member} {}: expected exactly that one store, got {} stores [{}]",
                     show(wanted),
@@ -176,7 +208,9 @@ mod tests {
             both(),
             ok(page(vec![entry("cks-1", "a", "CONNECTED")], None)),
         );
-        assert_eq!(failures(&judge(&h)), ["exclusion/both-rejected"]);
+        let v = judge(&h);
+        assert_eq!(failures(&v), ["exclusion/both-rejected"]);
+        assert_eq!(v.findings[0].kind, "expected ValidationException, got 200");
     }
 
     #[test]
@@ -210,9 +244,18 @@ mod tests {
             json!({"CustomKeyStoreName": format!("{PREFIX}a")}),
             ok(page(vec![entry("cks-2", "b", "CONNECTED")], None)),
         );
+        let v = judge(&h);
         assert_eq!(
-            failures(&judge(&h)),
+            failures(&v),
             ["exclusion/exact-match", "exclusion/exact-match"]
+        );
+        let kinds: Vec<&str> = v.findings.iter().map(|f| f.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "by CustomKeyStoreId: expected exactly that store, got it among other stores",
+                "by CustomKeyStoreName: expected exactly that store, got other stores"
+            ]
         );
     }
 
@@ -229,5 +272,28 @@ mod tests {
         let v = judge(&h);
         assert_eq!(failures(&v), ["exclusion/not-found"]);
         assert!(v.findings[0].message.contains("HTTP 200 with 0 stores"));
+        assert_eq!(
+            v.findings[0].signature(),
+            "DescribeCustomKeyStores/exclusion/not-found: \
+             expected CustomKeyStoreNotFoundException, got 200 with 0 stores"
+        );
+    }
+
+    #[test]
+    fn a_lookup_answered_with_an_empty_list_is_the_not_found_deviation() {
+        // A scenario's lookup carries no expectation: its empty answer reads as the same
+        // deviation as a generated unknown ID answered with an empty list.
+        let mut h = H::new();
+        h.call(
+            DESCRIBE,
+            json!({"CustomKeyStoreId": "cks-1"}),
+            ok(page(vec![], None)),
+        );
+        let v = judge(&h);
+        assert_eq!(
+            v.findings.iter().map(|f| f.signature()).collect::<Vec<_>>(),
+            ["DescribeCustomKeyStores/exclusion/not-found: \
+              expected CustomKeyStoreNotFoundException, got 200 with 0 stores"]
+        );
     }
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::common::{CREATE, DESCRIBE, entries, fixture_secrets, redacted, snippet, store_id};
+use super::common::{
+    CREATE, DESCRIBE, entries, fixture_secrets, json_type, redacted, snippet, store_id,
+};
 use super::{Context, Severity, Verdict};
 use crate::history::{History, Outcome, is_secret_shape};
 use crate::spec::{ShapeType, Spec};
@@ -13,7 +15,8 @@ use crate::spec::{ShapeType, Spec};
 /// What the check enforces, in one line.
 pub const EXPLAIN_FIELDS: &str = "every listing entry has its identity fields, enum values from \
      the spec, ConnectionErrorCode exactly when FAILED, type-specific fields only on their store \
-     type and a numeric CreationDate; no response ever carries a secret";
+     type, an XksProxyConfiguration with AccessKeyId, Connectivity, UriEndpoint and UriPath, and \
+     a numeric CreationDate; no response ever carries a secret";
 
 /// The listing entry shape.
 const ENTRY: &str = "CustomKeyStoresListEntry";
@@ -28,6 +31,9 @@ const IDENTITY: [&str; 4] = [
 ];
 /// Member names that must never appear in a response, whatever the spec says.
 const SECRET_MEMBERS: [&str; 2] = ["KeyStorePassword", "RawSecretAccessKey"];
+
+/// Members KMS always returns in the `XksProxyConfiguration` of an external key store entry.
+const XKS_REQUIRED: [&str; 4] = ["AccessKeyId", "Connectivity", "UriEndpoint", "UriPath"];
 
 /// Checks listing entries and the secrecy of every response.
 pub fn fields(ctx: &Context<'_>, history: &History) -> Verdict {
@@ -55,6 +61,7 @@ pub fn fields(ctx: &Context<'_>, history: &History) -> Verdict {
             verdict.fail(
                 op,
                 "fields/no-secret",
+                format!("secret member {k}"),
                 format!("expected no secret member, got a member named {k} in the response"),
                 Some(i),
             );
@@ -62,15 +69,19 @@ pub fn fields(ctx: &Context<'_>, history: &History) -> Verdict {
         strings.extend(text.iter().map(String::as_str));
         strings.extend(error_type.iter().map(String::as_str));
         strings.extend(keys.iter().map(String::as_str));
-        for (label, secret, token) in &secrets {
+        for secret in &secrets {
             if strings
                 .iter()
-                .any(|s| s.contains(secret) || s.contains(token.as_str()))
+                .any(|s| s.contains(secret.value) || s.contains(secret.token.as_str()))
             {
                 verdict.fail(
                     op,
                     "fields/no-secret",
-                    format!("expected no secret, got {label} in the response (HTTP {status})"),
+                    format!("{} in the response", secret.what),
+                    format!(
+                        "expected no secret, got {} in the response (HTTP {status})",
+                        secret.label
+                    ),
                     Some(i),
                 );
             }
@@ -79,12 +90,17 @@ pub fn fields(ctx: &Context<'_>, history: &History) -> Verdict {
             continue;
         }
         if op == CREATE && !body.get("CustomKeyStoreId").is_some_and(Value::is_string) {
+            let id = body.get("CustomKeyStoreId").filter(|v| !v.is_null());
             verdict.fail(
                 op,
-                "fields/present",
+                "fields/CustomKeyStoreId",
+                id.map_or_else(
+                    || MISSING.to_string(),
+                    |v| format!("expected string, got {}", json_type(v)),
+                ),
                 format!(
                     "expected a CustomKeyStoreId string in the 200 body, got {}",
-                    kind(body.get("CustomKeyStoreId"))
+                    shown_kind(body.get("CustomKeyStoreId"))
                 ),
                 Some(i),
             );
@@ -97,6 +113,15 @@ pub fn fields(ctx: &Context<'_>, history: &History) -> Verdict {
     }
     redacted(ctx, verdict)
 }
+
+/// The kind of a member that should be there and is absent or null.
+const MISSING: &str = "missing";
+/// The kind of a member that must not be there and is.
+const UNEXPECTED: &str = "unexpected";
+/// The kind of a string value not among its enum's values.
+const OUTSIDE_ENUM: &str = "outside the enum";
+/// The kind of a value breaking its length or pattern.
+const BREAKS_PATTERN: &str = "breaks its pattern";
 
 /// Names of members whose shape is a secret (never returned), plus the two known ones.
 fn secret_member_names(spec: &Spec) -> BTreeSet<String> {
@@ -127,7 +152,7 @@ fn collect<'a>(v: &'a Value, keys: &mut BTreeSet<String>, strings: &mut Vec<&'a 
 }
 
 /// What kind of JSON value a member holds, for messages.
-fn kind(v: Option<&Value>) -> &'static str {
+fn shown_kind(v: Option<&Value>) -> &'static str {
     match v {
         None | Some(Value::Null) => "none",
         Some(Value::String(_)) => "a string",
@@ -138,36 +163,53 @@ fn kind(v: Option<&Value>) -> &'static str {
     }
 }
 
+/// The JSON type word a spec type is sent as.
+fn spec_json_type(t: ShapeType) -> &'static str {
+    match t {
+        ShapeType::String => "string",
+        ShapeType::Integer | ShapeType::Timestamp => "number",
+        ShapeType::Boolean => "boolean",
+        ShapeType::List => "array",
+        ShapeType::Structure => "object",
+    }
+}
+
 fn given(v: &Value, member: &str) -> bool {
     v.get(member).is_some_and(|x| !x.is_null())
+}
+
+/// The rule of a finding about the member at `path` (inside a listing entry, or inside the
+/// response body for other operations).
+fn rule(path: &str) -> String {
+    format!("fields/{path}")
 }
 
 /// Checks one listing entry (`n`: its position in the page of exchange `i`).
 fn judge_entry(spec: &Spec, entry: &Value, n: usize, i: usize, verdict: &mut Verdict) {
     let who =
         store_id(entry).map_or_else(|| format!("entry {}", n + 1), |id| format!("entry {id}"));
-    let mut fail = |rule: &str, message: String| verdict.fail(DESCRIBE, rule, message, Some(i));
+    let mut fail = |path: &str, kind: String, message: String| {
+        verdict.fail(DESCRIBE, &rule(path), kind, message, Some(i))
+    };
     if !entry.is_object() {
         fail(
-            "fields/present",
-            format!("{who}: expected an object, got {}", kind(Some(entry))),
+            "CustomKeyStores[]",
+            format!("expected object, got {}", json_type(entry)),
+            format!("{who}: expected an object, got {}", shown_kind(Some(entry))),
         );
         return;
     }
     for m in IDENTITY {
         if !given(entry, m) {
-            fail("fields/present", format!("{who}: expected {m}, got none"));
+            fail(m, MISSING.into(), format!("{who}: expected {m}, got none"));
         }
     }
     // JSON types of every member the spec describes.
-    for (name, shape, value) in members(spec, entry, ENTRY).chain(
-        entry
-            .get("XksProxyConfiguration")
-            .filter(|x| x.is_object())
-            .into_iter()
-            .flat_map(|x| members(spec, x, XKS_CONFIG)),
-    ) {
-        let ok = match spec.shape(shape).kind {
+    let xks = entry.get("XksProxyConfiguration");
+    let xks_object = xks.filter(|x| x.is_object());
+    for (path, shape, value) in entry_members(spec, entry) {
+        let t = spec.shape(shape).kind;
+        let ok = match t {
             ShapeType::String => value.is_string(),
             ShapeType::Structure => value.is_object(),
             ShapeType::List => value.is_array(),
@@ -177,17 +219,16 @@ fn judge_entry(spec: &Spec, entry: &Value, n: usize, i: usize, verdict: &mut Ver
         };
         if !ok {
             fail(
-                "fields/type",
+                &path,
+                format!("expected {}, got {}", spec_json_type(t), json_type(value)),
                 format!(
-                    "{who}: expected {name} of type {:?}, got {}",
-                    spec.shape(shape).kind,
-                    kind(Some(value))
+                    "{who}: expected {path} of type {t:?}, got {}",
+                    shown_kind(Some(value))
                 ),
             );
         }
     }
     // Enums, case-sensitive.
-    let xks = entry.get("XksProxyConfiguration");
     let enums = [
         (
             "ConnectionState",
@@ -217,7 +258,8 @@ fn judge_entry(spec: &Spec, entry: &Value, n: usize, i: usize, verdict: &mut Ver
         };
         if !allowed.iter().any(|a| a == s) {
             fail(
-                "fields/enum",
+                name,
+                OUTSIDE_ENUM.into(),
                 format!(
                     "{who}: expected {name} to be one of {}, got {s:?}",
                     allowed.join(", ")
@@ -229,25 +271,26 @@ fn judge_entry(spec: &Spec, entry: &Value, n: usize, i: usize, verdict: &mut Ver
     let state = entry.get("ConnectionState").and_then(Value::as_str);
     let failed = state == Some("FAILED");
     let code = given(entry, "ConnectionErrorCode");
-    if failed != code {
+    if failed && !code {
         fail(
-            "fields/error-code-iff-failed",
-            if failed {
-                format!(
-                    "{who}: expected a ConnectionErrorCode with ConnectionState FAILED, got none"
-                )
-            } else {
-                format!(
-                    "{who}: expected no ConnectionErrorCode with ConnectionState {}, got {}",
-                    state.unwrap_or("(none)"),
-                    entry["ConnectionErrorCode"]
-                )
-            },
+            "ConnectionErrorCode",
+            MISSING.into(),
+            format!("{who}: expected a ConnectionErrorCode with ConnectionState FAILED, got none"),
+        );
+    } else if code && !failed {
+        fail(
+            "ConnectionErrorCode",
+            UNEXPECTED.into(),
+            format!(
+                "{who}: expected no ConnectionErrorCode with ConnectionState {}, got {}",
+                state.unwrap_or("(none)"),
+                entry["ConnectionErrorCode"]
+            ),
         );
     }
     // Type-specific members.
     let store_type = entry.get("CustomKeyStoreType").and_then(Value::as_str);
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<(String, &str, String)> = Vec::new();
     if let Some(t @ ("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) = store_type {
         let hsm = t == "AWS_CLOUDHSM";
         for (m, own) in [
@@ -257,23 +300,39 @@ fn judge_entry(spec: &Spec, entry: &Value, n: usize, i: usize, verdict: &mut Ver
         ] {
             match (given(entry, m), own) {
                 (true, false) => fail(
-                    "fields/type-specific",
+                    m,
+                    UNEXPECTED.into(),
                     format!("{who}: expected no {m} on a {t} store, got one"),
                 ),
                 (false, true) => warnings.push((
-                    "fields/type-specific",
+                    m.to_string(),
+                    MISSING,
                     format!("{who}: expected {m} on a {t} store, got none"),
                 )),
                 _ => {}
             }
         }
     }
-    if let Some(x) = xks.filter(|x| x.is_object()) {
+    if let Some(x) = xks_object {
+        // What KMS always returns for an external key store. On a CloudHSM store the whole
+        // object is already unexpected: its members are not judged one by one.
+        if store_type != Some("AWS_CLOUDHSM") {
+            for m in XKS_REQUIRED {
+                if !given(x, m) {
+                    fail(
+                        &format!("XksProxyConfiguration.{m}"),
+                        MISSING.into(),
+                        format!("{who}: expected XksProxyConfiguration.{m}, got none"),
+                    );
+                }
+            }
+        }
         let vpc = x.get("Connectivity").and_then(Value::as_str) == Some("VPC_ENDPOINT_SERVICE");
         for m in ["VpcEndpointServiceName", "VpcEndpointServiceOwner"] {
             if given(x, m) && !vpc {
                 fail(
-                    "fields/type-specific",
+                    &format!("XksProxyConfiguration.{m}"),
+                    UNEXPECTED.into(),
                     format!(
                         "{who}: expected no XksProxyConfiguration.{m} without VPC_ENDPOINT_SERVICE connectivity, got one"
                     ),
@@ -282,7 +341,8 @@ fn judge_entry(spec: &Spec, entry: &Value, n: usize, i: usize, verdict: &mut Ver
         }
         if vpc && !given(x, "VpcEndpointServiceName") {
             warnings.push((
-                "fields/type-specific",
+                "XksProxyConfiguration.VpcEndpointServiceName".into(),
+                MISSING,
                 format!("{who}: expected XksProxyConfiguration.VpcEndpointServiceName with VPC_ENDPOINT_SERVICE connectivity, got none"),
             ));
         }
@@ -290,25 +350,23 @@ fn judge_entry(spec: &Spec, entry: &Value, n: usize, i: usize, verdict: &mut Ver
     // CreationDate: epoch seconds as a JSON number.
     match entry.get("CreationDate") {
         None | Some(Value::Null) => warnings.push((
-            "fields/creation-date",
+            "CreationDate".into(),
+            MISSING,
             format!("{who}: expected a CreationDate, got none"),
         )),
         Some(Value::Number(_)) => {}
         Some(other) => fail(
-            "fields/creation-date",
+            "CreationDate",
+            format!("expected number, got {}", json_type(other)),
             format!(
                 "{who}: expected CreationDate as a JSON number of epoch seconds, got {} {}",
-                kind(Some(other)),
+                shown_kind(Some(other)),
                 snippet(&other.to_string(), 40)
             ),
         ),
     }
     // Patterns and lengths: the documentation's own examples break some, so only warnings.
-    for (name, shape_name, value) in members(spec, entry, ENTRY).chain(
-        xks.filter(|x| x.is_object())
-            .into_iter()
-            .flat_map(|x| members(spec, x, XKS_CONFIG)),
-    ) {
+    for (path, shape_name, value) in entry_members(spec, entry) {
         let shape = spec.shape(shape_name);
         let Some(s) = value.as_str() else { continue };
         if shape.kind != ShapeType::String || shape.enum_values.is_some() {
@@ -323,20 +381,46 @@ fn judge_entry(spec: &Spec, entry: &Value, n: usize, i: usize, verdict: &mut Ver
             } else {
                 format!("{:?}", snippet(s, 60))
             };
-            warnings.push((
-                "fields/pattern",
-                format!(
-                    "{who}: expected {name} to fit length {}..{} and pattern {}, got {shown} (length {len})",
-                    shape.min.map_or("0".into(), |v| v.to_string()),
-                    shape.max.map_or("".into(), |v| v.to_string()),
-                    shape.pattern.as_deref().unwrap_or("(none)")
-                ),
-            ));
+            let message = format!(
+                "{who}: expected {path} to fit length {}..{} and pattern {}, got {shown} (length {len})",
+                shape.min.map_or("0".into(), |v| v.to_string()),
+                shape.max.map_or("".into(), |v| v.to_string()),
+                shape.pattern.as_deref().unwrap_or("(none)")
+            );
+            warnings.push((path, BREAKS_PATTERN, message));
         }
     }
-    for (rule, message) in warnings {
-        verdict.find(Severity::Warning, DESCRIBE, rule, message, Some(i));
+    for (path, kind, message) in warnings {
+        verdict.find(
+            Severity::Warning,
+            DESCRIBE,
+            &rule(&path),
+            kind,
+            message,
+            Some(i),
+        );
     }
+}
+
+/// The members of a listing entry the spec describes, with their paths inside the entry
+/// (`XksProxyConfiguration.X` for the proxy configuration's) and shape names; null ones
+/// skipped.
+fn entry_members<'a>(
+    spec: &'a Spec,
+    entry: &'a Value,
+) -> impl Iterator<Item = (String, &'a str, &'a Value)> {
+    members(spec, entry, ENTRY)
+        .map(|(name, shape, value)| (name.to_string(), shape, value))
+        .chain(
+            entry
+                .get("XksProxyConfiguration")
+                .filter(|x| x.is_object())
+                .into_iter()
+                .flat_map(|x| members(spec, x, XKS_CONFIG))
+                .map(|(name, shape, value)| {
+                    (format!("XksProxyConfiguration.{name}"), shape, value)
+                }),
+        )
 }
 
 /// The members of `v` that structure `shape` describes, with their shape names; null ones skipped.
@@ -371,6 +455,10 @@ mod tests {
         let mut h = H::new();
         h.describe(entries);
         h
+    }
+
+    fn signatures(v: &Verdict) -> Vec<String> {
+        v.findings.iter().map(|f| f.signature()).collect()
     }
 
     #[test]
@@ -412,10 +500,7 @@ mod tests {
         connected["ConnectionErrorCode"] = json!("NETWORK_ERRORS");
         assert_eq!(
             failures(&judge(&listing(vec![failed, connected]))),
-            [
-                "fields/error-code-iff-failed",
-                "fields/error-code-iff-failed"
-            ]
+            ["fields/ConnectionErrorCode", "fields/ConnectionErrorCode"]
         );
     }
 
@@ -424,10 +509,15 @@ mod tests {
         let mut e = xks_entry("cks-1", "a", "DISCONNECTED");
         e["ConnectionState"] = json!("disconnected");
         e["XksProxyConfiguration"]["Connectivity"] = json!("public_endpoint");
+        let v = judge(&listing(vec![e]));
         assert_eq!(
-            failures(&judge(&listing(vec![e]))),
-            ["fields/enum", "fields/enum"]
+            failures(&v),
+            [
+                "fields/ConnectionState",
+                "fields/XksProxyConfiguration.Connectivity"
+            ]
         );
+        assert!(v.findings.iter().all(|f| f.kind == "outside the enum"));
     }
 
     #[test]
@@ -437,14 +527,16 @@ mod tests {
         let mut x = xks_entry("cks-2", "b", "DISCONNECTED");
         x["CloudHsmClusterId"] = json!("cluster-healthyaaaaa");
         x["XksProxyConfiguration"]["VpcEndpointServiceOwner"] = json!("111122223333");
+        let v = judge(&listing(vec![e, x]));
         assert_eq!(
-            failures(&judge(&listing(vec![e, x]))),
+            failures(&v),
             [
-                "fields/type-specific",
-                "fields/type-specific",
-                "fields/type-specific"
+                "fields/XksProxyConfiguration",
+                "fields/CloudHsmClusterId",
+                "fields/XksProxyConfiguration.VpcEndpointServiceOwner"
             ]
         );
+        assert!(v.findings.iter().all(|f| f.kind == "unexpected"));
     }
 
     #[test]
@@ -453,20 +545,34 @@ mod tests {
         e.as_object_mut().unwrap().remove("CustomKeyStoreType");
         let mut d = entry("cks-2", "b", "DISCONNECTED");
         d["CreationDate"] = json!("2018-09-22T03:25:18Z");
+        let v = judge(&listing(vec![e, d]));
         assert_eq!(
-            failures(&judge(&listing(vec![e, d]))),
-            ["fields/present", "fields/creation-date"]
+            signatures(&v),
+            [
+                "DescribeCustomKeyStores/fields/CustomKeyStoreType: missing",
+                "DescribeCustomKeyStores/fields/CreationDate: expected number, got string"
+            ]
         );
         let mut h = H::new();
         h.call(CREATE, json!({}), ok(json!({"CustomKeyStoreId": 7})));
-        assert_eq!(failures(&judge(&h)), ["fields/present"]);
+        h.call(CREATE, json!({}), ok(json!({})));
+        assert_eq!(
+            signatures(&judge(&h)),
+            [
+                "CreateCustomKeyStore/fields/CustomKeyStoreId: expected string, got number",
+                "CreateCustomKeyStore/fields/CustomKeyStoreId: missing"
+            ]
+        );
     }
 
     #[test]
     fn a_wrong_json_type_is_caught() {
         let mut e = entry("cks-1", "a", "DISCONNECTED");
         e["CustomKeyStoreName"] = json!(12);
-        assert_eq!(failures(&judge(&listing(vec![e]))), ["fields/type"]);
+        assert_eq!(
+            signatures(&judge(&listing(vec![e]))),
+            ["DescribeCustomKeyStores/fields/CustomKeyStoreName: expected string, got number"]
+        );
     }
 
     #[test]
@@ -475,7 +581,8 @@ mod tests {
         e["CloudHsmClusterId"] = json!("cluster-1a23b4cdefg");
         let v = judge(&listing(vec![e]));
         assert_no_failure(&v);
-        assert_eq!(rules(&v, Severity::Warning), ["fields/pattern"]);
+        assert_eq!(rules(&v, Severity::Warning), ["fields/CloudHsmClusterId"]);
+        assert_eq!(v.findings[0].kind, "breaks its pattern");
         assert!(v.findings[0].message.contains("cluster-1a23b4cdefg"));
     }
 
@@ -485,6 +592,7 @@ mod tests {
         e["KeyStorePassword"] = json!("whatever1");
         let v = judge(&listing(vec![e]));
         assert_eq!(failures(&v), ["fields/no-secret"]);
+        assert_eq!(v.findings[0].kind, "secret member KeyStorePassword");
         assert!(!v.findings[0].message.contains("whatever1"));
     }
 
@@ -515,7 +623,13 @@ mod tests {
             },
         );
         let v = judge(&h);
-        assert_eq!(failures(&v), ["fields/no-secret", "fields/no-secret"]);
+        assert_eq!(
+            signatures(&v),
+            [
+                "UpdateCustomKeyStore/fields/no-secret: a kmsuser password in the response",
+                "CreateCustomKeyStore/fields/no-secret: a proxy secret access key in the response"
+            ]
+        );
         for f in &v.findings {
             assert!(
                 !f.message.contains(&password) && !f.message.contains(&key),
@@ -539,5 +653,143 @@ mod tests {
             ),
         );
         assert_eq!(failures(&judge(&h)), ["fields/no-secret"]);
+    }
+
+    #[test]
+    fn a_proxy_configuration_without_its_access_key_id_is_caught() {
+        let mut e = xks_entry("cks-1", "a", "CONNECTED");
+        e["XksProxyConfiguration"]
+            .as_object_mut()
+            .unwrap()
+            .remove("AccessKeyId");
+        let v = judge(&listing(vec![e]));
+        assert_eq!(v.findings.len(), 1, "{:#?}", v.findings);
+        assert_eq!(v.findings[0].severity, Severity::Failure);
+        assert_eq!(
+            v.findings[0].signature(),
+            "DescribeCustomKeyStores/fields/XksProxyConfiguration.AccessKeyId: missing"
+        );
+    }
+
+    #[test]
+    fn a_null_or_absent_proxy_configuration_member_is_missing() {
+        let mut e = xks_entry("cks-1", "a", "DISCONNECTED");
+        e["XksProxyConfiguration"]["UriPath"] = Value::Null;
+        e["XksProxyConfiguration"]
+            .as_object_mut()
+            .unwrap()
+            .remove("Connectivity");
+        assert_eq!(
+            signatures(&judge(&listing(vec![e]))),
+            [
+                "DescribeCustomKeyStores/fields/XksProxyConfiguration.Connectivity: missing",
+                "DescribeCustomKeyStores/fields/XksProxyConfiguration.UriPath: missing"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_full_proxy_configuration_passes() {
+        let v = judge(&listing(vec![
+            xks_entry("cks-1", "a", "CONNECTED"),
+            xks_entry("cks-2", "b", "FAILED"),
+        ]));
+        assert!(v.findings.is_empty(), "{:#?}", v.findings);
+    }
+
+    #[test]
+    fn the_reference_models_external_key_store_entries_pass() {
+        use crate::model::{Model, SeededIds, XksBehaviour};
+        let c = ctx();
+        let mut model = Model::new(
+            c.model.clone(),
+            c.fixtures.clone(),
+            Box::new(SeededIds::new(1)),
+        );
+        let now = 1_700_000_000_123;
+        let proxies = c
+            .fixtures
+            .xks_proxies
+            .iter()
+            .filter(|p| p.behaviour_at_create == XksBehaviour::Connects);
+        let mut created = 0;
+        for (n, p) in proxies.enumerate() {
+            let mut request = json!({
+                "CustomKeyStoreName": format!("{PREFIX}{n}"),
+                "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+                "XksProxyUriEndpoint": p.uri_endpoint,
+                "XksProxyUriPath": p.uri_path,
+                "XksProxyAuthenticationCredential": {
+                    "AccessKeyId": p.access_key_id,
+                    "RawSecretAccessKey": p.secret_access_key,
+                },
+                "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+            });
+            if let Some(service) = &p.vpc_endpoint_service_name {
+                request["XksProxyConnectivity"] = json!("VPC_ENDPOINT_SERVICE");
+                request["XksProxyVpcEndpointServiceName"] = json!(service);
+                request["XksProxyVpcEndpointServiceOwner"] = json!("444455556666");
+            }
+            let body = request.to_string();
+            if model.apply(now, CREATE, body.as_bytes()).is_ok() {
+                created += 1;
+            }
+        }
+        assert!(created > 0, "no external key store created");
+        let listing = model
+            .apply(now, DESCRIBE, b"{}")
+            .unwrap_or_else(|e| panic!("{}: {}", e.name, e.message));
+        let external: Vec<&Value> = entries(&listing)
+            .iter()
+            .filter(|e| e["CustomKeyStoreType"] == "EXTERNAL_KEY_STORE")
+            .collect();
+        assert_eq!(external.len(), created);
+        for e in &external {
+            for m in XKS_REQUIRED {
+                assert!(given(&e["XksProxyConfiguration"], m), "{m} missing: {e}");
+            }
+        }
+        let mut h = H::new();
+        h.call(DESCRIBE, json!({}), ok(listing));
+        let v = fields(&c, &h.history());
+        assert_no_failure(&v);
+    }
+
+    #[test]
+    fn an_empty_proxy_configuration_on_a_cloudhsm_store_is_only_unexpected() {
+        let mut e = entry("cks-1", "a", "DISCONNECTED");
+        e["XksProxyConfiguration"] = json!({});
+        assert_eq!(
+            signatures(&judge(&listing(vec![e]))),
+            ["DescribeCustomKeyStores/fields/XksProxyConfiguration: unexpected"]
+        );
+    }
+
+    #[test]
+    fn a_missing_type_specific_member_is_a_warning() {
+        let mut e = entry("cks-1", "a", "DISCONNECTED");
+        e.as_object_mut().unwrap().remove("TrustAnchorCertificate");
+        let v = judge(&listing(vec![e]));
+        assert_no_failure(&v);
+        assert_eq!(
+            signatures(&v),
+            ["DescribeCustomKeyStores/fields/TrustAnchorCertificate: missing"]
+        );
+    }
+
+    #[test]
+    fn kinds_hold_no_store_id() {
+        let mut failed = entry("cks-1234", "a", "FAILED");
+        failed
+            .as_object_mut()
+            .unwrap()
+            .remove("ConnectionErrorCode");
+        failed["CreationDate"] = json!("cks-1234");
+        let v = judge(&listing(vec![failed]));
+        assert!(!v.findings.is_empty());
+        for f in &v.findings {
+            assert!(!f.signature().contains("cks-1234"), "{}", f.signature());
+            assert!(f.message.contains("cks-1234"), "{}", f.message);
+        }
     }
 }

@@ -10,8 +10,10 @@ pub mod concurrency;
 pub mod errors;
 pub mod exclusion;
 pub mod fields;
+pub mod implemented;
 pub mod pagination;
 pub mod snapshot;
+pub mod snapshot_kinds;
 pub mod states;
 pub mod validation;
 
@@ -105,10 +107,32 @@ pub struct Finding {
     pub operation: String,
     /// The invariant or rule, e.g. `pagination/exactly-once`.
     pub rule: String,
+    /// What was expected and what came back, in words that hold no store ID, name, date or
+    /// random value (e.g. `expected CustomKeyStoreNotFoundException, got 200 with 0 stores`,
+    /// `missing`): the part of the deviation signature after the rule.
+    #[serde(default)]
+    pub kind: String,
     /// One line saying what was expected and what came back.
     pub message: String,
     /// Index of the exchange in the history that shows it, if one does.
     pub exchange: Option<usize>,
+}
+
+impl Finding {
+    /// The deviation signature, `OPERATION/RULE: KIND` (`OPERATION/RULE` without a kind): the
+    /// same for the same deviation whatever the seed, the store IDs or the names.
+    pub fn signature(&self) -> String {
+        signature(&self.operation, &self.rule, &self.kind)
+    }
+}
+
+/// A deviation signature from its parts (see [`Finding::signature`]).
+pub fn signature(operation: &str, rule: &str, kind: &str) -> String {
+    if kind.is_empty() {
+        format!("{operation}/{rule}")
+    } else {
+        format!("{operation}/{rule}: {kind}")
+    }
 }
 
 /// What an oracle gets besides the history.
@@ -138,12 +162,14 @@ impl Verdict {
         *self.exercised.entry(operation.to_string()).or_default() += 1;
     }
 
-    /// Adds a finding.
+    /// Adds a finding; `kind` is what was expected and what came back, with no IDs, names,
+    /// dates or random values (see [`Finding::kind`]).
     pub fn find(
         &mut self,
         severity: Severity,
         operation: &str,
         rule: &str,
+        kind: impl Into<String>,
         message: impl Into<String>,
         exchange: Option<usize>,
     ) {
@@ -151,6 +177,7 @@ impl Verdict {
             severity,
             operation: operation.to_string(),
             rule: rule.to_string(),
+            kind: kind.into(),
             message: message.into(),
             exchange,
         });
@@ -161,10 +188,11 @@ impl Verdict {
         &mut self,
         operation: &str,
         rule: &str,
+        kind: impl Into<String>,
         message: impl Into<String>,
         exchange: Option<usize>,
     ) {
-        self.find(Severity::Failure, operation, rule, message, exchange);
+        self.find(Severity::Failure, operation, rule, kind, message, exchange);
     }
 
     /// The findings that fail the check (`strict`: unsettled ones too).
@@ -175,24 +203,19 @@ impl Verdict {
     }
 
     /// Accumulates another case's verdict: exercised counts add up, and a finding is kept only
-    /// if no finding with the same severity, operation and rule is already there.
+    /// if no finding with the same severity and signature is already there.
     pub fn absorb(&mut self, other: Verdict) {
         for f in other.findings {
             let seen = self.findings.iter().any(|g| {
-                g.severity == f.severity && g.operation == f.operation && g.rule == f.rule
+                g.severity == f.severity
+                    && g.operation == f.operation
+                    && g.rule == f.rule
+                    && g.kind == f.kind
             });
             if !seen {
                 self.findings.push(f);
             }
         }
-        for (op, n) in other.exercised {
-            *self.exercised.entry(op).or_default() += n;
-        }
-    }
-
-    /// Merges another verdict into this one.
-    pub fn merge(&mut self, other: Verdict) {
-        self.findings.extend(other.findings);
         for (op, n) in other.exercised {
             *self.exercised.entry(op).or_default() += n;
         }

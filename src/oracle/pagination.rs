@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::common::{
-    CREATE, DELETE, DESCRIBE, UPDATE, answer, effect_unknown, entries, final_attempts, is_success,
-    ours, redacted, sequences, show_ids, step_groups, store_id,
+    CREATE, DELETE, DESCRIBE, UPDATE, answer, effect_unknown, entries, expected_got,
+    expected_got_plain, final_attempts, is_success, json_type, ours, redacted, sequences, show_ids,
+    step_groups, store_id,
 };
 use super::{Context, Verdict};
 use crate::history::{Exchange, History, Outcome};
@@ -161,6 +162,11 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
             verdict.fail(
                 DESCRIBE,
                 "pagination/page-error",
+                if present_marker(e) {
+                    expected_got("200 for a NextMarker it returned", e)
+                } else {
+                    expected_got("200", e)
+                },
                 format!(
                     "page {page_no} of a listing with {limit_text}: expected HTTP 200, got {}",
                     answer(e)
@@ -177,6 +183,7 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
             verdict.fail(
                 DESCRIBE,
                 "pagination/page-size",
+                "expected at most Limit stores, got more",
                 format!(
                     "page {page_no}: expected at most {limit} stores (Limit), got {}",
                     listed.len()
@@ -196,6 +203,10 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
                 DESCRIBE,
                 "pagination/truncated-iff-marker",
                 format!(
+                    "expected Truncated to be a boolean, got {}",
+                    json_type(&body["Truncated"])
+                ),
+                format!(
                     "page {page_no}: expected Truncated to be a boolean, got {}",
                     body["Truncated"]
                 ),
@@ -204,6 +215,7 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
             Some(true) if is_last && !marker => verdict.fail(
                 DESCRIBE,
                 "pagination/last-page",
+                "expected Truncated false without NextMarker, got true",
                 format!(
                     "last page ({page_no}): expected Truncated false, got true without NextMarker"
                 ),
@@ -212,6 +224,11 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
             Some(t) if t != marker => verdict.fail(
                 DESCRIBE,
                 "pagination/truncated-iff-marker",
+                if marker {
+                    "expected Truncated true with NextMarker, got false"
+                } else {
+                    "expected Truncated false without NextMarker, got true"
+                },
                 format!(
                     "page {page_no}: expected Truncated {marker} (NextMarker {}), got {t}",
                     if marker { "present" } else { "absent" }
@@ -227,6 +244,7 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
             verdict.fail(
                 DESCRIBE,
                 "pagination/last-page",
+                "expected a new NextMarker, got one already returned",
                 format!(
                     "page {page_no}: NextMarker {m:?} was already returned by page {earlier}: the listing never ends"
                 ),
@@ -239,6 +257,7 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
             verdict.fail(
                 DESCRIBE,
                 "pagination/last-page",
+                "expected the listing to end, still got a NextMarker at the page cap",
                 format!(
                     "expected the listing to end, still got a NextMarker after {} pages",
                     w.pages.len()
@@ -253,6 +272,7 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
                     verdict.fail(
                         DESCRIBE,
                         "pagination/exactly-once",
+                        "expected each store exactly once, got a store twice",
                         format!(
                             "expected store {id} once in a listing with {limit_text}, got it again on page {page_no} (first on page {first})"
                         ),
@@ -264,6 +284,11 @@ fn judge_pages(ctx: &Context<'_>, history: &History, w: &Walk, verdict: &mut Ver
             }
         }
     }
+}
+
+/// Whether a listing request carries a Marker.
+fn present_marker(e: &Exchange) -> bool {
+    e.request.get("Marker").is_some_and(|m| !m.is_null())
 }
 
 /// Whether an exchange may change which stores a listing shows (or what they are called).
@@ -315,6 +340,11 @@ fn judge_against_unpaged(
             .as_ref()
             .map_or("no Limit".to_string(), |l| format!("Limit {l}"));
         if !missing.is_empty() || !extra.is_empty() {
+            let kind = match (missing.is_empty(), extra.is_empty()) {
+                (false, true) => "expected the unpaged listing's stores, got some missing",
+                (true, false) => "expected the unpaged listing's stores, got extra ones",
+                _ => "expected the unpaged listing's stores, got some missing and extra ones",
+            };
             let mut parts = Vec::new();
             if !missing.is_empty() {
                 parts.push(format!("missing {}", show_ids(missing)));
@@ -325,6 +355,7 @@ fn judge_against_unpaged(
             verdict.fail(
                 DESCRIBE,
                 "pagination/union",
+                kind,
                 format!(
                     "expected the {} stores of the unpaged listing (exchange {}) when paging with {limit_text}, got {}: {}",
                     want.len(),
@@ -341,6 +372,7 @@ fn judge_against_unpaged(
             verdict.fail(
                 DESCRIBE,
                 "pagination/stable-order",
+                "expected the unpaged listing's order, got another order",
                 format!(
                     "expected the unpaged listing's order (exchange {}) when paging with {limit_text}: {}, got {}",
                     reference.first(),
@@ -388,6 +420,7 @@ fn judge_bad_input(ctx: &Context<'_>, history: &History, i: usize, verdict: &mut
         verdict.fail(
             DESCRIBE,
             rule,
+            expected_got_plain(&format!("{status} {expected}"), e),
             format!(
                 "{rule_name}: expected HTTP {status} {expected}, got {}",
                 answer(e)
@@ -452,7 +485,12 @@ mod tests {
                 page(s[3..4].to_vec(), None),
             ],
         );
-        assert_eq!(failures(&judge(&h)), ["pagination/exactly-once"]);
+        let v = judge(&h);
+        assert_eq!(failures(&v), ["pagination/exactly-once"]);
+        assert_eq!(
+            v.findings[0].kind,
+            "expected each store exactly once, got a store twice"
+        );
     }
 
     #[test]
@@ -547,7 +585,12 @@ mod tests {
                 None,
             )],
         );
-        assert_eq!(failures(&judge(&h)), ["pagination/page-size"]);
+        let v = judge(&h);
+        assert_eq!(failures(&v), ["pagination/page-size"]);
+        assert_eq!(
+            v.findings[0].kind,
+            "expected at most Limit stores, got more"
+        );
     }
 
     #[test]
@@ -628,6 +671,10 @@ mod tests {
                 .message
                 .contains("HTTP 500 KMSInternalException")
         );
+        assert_eq!(
+            v.findings[0].kind,
+            "expected 200 for a NextMarker it returned, got 500 KMSInternalException"
+        );
     }
 
     #[test]
@@ -678,9 +725,18 @@ mod tests {
             "Limit/range-min",
             error("InvalidMarkerException"),
         );
+        let v = judge(&h);
         assert_eq!(
-            failures(&judge(&h)),
+            failures(&v),
             ["pagination/invalid-marker", "pagination/limit-range"]
+        );
+        assert_eq!(
+            v.findings[0].kind,
+            "expected 400 InvalidMarkerException, got 200"
+        );
+        assert_eq!(
+            v.findings[1].kind,
+            "expected 400 ValidationException, got 400 InvalidMarkerException"
         );
     }
 }

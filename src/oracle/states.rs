@@ -6,7 +6,8 @@ use serde_json::Value;
 
 use super::common::{
     CONNECT, CREATE_KEY, DELETE, DESCRIBE, DISCONNECT, HAS_CMKS, INVALID_STATE, THROTTLING,
-    Tracker, UPDATE, answer, concurrent_flags, entries, is_success, redacted, sequences, store_id,
+    Tracker, UPDATE, answer, concurrent_flags, entries, expected_got, is_success, redacted,
+    sequences, store_id,
 };
 use super::{Context, Severity, Verdict};
 use crate::history::{Exchange, History};
@@ -56,6 +57,11 @@ pub fn states(ctx: &Context<'_>, history: &History) -> Verdict {
                 verdict.fail(
                     DESCRIBE,
                     "states/spontaneous",
+                    format!(
+                        "expected {} to stay or settle, got {}",
+                        c.from.as_str(),
+                        c.to.as_str()
+                    ),
                     format!(
                         "store {}: expected {} to stay or settle, got {} with no request for the store in between",
                         c.id,
@@ -203,6 +209,7 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
                 verdict.fail(
                     op,
                     "states/allowed-refused",
+                    expected_got(&format!("it allowed in {state}"), e),
                     format!("{on}: expected it to be allowed, got HTTP {status} {INVALID_STATE}"),
                     Some(i),
                 );
@@ -210,6 +217,7 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
                 verdict.fail(
                     op,
                     "states/has-cmks",
+                    expected_got(&format!("{HAS_CMKS} with keys in {state}"), e),
                     format!(
                         "{on} that holds KMS keys: expected {HAS_CMKS}, got {}",
                         answer(e)
@@ -224,6 +232,7 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
                 verdict.fail(
                     op,
                     "states/refused-allowed",
+                    expected_got(&format!("{INVALID_STATE} in {state}"), e),
                     format!("{on}: expected {INVALID_STATE}, got {}", answer(e)),
                     Some(i),
                 );
@@ -233,6 +242,10 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
                         Severity::Unsettled,
                         op,
                         "states/delete-with-keys",
+                        expected_got(
+                            &format!("{HAS_CMKS} with keys in {state} (keys-first reading)"),
+                            e,
+                        ),
                         format!(
                             "{on} that holds KMS keys: expected {HAS_CMKS} (keys-first reading), got {INVALID_STATE}"
                         ),
@@ -245,6 +258,10 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
                         Severity::Unsettled,
                         op,
                         "states/delete-with-keys",
+                        expected_got(
+                            &format!("{INVALID_STATE} with keys in {state} (state-first reading)"),
+                            e,
+                        ),
                         format!(
                             "{on} that holds KMS keys: expected {INVALID_STATE} (state-first reading), got {HAS_CMKS}"
                         ),
@@ -263,6 +280,7 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
                     severity,
                     op,
                     "states/refused-other-error",
+                    expected_got(&format!("{INVALID_STATE} in {state}"), e),
                     format!("{on}: expected {INVALID_STATE}, got {}", answer(e)),
                     Some(i),
                 );
@@ -274,6 +292,10 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
                     Severity::Unsettled,
                     op,
                     rule,
+                    expected_got(
+                        &format!("{INVALID_STATE} in {state} (configured reading)"),
+                        e,
+                    ),
                     format!(
                         "{on}: expected {INVALID_STATE} (configured reading), got {}",
                         answer(e)
@@ -285,6 +307,7 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
                     Severity::Unsettled,
                     op,
                     rule,
+                    expected_got(&format!("it allowed in {state} (configured reading)"), e),
                     format!(
                         "{on}: expected it to be allowed (configured reading), got {INVALID_STATE}"
                     ),
@@ -357,7 +380,12 @@ mod tests {
     fn invalid_state_on_an_allowed_connect_is_caught() {
         let mut h = created();
         h.call(CONNECT, id(), error(INVALID_STATE));
-        assert_eq!(failures(&judge(&h)), ["states/allowed-refused"]);
+        let v = judge(&h);
+        assert_eq!(failures(&v), ["states/allowed-refused"]);
+        assert_eq!(
+            v.findings[0].kind,
+            "expected it allowed in DISCONNECTED, got 400 CustomKeyStoreInvalidStateException"
+        );
     }
 
     #[test]
@@ -366,7 +394,13 @@ mod tests {
         h.call(CONNECT, id(), ok(json!({})));
         seen(&mut h, "CONNECTED");
         h.call(DELETE, id(), ok(json!({})));
-        assert_eq!(failures(&judge(&h)), ["states/refused-allowed"]);
+        let v = judge(&h);
+        assert_eq!(failures(&v), ["states/refused-allowed"]);
+        assert_eq!(
+            v.findings[0].signature(),
+            "DeleteCustomKeyStore/states/refused-allowed: \
+             expected CustomKeyStoreInvalidStateException in CONNECTED, got 200"
+        );
     }
 
     #[test]
@@ -457,6 +491,10 @@ mod tests {
         let v = judge(&h);
         assert_eq!(failures(&v), ["states/spontaneous"]);
         assert!(v.findings[0].message.contains("DISCONNECTED"));
+        assert_eq!(
+            v.findings[0].kind,
+            "expected DISCONNECTED to stay or settle, got CONNECTED"
+        );
         let mut h = created();
         h.call(CONNECT, id(), ok(json!({})));
         seen(&mut h, "CONNECTING");

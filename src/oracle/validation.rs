@@ -1,6 +1,8 @@
 //! Requests generated to break one named rule get the error that rule calls for.
 
-use super::common::{THROTTLING, answer, final_attempts, redacted};
+use super::common::{
+    THROTTLING, answer, expected_got_plain, final_attempts, plain_answer_kind, redacted,
+};
 use super::{Context, Severity, Verdict};
 use crate::history::History;
 
@@ -21,7 +23,13 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
             continue;
         }
         let op = e.operation.as_str();
-        let rule = format!("validation/{}", expect.rule);
+        // The name/ID exclusion is one rule wherever it is judged: the `exclusion` check names
+        // it, so both checks report one deviation.
+        let rule = if expect.rule.starts_with("exclusive/") {
+            "exclusion/both-rejected".to_string()
+        } else {
+            format!("validation/{}", expect.rule)
+        };
         let got = e.error_name();
         if got.as_deref() == Some(THROTTLING) {
             // Throttled on every attempt: the request was never judged by the endpoint.
@@ -41,6 +49,7 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
                     verdict.fail(
                         op,
                         &rule,
+                        expected_got_plain(expected, e),
                         format!("expected HTTP {want} {expected}, got success (HTTP {status})"),
                         Some(i),
                     );
@@ -49,6 +58,7 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
                         severity,
                         op,
                         &rule,
+                        expected_got_plain(expected, e),
                         format!("expected HTTP {want} {expected}, got {}", answer(e)),
                         Some(i),
                     );
@@ -56,6 +66,7 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
                     verdict.fail(
                         op,
                         &rule,
+                        expected_got_plain(&format!("{want} {expected}"), e),
                         format!("expected HTTP {want} {expected}, got HTTP {status} {expected}"),
                         Some(i),
                     );
@@ -69,6 +80,10 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
                         severity,
                         op,
                         &rule,
+                        format!(
+                            "expected the value to be accepted, got {}",
+                            plain_answer_kind(e)
+                        ),
                         format!("expected the value to be accepted, got HTTP {status} {name}"),
                         Some(i),
                     );
@@ -140,17 +155,24 @@ mod tests {
             "NewCustomKeyStoreName/length-min",
             ok(json!({})),
         );
+        let v = judge(&h);
         assert_eq!(
-            failures(&judge(&h)),
+            failures(&v),
             ["validation/NewCustomKeyStoreName/length-min"]
         );
+        assert_eq!(v.findings[0].kind, "expected ValidationException, got 200");
     }
 
     #[test]
     fn a_different_error_is_a_failure_unless_unsettled() {
         let mut h = H::new();
         raw_step(&mut h, error("ValidationException"));
-        assert_eq!(failures(&judge(&h)), ["validation/json/malformed"]);
+        let v = judge(&h);
+        assert_eq!(failures(&v), ["validation/json/malformed"]);
+        assert_eq!(
+            v.findings[0].kind,
+            "expected SerializationException, got 400 ValidationException"
+        );
         let mut h = H::new();
         let i = h.call(
             DESCRIBE,
@@ -164,10 +186,7 @@ mod tests {
         });
         let v = judge(&h);
         assert_no_failure(&v);
-        assert_eq!(
-            rules(&v, Severity::Unsettled),
-            ["validation/exclusive/CustomKeyStoreId+CustomKeyStoreName"]
-        );
+        assert_eq!(rules(&v, Severity::Unsettled), ["exclusion/both-rejected"]);
     }
 
     #[test]
@@ -183,9 +202,11 @@ mod tests {
                 json!({"__type": "ValidationException", "message": "m"}),
             ),
         );
+        let v = judge(&h);
+        assert_eq!(failures(&v), ["validation/CustomKeyStoreName/length-min"]);
         assert_eq!(
-            failures(&judge(&h)),
-            ["validation/CustomKeyStoreName/length-min"]
+            v.findings[0].kind,
+            "expected 400 ValidationException, got 500 ValidationException"
         );
     }
 
@@ -206,5 +227,10 @@ mod tests {
             ["validation/CustomKeyStoreName/length-max-ok"]
         );
         assert_eq!(v.findings[0].exchange, Some(1));
+        assert_eq!(
+            v.findings[0].signature(),
+            "CreateCustomKeyStore/validation/CustomKeyStoreName/length-max-ok: \
+             expected the value to be accepted, got 400 ValidationException"
+        );
     }
 }

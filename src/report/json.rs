@@ -1,38 +1,52 @@
 //! The machine-readable report: one JSON document for a whole run.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::reproducer::{aws_cli_commands, curl_commands};
-use super::{RunReport, SERVE_URL, redact_history, redact_step};
+use super::{FailureDetail, RunReport, SERVE_URL, redact_history, redact_step};
+use crate::deviation::Deviation;
 
-/// The run as JSON: `seed`, `endpoint`, `region`, `strict`, `totals` (`checks`, `passed`,
-/// `failed`, `ignored`) and `checks`, each with `name`, `family`, `explain`, `cases`,
-/// `requests`, `duration_ms`, `status` (`passed`/`failed`/`ignored`), `findings`, `exercised`, and, when
-/// it has a counterexample, `failure` (`summary`, `seed`, `replay`, `steps`, `exchanges`,
-/// `aws_cli`, `curl`; null otherwise).
+/// The trial name the catalogue gives the reproducer of a not-implemented operation: the probe
+/// that runs before the trials (replayed by replaying the whole run).
+const PROBE: &str = "probe";
+
+/// The run as JSON:
+///
+/// - `seed`, `endpoint`, `embedded`, `region`, `strict`, `totals` (`checks`, `passed`,
+///   `failed`, `ignored`);
+/// - `checks`, each with `name`, `family`, `explain`, `cases`, `requests`, `duration_ms`,
+///   `status` (`passed`/`failed`/`ignored`), `findings`, `exercised`, `metrics`, `failures`
+///   (one per counterexample: `signature` (null for a scenario's or a trial that could not
+///   run), `summary`, `seed`, `replay`, `reproducer`, `steps`, `exchanges`, `aws_cli`, `curl`),
+///   `deviations` (the trial's distinct deviations: `id`, `operation`, `rule`, `summary`,
+///   `status`, and `folded`, `failure` (index into `failures`) when set) and `capped` (a note
+///   when the check stopped at its deviation cap; null otherwise);
+/// - `deviations`, the run's catalogue, each with `id`, `operation`, `rule`, `summary`,
+///   `status` (`failing`, `unsettled`, `warning`, `known`, `fixed`, `unobserved`), `seen_in`
+///   (trial names), `folded` (when findings are folded under it), `reason` (when the baseline
+///   gives one) and `reproducer` (the shortest; null when none): `trial`, `seed`, `replay`,
+///   `steps`, `exchanges`, `aws_cli`, `curl`.
+///
+/// Steps and exchanges are masked: no secret leaves in clear.
 pub fn json_report(report: &RunReport) -> Value {
     let checks: Vec<Value> = report
         .checks
         .iter()
         .map(|c| {
-            let failure = c.failure.as_ref().map(|f| {
-                let url = if report.is_embedded() {
-                    SERVE_URL
-                } else {
-                    report.endpoint.as_str()
-                };
-                let steps: Vec<_> = f.steps.iter().map(redact_step).collect();
-                json!({
-                    "summary": f.summary,
-                    "seed": f.seed,
-                    "replay": f.replay.clone().unwrap_or_else(|| report.replay_command(f.seed, &c.name)),
-                    "reproducer": f.reproducer,
-                    "steps": steps,
-                    "exchanges": redact_history(&f.history).exchanges,
-                    "aws_cli": aws_cli_commands(&f.history, url, &report.region),
-                    "curl": curl_commands(&f.history, url, &report.region),
+            let failures: Vec<Value> = c
+                .failures
+                .iter()
+                .map(|f| {
+                    let mut item = Map::new();
+                    item.insert("signature".into(), json!(f.signature));
+                    item.insert("summary".into(), json!(f.summary));
+                    item.insert("seed".into(), json!(f.seed));
+                    item.insert("replay".into(), json!(replay(report, f, &c.name)));
+                    item.insert("reproducer".into(), json!(f.reproducer));
+                    item.extend(reproduction(report, f));
+                    Value::Object(item)
                 })
-            });
+                .collect();
             json!({
                 "name": c.name,
                 "family": c.family,
@@ -40,13 +54,21 @@ pub fn json_report(report: &RunReport) -> Value {
                 "cases": c.cases,
                 "requests": c.requests,
                 "duration_ms": u64::try_from(c.duration.as_millis()).unwrap_or(u64::MAX),
-                "status": c.status(report.strict),
+                "status": c.status(),
                 "findings": c.verdict.findings,
                 "exercised": c.verdict.exercised,
                 "metrics": c.metrics,
-                "failure": failure,
+                "failures": failures,
+                "deviations": c.deviations,
+                "capped": c.capped,
             })
         })
+        .collect();
+    let deviations: Vec<Value> = report
+        .catalogue
+        .deviations
+        .iter()
+        .map(|d| deviation(report, d))
         .collect();
     json!({
         "seed": report.seed,
@@ -56,7 +78,69 @@ pub fn json_report(report: &RunReport) -> Value {
         "strict": report.strict,
         "totals": report.totals(),
         "checks": checks,
+        "deviations": deviations,
     })
+}
+
+/// One catalogue entry (see [`json_report`]).
+fn deviation(report: &RunReport, d: &Deviation) -> Value {
+    let mut entry = Map::new();
+    entry.insert("id".into(), json!(d.id));
+    entry.insert("operation".into(), json!(d.operation));
+    entry.insert("rule".into(), json!(d.rule));
+    entry.insert("summary".into(), json!(d.summary));
+    entry.insert("status".into(), json!(d.status.as_str()));
+    entry.insert("seen_in".into(), json!(d.seen_in));
+    if !d.folded.is_empty() {
+        entry.insert("folded".into(), json!(d.folded));
+    }
+    if let Some(reason) = d.reason.as_deref().filter(|r| !r.is_empty()) {
+        entry.insert("reason".into(), json!(reason));
+    }
+    let reproducer = d.reproducer.as_ref().map(|(trial, f)| {
+        let mut item = Map::new();
+        item.insert("trial".into(), json!(trial));
+        item.insert("seed".into(), json!(f.seed));
+        let check = if trial == PROBE { "" } else { trial.as_str() };
+        item.insert("replay".into(), json!(replay(report, f, check)));
+        item.extend(reproduction(report, f));
+        Value::Object(item)
+    });
+    entry.insert("reproducer".into(), json!(reproducer));
+    Value::Object(entry)
+}
+
+/// The command that replays a counterexample of `check` (the whole run when `check` is
+/// empty), unless it carries its own.
+fn replay(report: &RunReport, f: &FailureDetail, check: &str) -> String {
+    f.replay
+        .clone()
+        .unwrap_or_else(|| report.replay_command(f.seed, check))
+}
+
+/// A counterexample's masked `steps` and `exchanges`, and its `aws_cli` and `curl` lines.
+fn reproduction(report: &RunReport, f: &FailureDetail) -> Map<String, Value> {
+    let url = if report.is_embedded() {
+        SERVE_URL
+    } else {
+        report.endpoint.as_str()
+    };
+    let steps: Vec<_> = f.steps.iter().map(redact_step).collect();
+    let mut out = Map::new();
+    out.insert("steps".into(), json!(steps));
+    out.insert(
+        "exchanges".into(),
+        json!(redact_history(&f.history).exchanges),
+    );
+    out.insert(
+        "aws_cli".into(),
+        json!(aws_cli_commands(&f.history, url, &report.region)),
+    );
+    out.insert(
+        "curl".into(),
+        json!(curl_commands(&f.history, url, &report.region)),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -94,7 +178,14 @@ mod tests {
         assert_eq!(failed["exercised"]["ConnectCustomKeyStore"], 3);
         assert_eq!(failed["findings"].as_array().unwrap().len(), 4);
         assert_eq!(failed["findings"][2]["severity"], "unsettled");
-        let f = &failed["failure"];
+        assert!(failed["capped"].is_null());
+        assert!(failed.get("failure").is_none());
+        let failures = failed["failures"].as_array().unwrap();
+        assert_eq!(failures.len(), 2);
+        let f = &failures[0];
+        assert_eq!(f["signature"], sample::MODEL_AGREEMENT);
+        assert_eq!(failures[1]["signature"], sample::CONNECT_ANSWER);
+        assert_eq!(failures[1]["steps"].as_array().unwrap().len(), 2);
         assert_eq!(f["seed"], 42);
         assert_eq!(
             f["replay"],
@@ -115,22 +206,223 @@ mod tests {
                 .unwrap()
                 .starts_with("# set these first")
         );
-        assert!(v["checks"][0]["failure"].is_null());
+        // The trial's deviations, with the statuses the policy gave them.
+        let seen: Vec<(&str, &str)> = failed["deviations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["id"].as_str().unwrap(), d["status"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (sample::CONNECT_ANSWER, "failing"),
+                (sample::MODEL_AGREEMENT, "failing"),
+                (sample::DELETE_UNSETTLED, "unsettled"),
+                (
+                    "UpdateCustomKeyStore/errors/namespaced-type: namespaced __type",
+                    "warning"
+                ),
+            ]
+        );
+        assert_eq!(failed["deviations"][0]["failure"], 1);
+        assert_eq!(failed["deviations"][0]["rule"], "states/connect-answer");
+        assert_eq!(v["checks"][0]["failures"], json!([]));
+        assert_eq!(v["checks"][0]["deviations"], json!([]));
         assert_eq!(v["checks"][0]["family"], "validation");
     }
 
     #[test]
+    fn a_capped_check_says_so() {
+        let mut report = sample::report();
+        report.checks[2].capped = Some("stopped looking for new deviations at 2".into());
+        let v = json_report(&report);
+        assert_eq!(
+            v["checks"][2]["capped"],
+            "stopped looking for new deviations at 2"
+        );
+    }
+
+    /// The run-level entry with this id.
+    fn entry<'v>(v: &'v Value, id: &str) -> &'v Value {
+        v["deviations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap_or_else(|| panic!("no deviation {id} in {:#}", v["deviations"]))
+    }
+
+    #[test]
+    fn the_catalogue_is_a_top_level_deviations_array() {
+        let report = sample::baselined();
+        let v = json_report(&report);
+        let statuses: Vec<&str> = v["deviations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses,
+            [
+                "failing",
+                "failing",
+                "warning",
+                "warning",
+                "known",
+                "fixed",
+                "unobserved"
+            ]
+        );
+
+        // A failing deviation with its shortest reproducer.
+        let d = entry(&v, sample::CONNECT_ANSWER);
+        assert_eq!(d["operation"], "ConnectCustomKeyStore");
+        assert_eq!(d["rule"], "states/connect-answer");
+        assert_eq!(d["status"], "failing");
+        assert_eq!(d["summary"], "expected an empty object,\ngot null");
+        assert_eq!(d["seen_in"], json!(["store-states"]));
+        assert!(
+            d.get("folded").is_none() && d.get("reason").is_none(),
+            "{d:#}"
+        );
+        let r = &d["reproducer"];
+        assert_eq!(r["trial"], "store-states");
+        assert_eq!(r["seed"], 42);
+        assert_eq!(
+            r["replay"],
+            "ckscheck run --seed 42 --filter store-states --endpoint-url http://localhost:4566 --region us-east-1"
+        );
+        assert_eq!(r["steps"].as_array().unwrap().len(), 2);
+        assert_eq!(r["exchanges"].as_array().unwrap().len(), 3);
+        assert!(r["aws_cli"].as_array().unwrap().iter().any(|l| {
+            l.as_str()
+                .unwrap()
+                .contains("aws kms connect-custom-key-store")
+        }));
+        assert!(
+            r["curl"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().contains("--aws-sigv4")),
+            "{r:#}"
+        );
+
+        // A known one carries the baseline's reason; it has no reproducer of its own.
+        let known = entry(&v, sample::DELETE_UNSETTLED);
+        assert_eq!(known["status"], "known");
+        assert_eq!(known["reason"], sample::REASON);
+        assert_eq!(known["seen_in"], json!(["store-states"]));
+        assert!(known["reproducer"].is_null());
+
+        // The baseline entry no longer seen, and the one nothing that ran could see.
+        let fixed = entry(&v, sample::FIXED);
+        assert_eq!(fixed["status"], "fixed");
+        assert_eq!(fixed["operation"], "DescribeCustomKeyStores");
+        assert_eq!(fixed["rule"], "pagination/exactly-once");
+        assert_eq!(fixed["seen_in"], json!([]));
+        assert_eq!(fixed["reason"], "was fixed in 1.2");
+        assert!(fixed["reproducer"].is_null());
+        let unobserved = entry(&v, sample::UNOBSERVED);
+        assert_eq!(unobserved["status"], "unobserved");
+        assert!(
+            unobserved.get("reason").is_none(),
+            "an empty reason is left out"
+        );
+
+        // Without a baseline there are neither known nor fixed entries.
+        let plain = json_report(&sample::report());
+        assert!(
+            plain["deviations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["status"] != "known" && d["status"] != "fixed")
+        );
+        assert_eq!(
+            entry(&plain, sample::DELETE_UNSETTLED)["status"],
+            "unsettled"
+        );
+    }
+
+    #[test]
+    fn the_probe_reproducer_replays_the_whole_run() {
+        let mut report = sample::blocked();
+        let v = json_report(&report);
+        let id = crate::deviation::not_implemented_id(
+            "DisconnectCustomKeyStore",
+            sample::NOT_IMPLEMENTED_ANSWER,
+        );
+        let d = entry(&v, &id);
+        assert_eq!(d["status"], "failing");
+        assert_eq!(d["operation"], "DisconnectCustomKeyStore");
+        assert_eq!(d["rule"], "not-implemented");
+        assert_eq!(d["seen_in"], json!(["snapshot::disconnect-twice"]));
+        assert!(d.get("folded").is_none(), "{d:#}");
+        let r = &d["reproducer"];
+        assert_eq!(r["trial"], "probe");
+        assert_eq!(
+            r["replay"],
+            "ckscheck run --seed 42 --endpoint-url http://localhost:4566 --region us-east-1"
+        );
+        assert_eq!(r["steps"].as_array().unwrap().len(), 1);
+        assert_eq!(r["exchanges"].as_array().unwrap().len(), 1);
+        assert!(
+            r["aws_cli"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().contains("disconnect-custom-key-store")),
+            "{r:#}"
+        );
+        // The blocked scenario itself has no counterexample and fails on that deviation.
+        let scenario = &v["checks"][4];
+        assert_eq!(scenario["name"], "snapshot::disconnect-twice");
+        assert_eq!(scenario["status"], "failed");
+        assert_eq!(scenario["failures"], json!([]));
+        assert_eq!(scenario["deviations"][0]["id"], id.as_str());
+
+        // A finding about the unimplemented operation is folded under its deviation.
+        report.checks[1].verdict.fail(
+            "DisconnectCustomKeyStore",
+            "states/disconnect-answer",
+            "expected 200, got 501",
+            "expected 200, got 501 text/html",
+            None,
+        );
+        sample::resolve(&mut report, &sample::blocked_policy());
+        let v = json_report(&report);
+        let d = entry(&v, &id);
+        assert_eq!(
+            d["seen_in"],
+            json!(["pagination", "snapshot::disconnect-twice"])
+        );
+        assert_eq!(
+            d["folded"],
+            json!(["DisconnectCustomKeyStore/states/disconnect-answer: expected 200, got 501"])
+        );
+        assert_eq!(v["checks"][1]["status"], "failed");
+        assert_eq!(
+            v["checks"][1]["deviations"][0]["folded"],
+            "DisconnectCustomKeyStore/states/disconnect-answer: expected 200, got 501"
+        );
+    }
+
+    #[test]
     fn no_clear_secret_reaches_the_json() {
-        let report = sample::report();
-        let text = json_report(&report).to_string();
-        assert!(
-            !text.contains(sample::CLEAR_PASSWORD),
-            "clear password in JSON"
-        );
-        assert!(!text.contains("guess-me-1"), "clear password in JSON");
-        assert!(
-            text.contains("[secret=other]"),
-            "the masked token stays in exchanges"
-        );
+        for report in [sample::report(), sample::baselined(), sample::blocked()] {
+            let text = json_report(&report).to_string();
+            assert!(
+                !text.contains(sample::CLEAR_PASSWORD),
+                "clear password in JSON"
+            );
+            assert!(!text.contains("guess-me-1"), "clear password in JSON");
+            assert!(
+                text.contains("[secret=other]"),
+                "the masked token stays in exchanges"
+            );
+        }
     }
 }

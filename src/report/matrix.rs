@@ -1,11 +1,25 @@
 //! The parity matrix: operation × check family, as Markdown an emulator author can paste into
 //! their documentation.
+//!
+//! A cell counts **distinct deviations**, not findings: a deviation is one signature
+//! (`OPERATION/RULE: KIND`), however many findings, cases and checks of the family showed it,
+//! with the status the run's policy gave it. A cell reads:
+//!
+//! - `pass`: exercised by a check of the family, no failing deviation;
+//! - `fail (N)`: N distinct failing deviations;
+//! - `pass (K known)`, `fail (N; K known)`, `— (K known)`: the same, plus K deviations the
+//!   baseline accepts (they do not fail);
+//! - `—`: no check of the family exercised the operation.
+//!
+//! Below the table come the failing deviations of each cell (id, what it is, the checks that
+//! saw it), then the ones that do not fail (unsettled, warning, known).
 
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use super::{RunReport, one_line};
-use crate::oracle::{Family, Finding, Severity};
+use super::{RunReport, deviation_line, one_line};
+use crate::deviation::{Seen, Status};
+use crate::oracle::Family;
 
 /// The custom key store operations, in API order: the first rows of the matrix.
 pub const CUSTOM_KEY_STORE_OPERATIONS: [&str; 6] = [
@@ -17,29 +31,50 @@ pub const CUSTOM_KEY_STORE_OPERATIONS: [&str; 6] = [
     "DeleteCustomKeyStore",
 ];
 
-/// What one cell of the matrix says.
+/// What one cell of the matrix says (see the module documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cell {
-    /// Exercised by a check of the family, no failing finding.
-    Pass,
-    /// This many failing findings.
-    Fail(usize),
-    /// No check of the family exercised the operation.
-    NotExercised,
+    /// Exercised by a check of the family, no failing deviation; `known` accepted ones.
+    Pass {
+        /// Distinct known deviations (accepted by the baseline).
+        known: usize,
+    },
+    /// Distinct failing deviations, and known ones.
+    Fail {
+        /// Distinct failing deviations.
+        failing: usize,
+        /// Distinct known deviations (accepted by the baseline).
+        known: usize,
+    },
+    /// No check of the family exercised the operation; `known` accepted deviations all the same
+    /// (e.g. a scenario blocked before it sent anything).
+    NotExercised {
+        /// Distinct known deviations (accepted by the baseline).
+        known: usize,
+    },
 }
 
 impl std::fmt::Display for Cell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Cell::Pass => f.write_str("pass"),
-            Cell::Fail(n) => write!(f, "fail ({n})"),
-            Cell::NotExercised => f.write_str("—"),
+        match *self {
+            Cell::Pass { known: 0 } => f.write_str("pass"),
+            Cell::Pass { known } => write!(f, "pass ({known} known)"),
+            Cell::Fail { failing, known: 0 } => write!(f, "fail ({failing})"),
+            Cell::Fail { failing, known } => write!(f, "fail ({failing}; {known} known)"),
+            Cell::NotExercised { known: 0 } => f.write_str("—"),
+            Cell::NotExercised { known } => write!(f, "— ({known} known)"),
         }
     }
 }
 
+/// The operation a row of the matrix stands for: none for a trial that could not run.
+fn row_operation(d: &Seen) -> Option<&str> {
+    (d.rule != "harness" && !d.operation.is_empty() && d.operation != "-")
+        .then_some(d.operation.as_str())
+}
+
 /// The rows of the matrix: the six custom key store operations, CreateKey, then every other
-/// operation a check exercised or found something about, sorted.
+/// operation a check exercised or found a deviation about, sorted.
 pub fn matrix_operations(report: &RunReport) -> Vec<String> {
     let mut ops: Vec<String> = CUSTOM_KEY_STORE_OPERATIONS
         .iter()
@@ -56,7 +91,7 @@ pub fn matrix_operations(report: &RunReport) -> Vec<String> {
                 .iter()
                 .filter(|(_, n)| **n > 0)
                 .map(|(op, _)| op.as_str())
-                .chain(c.verdict.findings.iter().map(|f| f.operation.as_str()))
+                .chain(c.deviations.iter().filter_map(row_operation))
         })
         .filter(|op| !op.is_empty() && !ops.iter().any(|o| o == op))
         .collect();
@@ -64,34 +99,63 @@ pub fn matrix_operations(report: &RunReport) -> Vec<String> {
     ops
 }
 
-/// The cell for `operation` in column `family` (ignored checks do not count; unsettled
-/// findings fail only when the run is strict).
-pub fn matrix_cell(report: &RunReport, operation: &str, family: Family) -> Cell {
-    let checks = || {
-        report
-            .checks
+/// The distinct deviations with `status` about `operation` that the checks of `family` saw
+/// (ignored checks do not count), each with those checks, in run order.
+fn cell_deviations<'r>(
+    report: &'r RunReport,
+    operation: &str,
+    family: Family,
+    status: impl Fn(Status) -> bool,
+) -> Vec<(&'r Seen, Vec<&'r str>)> {
+    let mut out: Vec<(&Seen, Vec<&str>)> = Vec::new();
+    for c in report
+        .checks
+        .iter()
+        .filter(|c| !c.ignored && c.family == family)
+    {
+        for d in c
+            .deviations
             .iter()
-            .filter(move |c| !c.ignored && c.family == family)
-    };
-    let failing = checks()
-        .flat_map(|c| c.verdict.failures(report.strict))
-        .filter(|f| f.operation == operation)
-        .count();
-    if failing > 0 {
-        return Cell::Fail(failing);
+            .filter(|d| status(d.status) && row_operation(d) == Some(operation))
+        {
+            match out.iter_mut().find(|(seen, _)| seen.id == d.id) {
+                Some((_, checks)) => {
+                    if !checks.contains(&c.name.as_str()) {
+                        checks.push(&c.name);
+                    }
+                }
+                None => out.push((d, vec![c.name.as_str()])),
+            }
+        }
     }
-    let exercised = checks().any(|c| c.verdict.exercised.get(operation).is_some_and(|n| *n > 0));
+    out
+}
+
+/// The cell for `operation` in column `family`: distinct failing and known deviations of the
+/// family's checks (as the run's policy decided them; ignored checks do not count).
+pub fn matrix_cell(report: &RunReport, operation: &str, family: Family) -> Cell {
+    let failing = cell_deviations(report, operation, family, |s| s == Status::Failing).len();
+    let known = cell_deviations(report, operation, family, |s| s == Status::Known).len();
+    if failing > 0 {
+        return Cell::Fail { failing, known };
+    }
+    let exercised = report
+        .checks
+        .iter()
+        .filter(|c| !c.ignored && c.family == family)
+        .any(|c| c.verdict.exercised.get(operation).is_some_and(|n| *n > 0));
     if exercised {
-        Cell::Pass
+        Cell::Pass { known }
     } else {
-        Cell::NotExercised
+        Cell::NotExercised { known }
     }
 }
 
 /// The parity matrix as Markdown: a table with one row per operation (see
-/// [`matrix_operations`]) and one column per [`Family::ALL`], then the endpoint, seed and a
-/// legend, then the failing findings grouped by operation, then the findings that do not
-/// fail (warnings, and unsettled ones outside `--strict`).
+/// [`matrix_operations`]) and one column per [`Family::ALL`] (cells: see the module
+/// documentation), then the endpoint, seed and a legend, then the distinct failing deviations
+/// of each cell, then the deviations that do not fail (unsettled, warnings, known), and the
+/// failing ones no operation stands for (a trial that could not run).
 pub fn parity_matrix(report: &RunReport) -> String {
     let ops = matrix_operations(report);
     let mut rows: Vec<Vec<String>> = vec![
@@ -142,53 +206,80 @@ pub fn parity_matrix(report: &RunReport) -> String {
     );
     let _ = writeln!(
         out,
-        "Legend: **pass**: exercised by the checks of that family, no failing finding · \
-         **fail (N)**: N failing findings · **—**: not exercised by any check of that family. \
-         Unsettled findings (KMS behaviour that is inferred, not documented) count as failing \
-         only under `--strict`. Generated by ckscheck."
+        "Legend: **pass**: exercised by the checks of that family, no failing deviation · \
+         **fail (N)**: N distinct failing deviations (one deviation is one signature, however \
+         many findings and checks showed it) · **K known**: K deviations the baseline accepts \
+         (they do not fail) · **—**: not exercised by any check of that family. Unsettled \
+         deviations (KMS behaviour that is inferred, not documented) fail only under \
+         `--strict`. Generated by ckscheck."
     );
 
-    let failing = grouped(report, &ops, |f| {
-        f.severity == Severity::Failure || (report.strict && f.severity == Severity::Unsettled)
-    });
-    out.push_str("\n### Failing findings\n\n");
+    let failing = grouped(report, &ops, |s| s == Status::Failing);
+    out.push_str("\n### Failing deviations\n\n");
     if failing.is_empty() {
         out.push_str("None.\n");
     } else {
         out.push_str(&failing);
     }
-    let notes = grouped(report, &ops, |f| {
-        f.severity == Severity::Warning || (!report.strict && f.severity == Severity::Unsettled)
+    let notes = grouped(report, &ops, |s| {
+        matches!(s, Status::Unsettled | Status::Warning | Status::Known)
     });
     if !notes.is_empty() {
-        out.push_str("\n### Not failing (warnings and unsettled points)\n\n");
+        out.push_str("\n### Not failing (unsettled, warnings and known deviations)\n\n");
         out.push_str(&notes);
+    }
+    let mut harness: Vec<String> = Vec::new();
+    for c in report.checks.iter().filter(|c| !c.ignored) {
+        for d in c.failing().filter(|d| row_operation(d).is_none()) {
+            harness.push(format!(
+                "- {} (check `{}`)",
+                escape(&deviation_line(&d.id, &d.summary)),
+                c.name,
+            ));
+        }
+    }
+    if !harness.is_empty() {
+        out.push_str("\n### Trials that could not run\n\n");
+        for line in harness {
+            let _ = writeln!(out, "{line}");
+        }
     }
     out
 }
 
-/// The findings that `pick` selects, as a Markdown list grouped by operation in row order.
-fn grouped(report: &RunReport, ops: &[String], pick: impl Fn(&Finding) -> bool) -> String {
+/// The distinct deviations whose status `pick` selects, as a Markdown list with one item per
+/// cell (operation in row order, then family in column order) and one sub-item per deviation:
+/// its id, what it is, why it is known (the baseline's reason) and the checks that saw it.
+fn grouped(report: &RunReport, ops: &[String], pick: impl Fn(Status) -> bool) -> String {
     let mut out = String::new();
     for op in ops {
-        let mut items = Vec::new();
-        for c in report.checks.iter().filter(|c| !c.ignored) {
-            for f in c.verdict.findings.iter().filter(|f| &f.operation == op) {
-                if pick(f) {
-                    let rest = format!("{}: {}", f.rule, one_line(&f.message, usize::MAX));
-                    items.push(format!(
-                        "  - {} (check `{}`, {})",
-                        escape(&rest),
-                        c.name,
-                        c.family.title()
-                    ));
-                }
+        for family in Family::ALL {
+            let items = cell_deviations(report, op, family, &pick);
+            if items.is_empty() {
+                continue;
             }
-        }
-        if !items.is_empty() {
-            let _ = writeln!(out, "- `{op}`");
-            for i in items {
-                let _ = writeln!(out, "{i}");
+            let _ = writeln!(out, "- `{op}` · {}", family.title());
+            for (d, checks) in items {
+                let label = match d.status {
+                    Status::Failing => String::new(),
+                    s => escape(&format!("[{}] ", s.as_str())),
+                };
+                let checks: Vec<String> = checks.iter().map(|c| format!("`{c}`")).collect();
+                let reason = report
+                    .catalogue
+                    .deviations
+                    .iter()
+                    .find(|c| c.id == d.id && d.status == Status::Known)
+                    .and_then(|c| c.reason.as_deref())
+                    .filter(|r| !r.is_empty())
+                    .map(|r| format!(" (known: {})", escape(&one_line(r, usize::MAX))))
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  - {label}{}{reason} (check {})",
+                    escape(&deviation_line(&d.id, &d.summary)),
+                    checks.join(", ")
+                );
             }
         }
     }
@@ -215,6 +306,8 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deviation::Policy;
+    use crate::oracle::{Finding, Severity};
     use crate::report::sample;
 
     /// The cells of one row of the rendered table, by column title.
@@ -248,7 +341,7 @@ mod tests {
         assert_eq!(create[column(Family::Pagination)], "—", "{md}");
         let describe = row(&md, "DescribeCustomKeyStores");
         assert_eq!(describe[column(Family::Pagination)], "pass", "{md}");
-        // Only an unsettled finding, not strict, not exercised.
+        // Only an unsettled deviation, not strict, not exercised.
         let delete = row(&md, "DeleteCustomKeyStore");
         assert_eq!(delete[column(Family::States)], "—", "{md}");
         // The ignored snapshots check counts for nothing.
@@ -256,18 +349,158 @@ mod tests {
         assert!(create[column(Family::Snapshots)] == "—", "{md}");
     }
 
+    /// A failing finding of the `store-states` check about DescribeCustomKeyStores.
+    fn describe_finding(kind: &str) -> Finding {
+        Finding {
+            severity: Severity::Failure,
+            operation: "DescribeCustomKeyStores".into(),
+            rule: "states/listed".into(),
+            kind: kind.into(),
+            message: format!("{kind} (case {})", kind.len()),
+            exchange: None,
+        }
+    }
+
     #[test]
-    fn strict_runs_count_unsettled_findings() {
+    fn cells_count_distinct_deviations_not_findings() {
         let mut report = sample::report();
-        report.strict = true;
+        // Two findings with one signature (and the same one in a second check of the family).
+        let mut twice = describe_finding("a store is missing");
+        report.checks[2].verdict.findings.push(twice.clone());
+        twice.message = "a store is missing from page 2".into();
+        report.checks[2].verdict.findings.push(twice.clone());
+        let mut other = report.checks[2].clone();
+        other.name = "store-states-again".into();
+        other.verdict.findings = vec![twice];
+        report.checks.push(other);
+        sample::resolve(&mut report, &Policy::default());
         assert_eq!(
-            matrix_cell(&report, "DeleteCustomKeyStore", Family::States),
-            Cell::Fail(1)
+            matrix_cell(&report, "DescribeCustomKeyStores", Family::States),
+            Cell::Fail {
+                failing: 1,
+                known: 0
+            }
         );
-        report.strict = false;
+        let md = parity_matrix(&report);
+        assert_eq!(
+            row(&md, "DescribeCustomKeyStores")[column(Family::States)],
+            "fail (1)",
+            "{md}"
+        );
+        let failing = md
+            .split("### Failing deviations")
+            .nth(1)
+            .unwrap()
+            .split("### Not failing")
+            .next()
+            .unwrap();
+        assert_eq!(
+            failing
+                .matches("DescribeCustomKeyStores/states/listed")
+                .count(),
+            1,
+            "{md}"
+        );
+        assert!(
+            failing.contains("(check `store-states`, `store-states-again`)"),
+            "{md}"
+        );
+
+        // Two different signatures: two deviations.
+        report.checks[2]
+            .verdict
+            .findings
+            .push(describe_finding("a store is listed twice"));
+        sample::resolve(&mut report, &Policy::default());
+        let md = parity_matrix(&report);
+        assert_eq!(
+            row(&md, "DescribeCustomKeyStores")[column(Family::States)],
+            "fail (2)",
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn known_deviations_are_counted_apart_and_do_not_fail() {
+        let report = sample::baselined();
         assert_eq!(
             matrix_cell(&report, "DeleteCustomKeyStore", Family::States),
-            Cell::NotExercised
+            Cell::NotExercised { known: 1 }
+        );
+        let md = parity_matrix(&report);
+        assert_eq!(
+            row(&md, "DeleteCustomKeyStore")[column(Family::States)],
+            "— (1 known)",
+            "{md}"
+        );
+        let notes = md.split("### Not failing").nth(1).unwrap();
+        assert!(
+            notes.contains(
+                "- `DeleteCustomKeyStore` · states\n  - \\[known\\] DeleteCustomKeyStore/states/delete-while-connected: expected CustomKeyStoreInvalidStateException, got no response (known: upstream issue 12: deleting a connected store is not rejected) (check `store-states`)\n"
+            ),
+            "{md}"
+        );
+        // Known next to failing, and known in an exercised cell.
+        let mut report = sample::report();
+        let mut baseline = sample::baseline();
+        let mut entry = baseline.deviations[0].clone();
+        entry.id = sample::CONNECT_ANSWER.into();
+        baseline.deviations.push(entry);
+        let policy = Policy {
+            baseline: Some(baseline),
+            ..Default::default()
+        };
+        sample::resolve(&mut report, &policy);
+        let md = parity_matrix(&report);
+        assert_eq!(
+            row(&md, "ConnectCustomKeyStore")[column(Family::States)],
+            "fail (1; 1 known)",
+            "{md}"
+        );
+        report.checks[2].verdict.findings.remove(0);
+        report.checks[2].failures.remove(0);
+        sample::resolve(&mut report, &policy);
+        assert_eq!(
+            matrix_cell(&report, "ConnectCustomKeyStore", Family::States),
+            Cell::Pass { known: 1 }
+        );
+        assert_eq!(Cell::Pass { known: 1 }.to_string(), "pass (1 known)");
+    }
+
+    #[test]
+    fn strict_runs_count_unsettled_deviations() {
+        let mut report = sample::report();
+        let strict = Policy {
+            strict: true,
+            ..Default::default()
+        };
+        sample::resolve(&mut report, &strict);
+        assert_eq!(
+            matrix_cell(&report, "DeleteCustomKeyStore", Family::States),
+            Cell::Fail {
+                failing: 1,
+                known: 0
+            }
+        );
+        sample::resolve(&mut report, &Policy::default());
+        assert_eq!(
+            matrix_cell(&report, "DeleteCustomKeyStore", Family::States),
+            Cell::NotExercised { known: 0 }
+        );
+    }
+
+    #[test]
+    fn a_blocked_scenario_fails_its_cell_without_exercising_it() {
+        let report = sample::blocked();
+        let md = parity_matrix(&report);
+        assert_eq!(
+            row(&md, "DisconnectCustomKeyStore")[column(Family::Snapshots)],
+            "fail (1)",
+            "{md}"
+        );
+        assert!(
+            md.contains("- `DisconnectCustomKeyStore` · snapshots\n  - DisconnectCustomKeyStore/not-implemented: answers 501 text/html — blocked: "),
+            "{md}"
         );
     }
 
@@ -309,25 +542,42 @@ mod tests {
     }
 
     #[test]
-    fn below_the_table_come_endpoint_seed_legend_and_grouped_findings() {
+    fn below_the_table_come_endpoint_seed_legend_and_the_deviations_of_each_cell() {
         let report = sample::report();
         let md = parity_matrix(&report);
         assert!(md.contains("Endpoint: `http://localhost:4566` (region `us-east-1`) · seed `42` · strict: no · checks: 2 passed, 1 failed, 1 ignored"), "{md}");
         assert!(md.contains("Legend: **pass**"), "{md}");
+        assert!(
+            md.contains("**fail (N)**: N distinct failing deviations"),
+            "{md}"
+        );
         let failing = md
-            .split("### Failing findings")
+            .split("### Failing deviations")
             .nth(1)
             .unwrap()
             .split("### Not failing")
             .next()
             .unwrap();
-        assert!(failing.contains("- `ConnectCustomKeyStore`\n  - states/model-agreement: expected CONNECTING or CONNECTED after Connect, got DISCONNECTED (check `store-states`, states)\n"), "{md}");
+        assert!(
+            failing.contains(
+                "- `ConnectCustomKeyStore` · states\n  \
+                 - ConnectCustomKeyStore/states/connect-answer: expected an empty object, got null (check `store-states`)\n  \
+                 - ConnectCustomKeyStore/states/model-agreement: expected CONNECTING or CONNECTED, got DISCONNECTED — expected CONNECTING or CONNECTED after Connect, got DISCONNECTED (check `store-states`)\n"
+            ),
+            "{md}"
+        );
         assert!(!failing.contains("DeleteCustomKeyStore"), "{md}");
         let notes = md.split("### Not failing").nth(1).unwrap();
         assert!(
-            notes.contains("- `DeleteCustomKeyStore`\n  - states/delete-while-connected"),
+            notes.contains(
+                "- `DeleteCustomKeyStore` · states\n  - \\[unsettled\\] DeleteCustomKeyStore/states/delete-while-connected"
+            ),
             "{md}"
         );
-        assert!(notes.contains("- `DescribeCustomKeyStores`"), "{md}");
+        assert!(
+            notes.contains("- `DescribeCustomKeyStores` · pagination\n  - \\[warning\\] "),
+            "{md}"
+        );
+        assert!(!md.contains("Trials that could not run"), "{md}");
     }
 }

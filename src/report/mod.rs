@@ -1,11 +1,14 @@
 //! Report: formats results for people and machines: libtest failure text, JUnit XML, a JSON
-//! report, a Markdown parity matrix and shell reproducers. It never judges: whether a check
-//! failed comes from its counterexample and from [`Verdict::failures`].
+//! report, a Markdown parity matrix, the terminal's deviation catalogue and shell reproducers.
+//! It never judges: whether a check failed, and what each deviation is (failing, unsettled,
+//! warning, known, fixed), comes from the statuses [`crate::deviation::Policy::resolve`] and
+//! [`crate::deviation::catalogue`] decided.
 //!
 //! Secrets never leave through here. Histories arrive masked; steps (which the generator keeps
 //! in clear) and, as a second line of defence, history requests are masked again on the way
 //! out: every value of a secret member becomes a `[secret…]` token.
 
+pub mod catalogue;
 pub mod failure;
 pub mod json;
 pub mod junit;
@@ -18,6 +21,7 @@ use std::time::Duration;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::deviation::{Seen, Status as DeviationStatus};
 use crate::generate::Step;
 use crate::history::{History, SECRET_TOKEN, is_secret_shape};
 use crate::oracle::{Family, Finding, Severity, Verdict};
@@ -58,8 +62,16 @@ pub struct CheckReport {
     pub duration: Duration,
     /// All findings (failures, unsettled, warnings) and exercised counts.
     pub verdict: Verdict,
-    /// The shrunk counterexample when the check failed.
-    pub failure: Option<FailureDetail>,
+    /// The shrunk counterexamples: one per distinct failing deviation of a property check (in
+    /// the order their first cases were drawn), the played steps of a scenario, or why the
+    /// trial could not run.
+    pub failures: Vec<FailureDetail>,
+    /// The trial's distinct deviations with their status, decided by
+    /// [`crate::deviation::Policy::resolve`] when the trial ended.
+    pub deviations: Vec<Seen>,
+    /// Set when the check stopped looking for new deviations at its cap: says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capped: Option<String>,
     /// Filtered out / not run.
     pub ignored: bool,
     /// Measurements worth reporting, e.g. `Encrypt p99` → `3.1 ms` (latency).
@@ -70,6 +82,10 @@ pub struct CheckReport {
 /// The shrunk counterexample of a failed check.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailureDetail {
+    /// The signature of the deviation it shows (None: a scenario's steps, which show all of its
+    /// findings, or a trial that could not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
     /// The failing findings, one per line.
     pub summary: String,
     /// The shrunk sequence.
@@ -107,6 +123,8 @@ pub struct RunReport {
     pub faults: Vec<String>,
     /// One report per check, in run order.
     pub checks: Vec<CheckReport>,
+    /// The run's distinct deviations (empty until the run has ended).
+    pub catalogue: crate::deviation::Catalogue,
 }
 
 /// How a check ended, as every writer shows it.
@@ -156,22 +174,31 @@ impl CheckReport {
             requests: 0,
             duration: Duration::ZERO,
             verdict: Verdict::default(),
-            failure: None,
+            failures: Vec::new(),
+            deviations: Vec::new(),
+            capped: None,
             ignored: true,
             metrics: Default::default(),
         }
     }
 
-    /// Ignored when not run; failed when there is a counterexample or a failing finding
-    /// (`strict`: unsettled findings fail too); passed otherwise.
-    pub fn status(&self, strict: bool) -> Status {
+    /// Ignored when not run; failed when one of its deviations is failing (as the policy
+    /// decided, see [`CheckReport::deviations`]); passed otherwise.
+    pub fn status(&self) -> Status {
         if self.ignored {
             Status::Ignored
-        } else if self.failure.is_some() || self.verdict.failures(strict).next().is_some() {
+        } else if self.failing().next().is_some() {
             Status::Failed
         } else {
             Status::Passed
         }
+    }
+
+    /// The trial's failing deviations.
+    pub fn failing(&self) -> impl Iterator<Item = &Seen> {
+        self.deviations
+            .iter()
+            .filter(|d| d.status == DeviationStatus::Failing)
     }
 
     /// The findings that do not fail the check: warnings, and unsettled ones unless `strict`.
@@ -183,7 +210,8 @@ impl CheckReport {
 }
 
 impl RunReport {
-    /// The command that replays `check` with `seed` against the same target.
+    /// The command that replays `check` with `seed` against the same target (the whole run when
+    /// `check` is empty).
     pub fn replay_command(&self, seed: u64, check: &str) -> String {
         let embedded = self.is_embedded();
         let mut replay =
@@ -223,7 +251,7 @@ impl RunReport {
             ..Totals::default()
         };
         for c in &self.checks {
-            match c.status(self.strict) {
+            match c.status() {
                 Status::Passed => t.passed += 1,
                 Status::Failed => t.failed += 1,
                 Status::Ignored => t.ignored += 1,
@@ -271,6 +299,18 @@ pub fn finding_line(f: &Finding) -> String {
         f.rule,
         one_line(&f.message, usize::MAX)
     )
+}
+
+/// A deviation on one line: its id, then ` — ` and what was seen when that adds to the id
+/// (the id ends with the kind, often the same words).
+pub(crate) fn deviation_line(id: &str, summary: &str) -> String {
+    let id = one_line(id, usize::MAX);
+    let summary = one_line(summary, usize::MAX);
+    if summary.is_empty() || id.ends_with(&summary) {
+        id
+    } else {
+        format!("{id} — {summary}")
+    }
 }
 
 /// Collapses whitespace runs (newlines included) to one space and cuts to `max` characters,
@@ -399,8 +439,11 @@ pub(crate) fn redact_history(history: &History) -> History {
 #[cfg(test)]
 pub(crate) mod sample {
     //! A small run shared by the writers' tests: one passing check per family that matters, a
-    //! failing one with a shrunk history (retry, settle polls, pages, a masked `[secret=other]`,
-    //! a raw body, a concurrent step, an unknown outcome) and an ignored one.
+    //! failing one with two deviations, each with its shrunk history (the longer one has a
+    //! retry, settle polls, pages, a masked `[secret=other]`, a raw body, a concurrent step, an
+    //! unknown outcome), and an ignored one; resolved, with its catalogue. Variants add a
+    //! baseline ([`baselined`]) or a scenario blocked by an unimplemented operation
+    //! ([`blocked`]).
 
     use std::collections::BTreeMap;
     use std::time::Duration;
@@ -408,6 +451,7 @@ pub(crate) mod sample {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::deviation::{Baseline, Policy};
     use crate::history::{Exchange, Expectation, Outcome};
 
     /// The clear-text password the generator put into a step; must never be printed.
@@ -668,11 +712,18 @@ pub(crate) mod sample {
         ]
     }
 
-    fn finding(severity: Severity, operation: &str, rule: &str, message: &str) -> Finding {
+    fn finding(
+        severity: Severity,
+        operation: &str,
+        rule: &str,
+        kind: &str,
+        message: &str,
+    ) -> Finding {
         Finding {
             severity,
             operation: operation.into(),
             rule: rule.into(),
+            kind: kind.into(),
             message: message.into(),
             exchange: Some(2),
         }
@@ -682,8 +733,33 @@ pub(crate) mod sample {
         pairs.iter().map(|(k, n)| (k.to_string(), *n)).collect()
     }
 
-    /// The run: `validation` and `pagination` pass, `store-states` fails, `snapshots` is
-    /// ignored.
+    /// The shrunk counterexample of one deviation: `finding` as its summary and signature.
+    fn detail(finding: &Finding, steps: Vec<Step>, history: History, needed: u32) -> FailureDetail {
+        FailureDetail {
+            signature: Some(finding.signature()),
+            summary: finding_line(finding),
+            steps,
+            history,
+            seed: 42,
+            cases_needed: needed,
+            diff: None,
+            replay: None,
+            reproducer: None,
+        }
+    }
+
+    /// The signature of the failing check's model-agreement deviation (7-step reproducer).
+    pub const MODEL_AGREEMENT: &str = "ConnectCustomKeyStore/states/model-agreement: expected CONNECTING or CONNECTED, got DISCONNECTED";
+    /// The signature of the failing check's connect-answer deviation (2-step reproducer).
+    pub const CONNECT_ANSWER: &str =
+        "ConnectCustomKeyStore/states/connect-answer: expected an empty object, got null";
+    /// The signature of the failing check's unsettled finding.
+    pub const DELETE_UNSETTLED: &str = "DeleteCustomKeyStore/states/delete-while-connected: expected CustomKeyStoreInvalidStateException, got no response";
+
+    /// The run: `validation` and `pagination` pass (`pagination` with a warning),
+    /// `store-states` fails with two deviations (one counterexample each), an unsettled and a
+    /// warning one, and `snapshots` is ignored. Resolved under the default policy, with its
+    /// catalogue.
     pub fn report() -> RunReport {
         let failing = Verdict {
             findings: vec![
@@ -691,12 +767,14 @@ pub(crate) mod sample {
                     Severity::Failure,
                     "ConnectCustomKeyStore",
                     "states/model-agreement",
+                    "expected CONNECTING or CONNECTED, got DISCONNECTED",
                     "expected CONNECTING or CONNECTED after Connect, got DISCONNECTED",
                 ),
                 finding(
                     Severity::Failure,
                     "ConnectCustomKeyStore",
                     "states/connect-answer",
+                    "expected an empty object, got null",
                     "expected an empty object,\ngot null",
                 ),
                 finding(
@@ -704,11 +782,13 @@ pub(crate) mod sample {
                     "DeleteCustomKeyStore",
                     "states/delete-while-connected",
                     "expected CustomKeyStoreInvalidStateException, got no response",
+                    "expected CustomKeyStoreInvalidStateException, got no response",
                 ),
                 finding(
                     Severity::Warning,
                     "UpdateCustomKeyStore",
                     "errors/namespaced-type",
+                    "namespaced __type",
                     "__type carries a namespace",
                 ),
             ],
@@ -718,12 +798,14 @@ pub(crate) mod sample {
                 ("DescribeCustomKeyStores", 7),
             ]),
         };
-        let summary = failing
-            .failures(false)
-            .map(finding_line)
-            .collect::<Vec<_>>()
-            .join("\n");
-        RunReport {
+        let short = History {
+            exchanges: history().exchanges[..3].to_vec(),
+        };
+        let failures = vec![
+            detail(&failing.findings[0], steps(), history(), 3),
+            detail(&failing.findings[1], steps()[..2].to_vec(), short, 5),
+        ];
+        let mut report = RunReport {
             faults: Vec::new(),
             seed: 42,
             endpoint: "http://localhost:4566".into(),
@@ -745,7 +827,9 @@ pub(crate) mod sample {
                             ("ConnectCustomKeyStore", 0),
                         ]),
                     },
-                    failure: None,
+                    failures: Vec::new(),
+                    deviations: Vec::new(),
+                    capped: None,
                     ignored: false,
                     metrics: Default::default(),
                 },
@@ -761,11 +845,14 @@ pub(crate) mod sample {
                             Severity::Warning,
                             "DescribeCustomKeyStores",
                             "pagination/marker-format",
+                            "not opaque",
                             "NextMarker is not opaque",
                         )],
                         exercised: counts(&[("DescribeCustomKeyStores", 12)]),
                     },
-                    failure: None,
+                    failures: Vec::new(),
+                    deviations: Vec::new(),
+                    capped: None,
                     ignored: false,
                     metrics: Default::default(),
                 },
@@ -777,16 +864,9 @@ pub(crate) mod sample {
                     requests: 119,
                     duration: Duration::from_millis(2345),
                     verdict: failing,
-                    failure: Some(FailureDetail {
-                        summary,
-                        steps: steps(),
-                        history: history(),
-                        seed: 42,
-                        cases_needed: 3,
-                        diff: None,
-                        replay: None,
-                        reproducer: None,
-                    }),
+                    failures,
+                    deviations: Vec::new(),
+                    capped: None,
                     ignored: false,
                     metrics: Default::default(),
                 },
@@ -796,19 +876,157 @@ pub(crate) mod sample {
                     "responses match the reviewed transcripts".into(),
                 ),
             ],
+            catalogue: Default::default(),
+        };
+        resolve(&mut report, &Policy::default());
+        report
+    }
+
+    /// Decides every check's deviations again under `policy` (and `strict` as it says) and
+    /// rebuilds the run's catalogue.
+    pub fn resolve(report: &mut RunReport, policy: &Policy) {
+        report.strict = policy.strict;
+        for check in &mut report.checks {
+            policy.resolve(check);
         }
+        report.catalogue = crate::deviation::catalogue(report, policy);
+    }
+
+    /// What [`baseline`] says about the deviation that is no longer seen.
+    pub const FIXED: &str = "DescribeCustomKeyStores/pagination/exactly-once: a store listed twice";
+    /// What [`baseline`] says about the deviation nothing that ran could see.
+    pub const UNOBSERVED: &str = "DescribeCustomKeyStores/snapshot: differs";
+    /// The reason [`baseline`] gives for the known deviation.
+    pub const REASON: &str = "upstream issue 12: deleting a connected store is not rejected";
+
+    /// A baseline listing the unsettled deviation of `store-states` (known, with
+    /// [`REASON`]), [`FIXED`] (seen by `pagination` before, which ran in full) and
+    /// [`UNOBSERVED`] (seen by the ignored `snapshots`).
+    pub fn baseline() -> Baseline {
+        let entry = |id: &str, seen_in: &str, reason: &str| crate::deviation::baseline::Entry {
+            id: id.into(),
+            summary: "what it was".into(),
+            seen_in: vec![seen_in.into()],
+            reason: reason.into(),
+            steps: String::new(),
+        };
+        Baseline {
+            format_version: crate::deviation::baseline::FORMAT_VERSION,
+            deviations: vec![
+                entry(DELETE_UNSETTLED, "store-states", REASON),
+                entry(FIXED, "pagination", "was fixed in 1.2"),
+                entry(UNOBSERVED, "snapshots", ""),
+            ],
+        }
+    }
+
+    /// [`report`] resolved against [`baseline`].
+    pub fn baselined() -> RunReport {
+        let mut report = report();
+        let policy = Policy {
+            baseline: Some(baseline()),
+            ..Policy::default()
+        };
+        resolve(&mut report, &policy);
+        report
+    }
+
+    /// What the endpoint of [`blocked`] answers to DisconnectCustomKeyStore.
+    pub const NOT_IMPLEMENTED_ANSWER: &str = "501 text/html";
+
+    /// A policy for an endpoint that does not implement DisconnectCustomKeyStore (answers
+    /// [`NOT_IMPLEMENTED_ANSWER`]), with the probe's one-request reproducer.
+    pub fn blocked_policy() -> Policy {
+        let answer = NOT_IMPLEMENTED_ANSWER;
+        let body = json!({"CustomKeyStoreId": "cks-00000000000000000"});
+        let mut probe = exchange(
+            0,
+            1,
+            "DisconnectCustomKeyStore",
+            body.clone(),
+            0,
+            3,
+            Outcome::Response {
+                status: 501,
+                request_id: None,
+                content_type: Some("text/html".into()),
+                error_type: None,
+                body: Value::Null,
+                text: Some("<html>Not Implemented</html>".into()),
+            },
+        );
+        probe.sequence = 0;
+        let detail = FailureDetail {
+            signature: Some(crate::deviation::not_implemented_id(
+                "DisconnectCustomKeyStore",
+                answer,
+            )),
+            summary: format!("DisconnectCustomKeyStore [not-implemented]: answered {answer}"),
+            steps: vec![Step::Call {
+                operation: "DisconnectCustomKeyStore".into(),
+                body,
+                expect: None,
+            }],
+            history: History {
+                exchanges: vec![probe],
+            },
+            seed: 42,
+            cases_needed: 0,
+            diff: None,
+            replay: None,
+            reproducer: None,
+        };
+        let mut policy = Policy::default();
+        policy.unimplemented.insert(
+            "DisconnectCustomKeyStore".into(),
+            crate::deviation::Unimplemented {
+                answer: answer.into(),
+                detail,
+            },
+        );
+        policy
+    }
+
+    /// [`report`] plus a scenario `snapshot::disconnect-twice` blocked because the endpoint
+    /// does not implement DisconnectCustomKeyStore, resolved with [`blocked_policy`].
+    pub fn blocked() -> RunReport {
+        let answer = NOT_IMPLEMENTED_ANSWER;
+        let mut scenario = CheckReport::not_run(
+            "snapshot::disconnect-twice".into(),
+            Family::Snapshots,
+            "disconnecting a disconnected store is harmless".into(),
+        );
+        scenario.ignored = false;
+        scenario.cases = 1;
+        let mut blocked = finding(
+            Severity::Failure,
+            "DisconnectCustomKeyStore",
+            crate::deviation::NOT_IMPLEMENTED,
+            &format!("answers {answer}"),
+            &format!(
+                "blocked: the scenario needs DisconnectCustomKeyStore, which the endpoint does \
+                 not implement (it answers {answer}); nothing was sent"
+            ),
+        );
+        blocked.exchange = None;
+        scenario.verdict.findings.push(blocked);
+        let mut report = report();
+        report.checks.push(scenario);
+        resolve(&mut report, &blocked_policy());
+        report
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::deviation::Policy;
     use serde_json::json;
 
     #[test]
-    fn statuses_and_totals_follow_counterexamples_findings_and_strictness() {
+    fn statuses_and_totals_follow_the_resolved_deviations_and_strictness() {
         let mut report = sample::report();
-        let statuses: Vec<_> = report.checks.iter().map(|c| c.status(false)).collect();
+        let statuses: Vec<_> = report.checks.iter().map(|c| c.status()).collect();
         assert_eq!(
             statuses,
             [
@@ -820,12 +1038,79 @@ mod tests {
         );
         let t = report.totals();
         assert_eq!((t.checks, t.passed, t.failed, t.ignored), (4, 2, 1, 1));
-        // An unsettled finding fails a check only under --strict.
+        assert_eq!(
+            report.checks[2]
+                .failing()
+                .map(|d| d.id.as_str())
+                .collect::<Vec<_>>(),
+            [sample::CONNECT_ANSWER, sample::MODEL_AGREEMENT]
+        );
+        // An unsettled deviation fails a check only under --strict.
         report.checks[1].verdict.findings[0].severity = Severity::Unsettled;
-        assert_eq!(report.checks[1].status(false), Status::Passed);
-        assert_eq!(report.checks[1].status(true), Status::Failed);
+        sample::resolve(&mut report, &Policy::default());
+        assert_eq!(report.checks[1].status(), Status::Passed);
+        assert_eq!(
+            report.checks[1].deviations[0].status,
+            DeviationStatus::Unsettled
+        );
+        let strict = Policy {
+            strict: true,
+            ..Default::default()
+        };
+        sample::resolve(&mut report, &strict);
+        assert_eq!(report.checks[1].status(), Status::Failed);
+        assert_eq!(report.totals().failed, 2);
         assert_eq!(report.checks[1].notes(false).count(), 1);
         assert_eq!(report.checks[1].notes(true).count(), 0);
+        // A baseline turns a failing deviation into a known one: the check passes.
+        let mut baseline = sample::baseline();
+        for id in [sample::CONNECT_ANSWER, sample::MODEL_AGREEMENT] {
+            let mut e = baseline.deviations[0].clone();
+            e.id = id.into();
+            baseline.deviations.push(e);
+        }
+        let known = Policy {
+            baseline: Some(baseline),
+            ..Default::default()
+        };
+        sample::resolve(&mut report, &known);
+        assert_eq!(report.checks[2].status(), Status::Passed);
+    }
+
+    #[test]
+    fn the_sample_catalogue_has_every_status() {
+        let report = sample::baselined();
+        let cat = &report.catalogue;
+        let status = |id: &str| {
+            cat.deviations
+                .iter()
+                .find(|d| d.id == id)
+                .unwrap_or_else(|| panic!("no {id} in {cat:#?}"))
+                .status
+        };
+        assert_eq!(status(sample::MODEL_AGREEMENT), DeviationStatus::Failing);
+        assert_eq!(status(sample::DELETE_UNSETTLED), DeviationStatus::Known);
+        assert_eq!(status(sample::FIXED), DeviationStatus::Fixed);
+        assert_eq!(status(sample::UNOBSERVED), DeviationStatus::Unobserved);
+        assert_eq!(cat.count(DeviationStatus::Warning), 2);
+        let blocked = sample::blocked();
+        let probe = blocked
+            .catalogue
+            .deviations
+            .iter()
+            .find(|d| d.rule == crate::deviation::NOT_IMPLEMENTED)
+            .unwrap();
+        assert_eq!(probe.reproducer.as_ref().unwrap().0, "probe");
+        assert_eq!(probe.seen_in, ["snapshot::disconnect-twice"]);
+    }
+
+    #[test]
+    fn an_empty_check_name_replays_the_whole_run() {
+        let report = sample::report();
+        assert_eq!(
+            report.replay_command(42, ""),
+            "ckscheck run --seed 42 --endpoint-url http://localhost:4566 --region us-east-1"
+        );
     }
 
     #[test]

@@ -25,10 +25,14 @@ pub fn curl_commands(history: &History, endpoint: &str, region: &str) -> Vec<Str
     render(history, endpoint, region, Tool::Curl)
 }
 
-/// The command that replays a check with the run's seed; `endpoint` is None for the embedded
-/// emulator.
+/// The command that replays a check with the run's seed (the whole run, without `--filter`,
+/// when `check` is empty); `endpoint` is None for the embedded emulator.
 pub fn replay_hint(seed: u64, check: &str, endpoint: Option<&str>) -> String {
-    let mut hint = format!("ckscheck run --seed {seed} --filter {}", sh_word(check));
+    let mut hint = format!("ckscheck run --seed {seed}");
+    if !check.is_empty() {
+        hint.push_str(" --filter ");
+        hint.push_str(&sh_word(check));
+    }
     if let Some(url) = endpoint {
         hint.push_str(" --endpoint-url ");
         hint.push_str(&sh_word(url));
@@ -803,6 +807,11 @@ mod tests {
                 Some("https://kms.eu-west-1.amazonaws.com")
             ),
             "ckscheck run --seed 7 --filter 'store states' --endpoint-url https://kms.eu-west-1.amazonaws.com"
+        );
+        // No check: the whole run (what replays the not-implemented probe).
+        assert_eq!(
+            replay_hint(42, "", Some("http://h:1")),
+            "ckscheck run --seed 42 --endpoint-url http://h:1"
         );
     }
 

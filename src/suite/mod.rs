@@ -7,6 +7,7 @@
 
 mod checks;
 pub mod cleanup;
+mod probe;
 mod property;
 pub mod proxies;
 pub mod record;
@@ -24,12 +25,15 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 
 pub use checks::{Check, checks};
+pub use probe::PROBED;
+pub use property::MAX_DEVIATIONS;
 
+use crate::deviation::Policy;
 use crate::emulator::{self, EmulatorConfig, RunningEmulator};
 use crate::generate::{GenContext, Step};
 use crate::history::{History, mask_secrets};
 use crate::model::{Fixtures, ModelConfig};
-use crate::oracle::{Context, Severity, Verdict};
+use crate::oracle::{Context, Severity, Verdict, implemented};
 use crate::report::{CheckReport, FailureDetail};
 use crate::runner::journal::Journal;
 use crate::runner::session::{Endpoint, RetryPolicy};
@@ -92,7 +96,25 @@ pub struct Suite {
     pub lanes: usize,
     /// The real XKS proxies fixture entries point at (embedded runs), serving until the end.
     pub proxies: Option<proxies::RealProxies>,
+    /// What decides each finding's outcome (strictness, baseline, unimplemented operations).
+    pub policy: Policy,
+    /// The most distinct deviations one check shrinks and reports.
+    pub max_deviations: usize,
+    /// Every answer of the run, by operation: whether the endpoint answered it as implemented.
+    pub census: Mutex<Census>,
 }
+
+/// How an operation was answered over the whole run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Answers {
+    /// Answers judged (final attempts with a response; raw bodies left out).
+    pub total: u64,
+    /// Of those, how many were a not-implemented answer.
+    pub not_implemented: u64,
+}
+
+/// Answers by operation (see [`Answers`]).
+pub type Census = std::collections::BTreeMap<String, Answers>;
 
 /// An endpoint for a check: the shared remote one, or an embedded emulator of its own.
 struct CheckTarget {
@@ -101,15 +123,38 @@ struct CheckTarget {
 }
 
 impl Suite {
+    /// Appends a finished history to the history file and counts its answers in the census.
+    fn record(&self, history: &History) {
+        if let Some(sink) = &self.history {
+            let mut out = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = history.write_jsonl(&mut *out) {
+                eprintln!("ckscheck: cannot write the history: {e}");
+            }
+        }
+        let mut census = self.census.lock().unwrap_or_else(|p| p.into_inner());
+        for e in &history.exchanges {
+            if e.raw || e.is_unknown() {
+                continue;
+            }
+            let answers = census.entry(e.operation.clone()).or_default();
+            answers.total += 1;
+            if implemented::not_implemented_answer(e).is_some() {
+                answers.not_implemented += 1;
+            }
+        }
+    }
+
     /// A failure detail, its steps masked like the history.
     fn failure(
         &self,
+        signature: Option<String>,
         summary: String,
         steps: &[Step],
         history: History,
         cases_needed: u32,
     ) -> FailureDetail {
         FailureDetail {
+            signature,
             summary,
             steps: mask_steps(&self.fixtures, steps),
             history,
@@ -130,7 +175,9 @@ impl Suite {
             requests: 0,
             duration: started.elapsed(),
             verdict,
-            failure: None,
+            failures: Vec::new(),
+            deviations: Vec::new(),
+            capped: None,
             ignored: false,
             metrics: Default::default(),
         }

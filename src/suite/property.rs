@@ -1,8 +1,12 @@
-//! A check run as a property: saved regressions, then cases drawn from its workloads and run
-//! on the check's lanes (several at once against the embedded emulator), each judged by its
-//! oracle; the first failing case in drawing order is shrunk.
+//! A check run as a property: saved regressions and the baseline's reproducers first, then cases
+//! drawn from its workloads and run on the check's lanes (several at once against the embedded
+//! emulator), each judged by its oracle. Drawing goes on after a failure, through the whole case
+//! budget: every distinct failing signature is kept with the earliest case in drawing order that
+//! showed it, then each is shrunk on its own (a candidate counts only if it still shows that
+//! signature), so one check reports each distinct deviation with its own smallest sequence.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -15,32 +19,60 @@ use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, Tes
 use super::{CheckTarget, Suite, keep_non_failures, seed_bytes};
 use crate::generate::{self, Step};
 use crate::history::History;
-use crate::oracle::Verdict;
+use crate::oracle::{Finding, Verdict};
 use crate::report::CheckReport;
 use crate::runner::session::Session;
 use crate::suite::Check;
 
-/// The most shorter sequences tried after proptest's shrinking.
+/// The most shorter sequences tried after proptest's shrinking, per deviation.
 const MINIMIZE_TRIES: usize = 200;
-/// The most simplifications proptest's value tree is asked for while shrinking.
+/// The most simplifications proptest's value tree is asked for while shrinking one deviation.
 const SHRINK_TRIES: usize = 1024;
-/// The most time spent asking it.
+/// The most time spent asking it for the first deviation of a check.
 const SHRINK_TIME: Duration = Duration::from_secs(60);
+/// ... and for each further one.
+const SHRINK_TIME_MORE: Duration = Duration::from_secs(15);
+
+/// The most distinct deviations one check reports when `--max-deviations` is not given.
+pub const MAX_DEVIATIONS: usize = 20;
+
+/// Where a failing signature was first seen.
+#[derive(Clone)]
+enum Origin {
+    /// Generated case number N (0-based, drawing order): its value tree can be made again.
+    Drawn(u32),
+    /// A fixed sequence (a saved regression, a baseline reproducer, or a candidate met while
+    /// shrinking another signature): only step removal shrinks it.
+    Fixed(Vec<Step>),
+}
+
+/// A failing signature and where it was first seen.
+#[derive(Clone)]
+struct Found {
+    origin: Origin,
+    /// The finding as first seen (kept when the signature needs no reproducer of its own).
+    finding: Finding,
+}
 
 /// What drawing a check's cases found.
-struct Drawn<T> {
+struct Drawn {
     /// Cases run.
     cases: u32,
     /// Requests they sent.
     requests: u64,
-    /// The first failing case in drawing order, and its number.
-    failing: Option<(T, u32)>,
+    /// Each failing signature with the earliest case in drawing order that showed it.
+    firsts: BTreeMap<String, (u32, Finding)>,
+    /// The generator's state before each case was drawn, so its value tree can be made again.
+    rngs: Vec<TestRng>,
     /// Why drawing stopped early, if the strategy gave up.
     aborted: Option<String>,
+    /// The number of cases after which drawing stopped because the cap was reached.
+    capped_after: Option<u32>,
 }
 
 impl Suite {
-    /// Runs one check: saved regressions first, then generated cases; shrinks a failure.
+    /// Runs one check: saved regressions and baseline reproducers first, then generated cases;
+    /// shrinks each distinct failing signature, up to the deviation cap.
     pub fn run_check(&self, check: &Check) -> CheckReport {
         let started = Instant::now();
         let lanes = match self.check_lanes() {
@@ -48,116 +80,278 @@ impl Suite {
             Err(e) => {
                 let mut report = self.report(check, 0, Verdict::default(), started);
                 let summary = format!("the target could not be reached: {e}");
-                report.failure = Some(self.failure(summary, &[], History::default(), 0));
+                report
+                    .failures
+                    .push(self.failure(None, summary, &[], History::default(), 0));
                 return report;
             }
         };
-        let mut observed = Verdict::default();
-        let mut cases = 0;
-        let requests = Cell::new(0);
+        let requests = RefCell::new(0u64);
         let judge = |steps: &[Step]| {
             let history = self.runtime.block_on(self.case(&lanes[0], steps.to_vec()));
-            requests.set(requests.get() + history.exchanges.len() as u64);
+            *requests.borrow_mut() += history.exchanges.len() as u64;
             let verdict = (check.oracle)(&self.oracle_context(), &history);
             (history, verdict)
         };
-        let mut failure = None;
-        for steps in self.saved_regressions(check) {
+        let mut observed = Verdict::default();
+        let mut found: Vec<(String, Found)> = Vec::new();
+        let mut cases = 0;
+        for steps in self.fixed_sequences(check) {
             cases += 1;
-            let (history, verdict) = judge(&steps);
-            let summary = self.failure_of(&verdict);
-            observed.absorb(verdict);
-            if let Some(summary) = summary {
-                let summary = format!("a saved regression fails again:\n{summary}");
-                failure = Some(self.failure(summary, &steps, history, cases));
-                break;
+            let (_, verdict) = judge(&steps);
+            for f in self.failing(&verdict) {
+                let sig = f.signature();
+                if !found.iter().any(|(s, _)| *s == sig) {
+                    let origin = Origin::Fixed(steps.clone());
+                    found.push((
+                        sig,
+                        Found {
+                            origin,
+                            finding: f.clone(),
+                        },
+                    ));
+                }
+            }
+            observed.absorb(keep_non_failures(verdict));
+        }
+        let fixed_cases = cases;
+        let drawn = self.draw(check, &lanes, &mut observed, found.len());
+        cases += drawn.cases;
+        *requests.borrow_mut() += drawn.requests;
+        let mut by_case: Vec<(&String, &(u32, Finding))> = drawn.firsts.iter().collect();
+        by_case.sort_by_key(|(sig, (case, _))| (*case, (*sig).clone()));
+        for (sig, (case, finding)) in by_case {
+            if !found.iter().any(|(s, _)| s == sig) {
+                let origin = Origin::Drawn(*case);
+                found.push((
+                    sig.clone(),
+                    Found {
+                        origin,
+                        finding: finding.clone(),
+                    },
+                ));
             }
         }
-        if failure.is_none() {
-            let drawn = self.draw(check, &lanes, &mut observed);
-            cases += drawn.cases;
-            requests.set(requests.get() + drawn.requests);
-            failure = match (drawn.failing, drawn.aborted) {
-                (Some((mut tree, needed)), _) => {
-                    let fails = |s: &[Step]| self.failure_of(&judge(s).1).is_some();
-                    let minimal = generate::minimize::shrink(
+        let mut capped = drawn.capped_after.map(|n| self.cap_note(n + fixed_cases));
+        // Findings on an operation the endpoint does not implement need no sequence of their
+        // own and do not count against the cap.
+        let mut kept = 0;
+        found.retain(|(_, f)| {
+            if self.policy.folded_under(&f.finding, None).is_some() {
+                return true;
+            }
+            kept += 1;
+            kept <= self.max_deviations
+        });
+        if kept > self.max_deviations {
+            capped.get_or_insert_with(|| self.cap_note(cases));
+        }
+        // Shrink each signature on its own; signatures met while shrinking get their turn.
+        let mut failures = Vec::new();
+        let mut verdict_failures = Verdict::default();
+        let mut met: Vec<(String, Found)> = Vec::new();
+        let mut index = 0;
+        while index < found.len() + met.len() {
+            let (sig, item) = if index < found.len() {
+                found[index].clone()
+            } else {
+                met[index - found.len()].clone()
+            };
+            index += 1;
+            if self.policy.folded_under(&item.finding, None).is_some() {
+                // Its operation is not implemented: the probe's one request shows it.
+                verdict_failures.findings.push(item.finding.clone());
+                continue;
+            }
+            let known: BTreeSet<String> = found
+                .iter()
+                .chain(met.iter())
+                .map(|(s, _)| s.clone())
+                .collect();
+            let mut newly_met: Vec<(String, Found)> = Vec::new();
+            let mut shows = |s: &[Step]| {
+                let (_, verdict) = judge(s);
+                let mut hit = false;
+                for f in self.failing(&verdict) {
+                    let other = f.signature();
+                    if other == sig {
+                        hit = true;
+                    } else if !known.contains(&other) && !newly_met.iter().any(|(m, _)| *m == other)
+                    {
+                        let origin = Origin::Fixed(s.to_vec());
+                        newly_met.push((
+                            other,
+                            Found {
+                                origin,
+                                finding: f.clone(),
+                            },
+                        ));
+                    }
+                }
+                hit
+            };
+            let time = if failures.is_empty() {
+                SHRINK_TIME
+            } else {
+                SHRINK_TIME_MORE
+            };
+            let (start, needed) = match &item.origin {
+                Origin::Drawn(case) => {
+                    let mut tree = self.regenerate(check, &drawn.rngs[*case as usize]);
+                    let shrunk = generate::minimize::shrink(
                         &mut tree,
                         SHRINK_TRIES,
-                        SHRINK_TIME,
-                        |s: &Vec<Step>| fails(s),
+                        time,
+                        |s: &Vec<Step>| shows(s),
                     );
-                    // Then drop every step the failure does not need.
-                    let minimal = generate::minimize::minimize(minimal, MINIMIZE_TRIES, fails);
-                    let (history, verdict) = judge(&minimal);
-                    let summary = self.failure_of(&verdict).unwrap_or_else(|| {
-                        "the shrunk sequence passed when run again: the endpoint is not deterministic"
-                            .into()
-                    });
-                    observed.absorb(verdict);
-                    let detail =
-                        self.failure(summary, &minimal, history, cases - drawn.cases + needed);
-                    self.save_regression(check, &detail.steps);
-                    Some(detail)
+                    (shrunk, fixed_cases + case + 1)
                 }
-                (None, Some(why)) => {
-                    let summary = format!("the check was aborted: {why}");
-                    Some(self.failure(summary, &[], History::default(), cases))
-                }
-                (None, None) => None,
+                Origin::Fixed(steps) => (steps.clone(), cases),
             };
+            let minimal = generate::minimize::minimize(start, MINIMIZE_TRIES, |s| shows(s));
+            let counted = found
+                .iter()
+                .chain(met.iter())
+                .filter(|(_, f)| self.policy.folded_under(&f.finding, None).is_none())
+                .count();
+            let room = self.max_deviations.saturating_sub(counted);
+            if newly_met.len() > room {
+                newly_met.truncate(room);
+                capped.get_or_insert_with(|| self.cap_note(cases));
+            }
+            met.extend(newly_met);
+            let (history, verdict) = judge(&minimal);
+            let mine: Vec<&Finding> = self
+                .failing(&verdict)
+                .filter(|f| f.signature() == sig)
+                .collect();
+            let summary = if mine.is_empty() {
+                verdict_failures.findings.push(item.finding.clone());
+                format!(
+                    "{}\n(the shrunk sequence did not show it when run again: the endpoint is \
+                     not deterministic)",
+                    line(&item.finding)
+                )
+            } else {
+                verdict_failures
+                    .findings
+                    .extend(mine.iter().map(|f| (*f).clone()));
+                mine.iter().map(|f| line(f)).collect::<Vec<_>>().join("\n")
+            };
+            let detail = self.failure(Some(sig), summary, &minimal, history, needed);
+            self.save_regression(check, &detail.steps);
+            failures.push(detail);
+        }
+        if let (true, Some(why)) = (failures.is_empty(), &drawn.aborted) {
+            let summary = format!("the check was aborted: {why}");
+            failures.push(self.failure(None, summary, &[], History::default(), cases));
         }
         for lane in lanes {
             if let Some(emulator) = lane.emulator {
                 self.runtime.block_on(emulator.stop());
             }
         }
+        observed.absorb(verdict_failures);
         let mut report = self.report(check, cases, observed, started);
-        report.requests = requests.get();
-        report.failure = failure;
+        report.requests = requests.into_inner();
+        report.failures = failures;
+        report.capped = capped;
         report
     }
 
-    /// Draws up to `cases` cases and runs each on the next free lane, judging each as it ends,
-    /// until one fails. Drawing stops at the first failure; the cases in flight then finish,
-    /// and the earliest failing case in drawing order is the one returned, so a seed finds the
-    /// same failure however the lanes interleave.
+    /// The failing findings of a verdict (unsettled ones too under `--strict`).
+    fn failing<'v>(&self, verdict: &'v Verdict) -> impl Iterator<Item = &'v Finding> {
+        verdict.failures(self.strict)
+    }
+
+    fn cap_note(&self, after: u32) -> String {
+        format!(
+            "stopped looking for new deviations at {} (--max-deviations) after {after} case(s); \
+             more may exist",
+            self.max_deviations
+        )
+    }
+
+    /// Sequences to replay before drawing: saved regressions, and the reproducers the baseline
+    /// keeps for deviations this check saw (so a deviation that is gone is told from one that
+    /// was not drawn this time).
+    fn fixed_sequences(&self, check: &Check) -> Vec<Vec<Step>> {
+        let mut out = self.saved_regressions(check);
+        if let Some(baseline) = &self.policy.baseline {
+            for entry in &baseline.deviations {
+                if entry.steps.is_empty() || !entry.seen_in.iter().any(|t| t == check.name) {
+                    continue;
+                }
+                match serde_json::from_str::<Vec<Step>>(&entry.steps) {
+                    Ok(steps) if !out.contains(&steps) => out.push(steps),
+                    Ok(_) => {}
+                    Err(e) => eprintln!(
+                        "ckscheck: ignoring the steps the baseline keeps for {:?}: {e}",
+                        entry.id
+                    ),
+                }
+            }
+        }
+        out
+    }
+
+    /// The check's strategy: one of its workloads per case.
+    fn strategy(&self, check: &Check) -> impl Strategy<Value = Vec<Step>> + use<> {
+        proptest::strategy::Union::new(
+            check
+                .workloads
+                .iter()
+                .map(|w| generate::workload(*w, &self.gen_context)),
+        )
+    }
+
+    /// The value tree of a case drawn from `rng` (the generator's state before it was drawn).
+    fn regenerate(&self, check: &Check, rng: &TestRng) -> impl ValueTree<Value = Vec<Step>> {
+        let mut runner = TestRunner::new_with_rng(proptest_config(), rng.clone());
+        self.strategy(check)
+            .new_tree(&mut runner)
+            .expect("the case was drawn from this state before")
+    }
+
+    /// Draws up to `cases` cases and runs each on the next free lane, judging each as it ends.
+    /// Every failing signature keeps the earliest case in drawing order that showed it, so a
+    /// seed finds the same cases however the lanes interleave. Drawing stops early only when
+    /// the cases drawn so far, all finished, already show as many distinct signatures as the
+    /// cap allows (`known` are found already).
     fn draw(
         &self,
         check: &Check,
         lanes: &[CheckTarget],
         observed: &mut Verdict,
-    ) -> Drawn<impl ValueTree<Value = Vec<Step>> + use<>> {
-        let strategy = proptest::strategy::Union::new(
-            check
-                .workloads
-                .iter()
-                .map(|w| generate::workload(*w, &self.gen_context)),
-        );
-        let mut rng = TestRunner::new_with_rng(
-            ProptestConfig {
-                failure_persistence: None,
-                ..ProptestConfig::default()
-            },
+        known: usize,
+    ) -> Drawn {
+        let strategy = self.strategy(check);
+        let mut runner = TestRunner::new_with_rng(
+            proptest_config(),
             TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(self.seed, check.name)),
         );
-        let mut trees = Vec::new();
-        let mut failing: Option<usize> = None;
+        let mut rngs: Vec<TestRng> = Vec::new();
+        let mut firsts: BTreeMap<String, (u32, Finding)> = BTreeMap::new();
+        let mut done: Vec<bool> = Vec::new();
         let mut aborted = None;
+        let mut capped_after = None;
         let mut free: Vec<usize> = (0..lanes.len()).rev().collect();
         let mut running = FuturesUnordered::new();
         let mut requests = 0;
         self.runtime.block_on(async {
             loop {
-                while failing.is_none()
-                    && aborted.is_none()
-                    && trees.len() < self.cases as usize
+                while aborted.is_none()
+                    && capped_after.is_none()
+                    && rngs.len() < self.cases as usize
                     && let Some(lane) = free.pop()
                 {
-                    match strategy.new_tree(&mut rng) {
+                    let before = runner.rng().clone();
+                    match strategy.new_tree(&mut runner) {
                         Ok(tree) => {
-                            let (number, case) =
-                                (trees.len(), self.case(&lanes[lane], tree.current()));
-                            trees.push(tree);
+                            let number = rngs.len() as u32;
+                            rngs.push(before);
+                            done.push(false);
+                            let case = self.case(&lanes[lane], tree.current());
                             running.push(async move { (number, lane, case.await) });
                         }
                         Err(why) => aborted = Some(why.to_string()),
@@ -167,30 +361,42 @@ impl Suite {
                     break;
                 };
                 free.push(lane);
+                done[number as usize] = true;
                 requests += history.exchanges.len() as u64;
                 let verdict = (check.oracle)(&self.oracle_context(), &history);
-                if self.failure_of(&verdict).is_some() {
-                    failing = Some(failing.map_or(number, |f| f.min(number)));
+                for f in self.failing(&verdict) {
+                    let slot = firsts
+                        .entry(f.signature())
+                        .or_insert_with(|| (number, f.clone()));
+                    if number < slot.0 {
+                        *slot = (number, f.clone());
+                    }
                 }
                 observed.absorb(keep_non_failures(verdict));
+                // The cases before the first unfinished one are settled: if they alone reach the
+                // cap, later cases cannot change which signatures come first.
+                let prefix = done.iter().take_while(|d| **d).count() as u32;
+                let settled = firsts
+                    .values()
+                    .filter(|(n, f)| *n < prefix && self.policy.folded_under(f, None).is_none())
+                    .count();
+                if capped_after.is_none() && known + settled >= self.max_deviations {
+                    capped_after = Some(prefix);
+                }
             }
         });
-        let cases = trees.len() as u32;
-        Drawn {
-            cases,
-            requests,
-            failing: failing.map(|n| (trees.swap_remove(n), n as u32 + 1)),
-            aborted,
+        if let Some(prefix) = capped_after {
+            // Only the cases before the cap point count: the rest ran by the lanes' timing.
+            firsts.retain(|_, (n, _)| *n < prefix);
         }
-    }
-
-    /// The failures of a verdict as the report's summary, if it has any.
-    fn failure_of(&self, verdict: &Verdict) -> Option<String> {
-        let lines: Vec<String> = verdict
-            .failures(self.strict)
-            .map(|f| format!("{} [{}]: {}", f.operation, f.rule, f.message))
-            .collect();
-        (!lines.is_empty()).then(|| lines.join("\n"))
+        Drawn {
+            cases: rngs.len() as u32,
+            requests,
+            firsts,
+            rngs,
+            aborted,
+            capped_after,
+        }
     }
 
     /// The targets a check's cases run on: `lanes` embedded emulators of its own (at most one
@@ -203,7 +409,11 @@ impl Suite {
     /// Runs one case on `lane` from a clean slate and returns what it recorded (also to the
     /// history file). The case runs as a task on the shared runtime, where the emulators serve
     /// too (as a load client would).
-    fn case(&self, lane: &CheckTarget, steps: Vec<Step>) -> impl Future<Output = History> + '_ {
+    pub(super) fn case(
+        &self,
+        lane: &CheckTarget,
+        steps: Vec<Step>,
+    ) -> impl Future<Output = History> + '_ {
         if let Some(emulator) = &lane.emulator {
             emulator.reset();
         }
@@ -229,13 +439,21 @@ impl Suite {
                 // Cancelled: the runtime is shutting down (Ctrl-C); nothing was recorded.
                 Err(_) => History::default(),
             };
-            if let Some(sink) = &self.history {
-                let mut out = sink.lock().unwrap_or_else(|p| p.into_inner());
-                if let Err(e) = history.write_jsonl(&mut *out) {
-                    eprintln!("ckscheck: cannot write the history: {e}");
-                }
-            }
+            self.record(&history);
             history
         }
     }
+}
+
+/// proptest's configuration for drawing (no persistence: regressions are ours).
+fn proptest_config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// A finding as a summary line: `OP [rule]: message`.
+fn line(f: &Finding) -> String {
+    format!("{} [{}]: {}", f.operation, f.rule, f.message)
 }

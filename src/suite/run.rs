@@ -8,7 +8,8 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::json;
 
-use super::{Suite, Target, checks, proxies, scenarios};
+use super::{MAX_DEVIATIONS, Suite, Target, checks, proxies, scenarios};
+use crate::deviation::{self, Baseline, Policy};
 use crate::emulator::{EmulatorConfig, Fault};
 use crate::generate::GenContext;
 use crate::model::{Fixtures, ModelConfig};
@@ -36,6 +37,8 @@ pub struct RunOptions {
     pub seed: Option<u64>,
     /// Run only checks whose name contains this.
     pub filter: Option<String>,
+    /// Leave out the checks and scenarios whose name contains any of these.
+    pub skip: Vec<String>,
     /// List the checks instead of running them.
     pub list: bool,
     /// JUnit XML report path.
@@ -69,6 +72,14 @@ pub struct RunOptions {
     /// Embedded runs: cases of a check run at once (None: [`EMBEDDED_LANES`]). Remote runs
     /// always run one at a time.
     pub lanes: Option<usize>,
+    /// Known deviations: reported as known, they do not fail the run.
+    pub baseline: Option<PathBuf>,
+    /// Where to write the run's deviations as a baseline.
+    pub write_baseline: Option<PathBuf>,
+    /// Baseline entries that no longer occur fail the run too.
+    pub strict_baseline: bool,
+    /// The most distinct deviations one check reports (None: [`MAX_DEVIATIONS`]).
+    pub max_deviations: Option<usize>,
 }
 
 impl Default for RunOptions {
@@ -81,6 +92,7 @@ impl Default for RunOptions {
             cases: None,
             seed: None,
             filter: None,
+            skip: Vec::new(),
             list: false,
             junit: None,
             json: None,
@@ -97,6 +109,10 @@ impl Default for RunOptions {
             snapshots: None,
             simulated_proxies: false,
             lanes: None,
+            baseline: None,
+            write_baseline: None,
+            strict_baseline: false,
+            max_deviations: None,
         }
     }
 }
@@ -169,6 +185,14 @@ pub fn prepare(
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Prepared, ConfigError> {
     let seed = options.seed.unwrap_or_else(rand::random);
+    let baseline = options
+        .baseline
+        .as_deref()
+        .map(Baseline::load)
+        .transpose()?;
+    if options.max_deviations == Some(0) {
+        return Err("--max-deviations must be at least 1".into());
+    }
     let mut fixtures = load_fixtures(options.fixtures.as_deref())?;
     let env = |k: &str| std::env::var(k).ok();
     let url = config::endpoint_url(options.endpoint_url.as_deref(), &env);
@@ -225,13 +249,17 @@ pub fn prepare(
                 format!("cannot open the journal {}: {e}", options.journal.display())
             })?;
             let target = Target::Remote { url: url.clone() };
+            // No CreateKey against an endpoint: a store that holds a key cannot be deleted (its
+            // keys wait days for deletion), so it would stay, hold its backend and the quota,
+            // and show up in every later case's listings: findings about the harness's own
+            // leftovers, not about the endpoint.
             (
                 target,
                 credential,
                 region,
                 rate,
                 Some(Arc::new(journal)),
-                loopback,
+                false,
             )
         }
     };
@@ -250,7 +278,7 @@ pub fn prepare(
         quota = quota.saturating_sub(foreign);
         model.quota = quota;
     }
-    let suite = Arc::new(Suite {
+    let mut suite = Suite {
         runtime: runtime.handle().clone(),
         target,
         credential,
@@ -280,7 +308,18 @@ pub fn prepare(
             1
         },
         proxies,
-    });
+        policy: Policy {
+            strict: options.strict,
+            baseline,
+            unimplemented: Default::default(),
+        },
+        max_deviations: options.max_deviations.unwrap_or(MAX_DEVIATIONS),
+        census: Default::default(),
+    };
+    if !options.list {
+        suite.policy.unimplemented = suite.probe_unimplemented();
+    }
+    let suite = Arc::new(suite);
     Ok(Prepared {
         suite,
         journal,
@@ -313,6 +352,12 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
                 println!("  {endpoint} stays simulated: {why}");
             }
         }
+        for (op, u) in &suite.policy.unimplemented {
+            println!(
+                "{op} is not implemented by this endpoint (it answers {}): its findings are folded under one deviation and the scenarios that need it are not played",
+                u.answer
+            );
+        }
         if let Some(j) = &journal {
             install_cleanup_on_interrupt(runtime, suite.clone(), j.clone());
         }
@@ -331,6 +376,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         strict: options.strict,
         faults: faults.clone(),
         checks: Vec::new(),
+        catalogue: Default::default(),
     });
     let all = checks();
     let scenarios = scenario::builtin();
@@ -345,7 +391,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
                 progress.set_message(check.name);
                 let report = suite.run_check(&check);
                 progress.inc();
-                conclude(report, &results, &facts)
+                conclude(report, &suite.policy, &results, &facts)
             })
             .with_kind(kind)
         })
@@ -365,7 +411,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
             let snapshots = dir.as_deref().map_or(Snapshots::Builtin, Snapshots::Dir);
             let report = suite.run_scenario(&s, snapshots);
             progress.inc();
-            conclude(report, &results, &facts)
+            conclude(report, &suite.policy, &results, &facts)
         })
         .with_kind("snapshot")
         .with_ignored_flag(runnable.is_err());
@@ -373,6 +419,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     }
     let arguments = Arguments {
         filter: options.filter.clone(),
+        skip: options.skip.clone(),
         list: options.list,
         test_threads: Some(options.jobs.unwrap_or_else(|| default_jobs(embedded))),
         ..Arguments::default()
@@ -405,29 +452,60 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         }
     }
     checks_run.sort_by_key(|c| order.iter().position(|n| *n == c.name));
-    let run_report = RunReport {
+    let mut run_report = RunReport {
         seed,
         endpoint: endpoint_label.clone(),
         region,
         strict: options.strict,
         faults,
         checks: checks_run,
+        catalogue: Default::default(),
     };
+    let mut catalogue = deviation::catalogue(&run_report, &suite.policy);
+    {
+        let census = suite.census.lock().unwrap_or_else(|p| p.into_inner());
+        for (op, answers) in census.iter() {
+            catalogue.unconfirmed_not_implemented(op, answers.total, answers.not_implemented);
+        }
+    }
+    run_report.catalogue = catalogue;
     print_notes(&run_report);
+    print!(
+        "{}",
+        report::catalogue::catalogue_text(&run_report, options.strict_baseline)
+    );
     write_reports(&options, &run_report)?;
+    if let Some(path) = &options.write_baseline {
+        let previous = suite.policy.baseline.as_ref();
+        let previous_file = if previous.is_none() && path.exists() {
+            Some(Baseline::load(path)?)
+        } else {
+            None
+        };
+        let written = run_report
+            .catalogue
+            .to_baseline(previous.or(previous_file.as_ref()));
+        written.write(path)?;
+        println!(
+            "wrote {} deviation(s) to the baseline {}",
+            written.deviations.len(),
+            path.display()
+        );
+    }
     println!("seed {seed} (replay with --seed {seed})");
-    Ok(if conclusion.has_failed() { 1 } else { 0 })
+    let failed = run_report.catalogue.fails(options.strict_baseline) || conclusion.has_failed();
+    Ok(if failed { 1 } else { 0 })
 }
 
-/// Files a finished trial's report and turns it into libtest's verdict.
+/// Decides a finished trial's deviations, files its report and turns it into libtest's verdict.
 fn conclude(
-    report: CheckReport,
+    mut report: CheckReport,
+    policy: &Policy,
     results: &Mutex<Vec<CheckReport>>,
     facts: &RunReport,
 ) -> Result<(), Failed> {
-    let text = report
-        .failure
-        .is_some()
+    policy.resolve(&mut report);
+    let text = (report.status() == report::Status::Failed)
         .then(|| report::failure::failure_text(&report, facts));
     results.lock().expect("not poisoned").push(report);
     match text {

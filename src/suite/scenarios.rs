@@ -101,7 +101,9 @@ impl Suite {
         }
     }
 
-    /// Plays one scenario and judges it against its snapshot in `snapshots`.
+    /// Plays one scenario and judges it against its snapshot in `snapshots`. A scenario that
+    /// needs an operation the endpoint does not implement is not played: it is reported as
+    /// blocked by that operation's deviation, not as a diff.
     pub fn run_scenario(&self, scenario: &Scenario, snapshots: Snapshots<'_>) -> CheckReport {
         let started = Instant::now();
         let mut report = CheckReport {
@@ -112,7 +114,9 @@ impl Suite {
             requests: 0,
             duration: Duration::ZERO,
             verdict: Verdict::default(),
-            failure: None,
+            failures: Vec::new(),
+            deviations: Vec::new(),
+            capped: None,
             ignored: false,
             metrics: Default::default(),
         };
@@ -120,21 +124,40 @@ impl Suite {
             let (steps, history) = played
                 .map(|p| (p.steps.as_slice(), p.history.clone()))
                 .unwrap_or((&[], History::default()));
-            let mut d: FailureDetail = self.failure(summary, steps, history, 1);
+            let mut d: FailureDetail = self.failure(None, summary, steps, history, 1);
             d.diff = diff;
             d
         };
+        let needs = needed_operations(scenario);
+        if let Some((op, u)) = needs
+            .iter()
+            .find_map(|op| self.policy.unimplemented.get_key_value(*op))
+        {
+            let answer = &u.answer;
+            report.verdict.fail(
+                op,
+                crate::deviation::NOT_IMPLEMENTED,
+                format!("answers {answer}"),
+                format!(
+                    "blocked: the scenario needs {op}, which the endpoint does not implement \
+                     (it answers {answer}); nothing was sent"
+                ),
+                None,
+            );
+            report.duration = started.elapsed();
+            return report;
+        }
         let expected = match snapshots.expected(&scenario.name) {
             Ok(e) => e,
             Err(e) => {
-                report.failure = Some(detail(e, None, None));
+                report.failures.push(detail(e, None, None));
                 return report;
             }
         };
         match self.play_scenario(scenario) {
             Playing::NoTarget(e) => {
                 let summary = format!("the target could not be reached: {e}");
-                report.failure = Some(detail(summary, None, None));
+                report.failures.push(detail(summary, None, None));
             }
             Playing::NotRunnable(why) => {
                 // Not a finding about the endpoint: the fixtures lack a backend.
@@ -142,10 +165,13 @@ impl Suite {
                 report.explain = explain(scenario, Some(&why));
             }
             Playing::Played(played) => {
+                self.record(&played.history);
                 report.requests = played.history.exchanges.len() as u64;
                 let c = compare(
+                    &self.oracle_context(),
                     expected.as_deref(),
                     &played.text,
+                    &played.history,
                     scenario.inferred.is_some(),
                 );
                 report.verdict = c.verdict;
@@ -153,6 +179,7 @@ impl Suite {
                     report.verdict.fail(
                         "DeleteCustomKeyStore",
                         "cleanup/left-behind",
+                        "a store could not be removed",
                         format!("store {id} could not be removed: {why}"),
                         None,
                     );
@@ -163,13 +190,16 @@ impl Suite {
                     .map(|f| format!("{} [{}]: {}", f.operation, f.rule, f.message))
                     .collect();
                 if !failing.is_empty() {
-                    report.failure = Some(detail(failing.join("\n"), Some(&played), c.diff));
+                    report
+                        .failures
+                        .push(detail(failing.join("\n"), Some(&played), c.diff));
                 } else if let Some(diff) = c.diff {
                     // An inferred expectation differs: the notes show the diff, unfailed.
-                    if let Some(f) =
-                        report.verdict.findings.iter_mut().find(|f| {
-                            f.rule == "snapshot/match" && f.severity == Severity::Unsettled
-                        })
+                    if let Some(f) = report
+                        .verdict
+                        .findings
+                        .iter_mut()
+                        .find(|f| f.severity == Severity::Unsettled)
                     {
                         f.message = format!("{} (inferred):\n{diff}", f.message);
                     }
@@ -179,4 +209,16 @@ impl Suite {
         report.duration = started.elapsed();
         report
     }
+}
+
+/// The operations a scenario sends (a settle step polls DescribeCustomKeyStores).
+fn needed_operations(scenario: &Scenario) -> Vec<&str> {
+    let mut ops: Vec<&str> = Vec::new();
+    for step in &scenario.steps {
+        let op = step.op.as_deref().unwrap_or("DescribeCustomKeyStores");
+        if !ops.contains(&op) {
+            ops.push(op);
+        }
+    }
+    ops
 }

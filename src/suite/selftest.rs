@@ -22,9 +22,8 @@ pub fn meant_to_catch(fault: Fault) -> &'static [&'static str] {
         | DatesAsStrings
         | XksConfigOnCloudhsm
         | SecretInErrorMessage => &["fields"],
-        WrongErrorType | ClientErrorsAs500 | HtmlErrors | MissingRequestId | WrongContentType => {
-            &["errors"]
-        }
+        WrongErrorType | ClientErrorsAs500 | HtmlErrors | MissingRequestId | WrongContentType
+        | NotImplemented => &["errors"],
         DeleteWhileConnected | ConnectFromFailed | IdempotentDisconnect => &["states"],
         DuplicateNames => &["agreement", "concurrency"],
         QuotaOffByOne => &["agreement"],
@@ -32,25 +31,38 @@ pub fn meant_to_catch(fault: Fault) -> &'static [&'static str] {
     }
 }
 
+/// The faults planted together in the selftest's combined row: each must still be reported as
+/// deviations of its own, each with its own shrunk sequence.
+pub const COMBINED: [Fault; 3] = [
+    Fault::SkippedItems,
+    Fault::NameAndIdAccepted,
+    Fault::DeleteWhileConnected,
+];
+
 /// One row of the selftest table.
 pub struct Row {
-    /// The fault planted (None: the clean emulator).
-    pub fault: Option<Fault>,
-    /// The checks that failed, with cases needed and the shrunk sequence length.
+    /// The faults planted (none: the clean emulator).
+    pub faults: Vec<Fault>,
+    /// The checks that failed, with the cases needed for their first deviation and the length
+    /// of its shrunk sequence.
     pub caught_by: Vec<(String, u32, usize)>,
+    /// The distinct failing deviations the run reported, each with its shortest reproducer's
+    /// length in steps.
+    pub deviations: Vec<(String, usize)>,
     /// The failure summary of each check that failed.
     pub summaries: Vec<(String, String)>,
-    /// Whether the row is as it should be.
+    /// Whether the row is as it should be (for a single fault or none; the combined row is
+    /// judged against the single rows by [`combined_ok`]).
     pub ok: bool,
     /// How long the row took.
     pub elapsed: std::time::Duration,
 }
 
-/// Runs `which` checks against the emulator with `fault` planted (None: the clean emulator).
+/// Runs `which` checks against the emulator with `faults` planted (none: the clean emulator).
 /// The clean row plays fixture entries with real XKS proxies as `ckscheck run` does; a fault
 /// row simulates them, since the bug it proves caught is the emulator's, not a proxy's.
 pub fn row(
-    fault: Option<Fault>,
+    faults: &[Fault],
     cases: u32,
     seed: u64,
     which: impl Fn(&str) -> bool,
@@ -60,20 +72,24 @@ pub fn row(
     let options = RunOptions {
         cases: Some(cases),
         seed: Some(seed),
-        faults: fault.into_iter().collect(),
-        simulated_proxies: fault.is_some(),
+        faults: faults.to_vec(),
+        simulated_proxies: !faults.is_empty(),
         quota: 10,
         transition_timeout: std::time::Duration::from_secs(10),
         ..RunOptions::default()
     };
     let prepared = prepare(&options, runtime)?;
+    let suite = &prepared.suite;
     let reports: Vec<CheckReport> = std::thread::scope(|scope| {
         let handles: Vec<_> = checks()
             .into_iter()
             .filter(|check| which(check.name))
             .map(|check| {
-                let suite = &prepared.suite;
-                scope.spawn(move || suite.run_check(&check))
+                scope.spawn(move || {
+                    let mut report = suite.run_check(&check);
+                    suite.policy.resolve(&mut report);
+                    report
+                })
             })
             .collect();
         handles
@@ -83,34 +99,82 @@ pub fn row(
     });
     let caught_by: Vec<(String, u32, usize)> = reports
         .iter()
-        .filter_map(|r| {
-            r.failure
-                .as_ref()
-                .map(|f| (r.name.clone(), f.cases_needed, f.steps.len()))
+        .filter(|r| r.status() == crate::report::Status::Failed)
+        .map(|r| {
+            let first = r.failures.first();
+            (
+                r.name.clone(),
+                first.map_or(0, |f| f.cases_needed),
+                first.map_or(0, |f| f.steps.len()),
+            )
         })
         .collect();
-    let ok = match fault {
-        None => caught_by.is_empty(),
-        Some(f) if f.warning_only() => caught_by.is_empty(),
-        Some(f) => caught_by
+    let mut deviations: Vec<(String, usize)> = Vec::new();
+    for r in &reports {
+        for d in r.failing() {
+            let steps = d
+                .failure
+                .and_then(|i| r.failures.get(i))
+                .map_or(0, |f| f.steps.len());
+            match deviations.iter_mut().find(|(id, _)| *id == d.id) {
+                Some((_, shortest)) => *shortest = (*shortest).min(steps),
+                None => deviations.push((d.id.clone(), steps)),
+            }
+        }
+    }
+    deviations.sort();
+    let ok = match faults {
+        [] => caught_by.is_empty(),
+        [f] if f.warning_only() => caught_by.is_empty(),
+        [f] => caught_by
             .iter()
-            .any(|(check, _, _)| meant_to_catch(f).contains(&check.as_str())),
+            .any(|(check, _, _)| meant_to_catch(*f).contains(&check.as_str())),
+        _ => !deviations.is_empty(),
     };
     let summaries = reports
         .iter()
-        .filter_map(|r| {
-            r.failure
-                .as_ref()
-                .map(|f| (r.name.clone(), f.summary.clone()))
+        .filter(|r| r.status() == crate::report::Status::Failed)
+        .map(|r| {
+            let lines: Vec<String> = r.failures.iter().map(|f| f.summary.clone()).collect();
+            (r.name.clone(), lines.join("\n"))
         })
         .collect();
     Ok(Row {
-        fault,
+        faults: faults.to_vec(),
         caught_by,
+        deviations,
         summaries,
         ok,
         elapsed: started.elapsed(),
     })
+}
+
+/// Whether the combined row is as it should be, given the rows of its faults alone: every
+/// deviation it reports is one a single fault causes (at most the deviations its faults cause),
+/// each fault still shows at least one of its own, and each has a shrunk sequence.
+pub fn combined_ok(combined: &Row, singles: &[&Row]) -> Result<(), String> {
+    let own = |r: &Row| -> Vec<String> { r.deviations.iter().map(|(id, _)| id.clone()).collect() };
+    let all: Vec<String> = singles.iter().flat_map(|r| own(r)).collect();
+    let extra: Vec<&String> = combined
+        .deviations
+        .iter()
+        .map(|(id, _)| id)
+        .filter(|id| !all.contains(id))
+        .collect();
+    if !extra.is_empty() {
+        return Err(format!("deviations no single fault causes: {extra:?}"));
+    }
+    for single in singles {
+        let mine = own(single);
+        if !combined.deviations.iter().any(|(id, _)| mine.contains(id)) {
+            let names: Vec<&str> = single.faults.iter().map(|f| f.name()).collect();
+            return Err(format!("no deviation of {} was reported", names.join("+")));
+        }
+    }
+    if let Some((id, _)) = combined.deviations.iter().find(|(_, steps)| *steps == 0) {
+        return Err(format!("{id} has no shrunk sequence"));
+    }
+    Ok(())
 }
 
 /// Prints the selftest table row by row; exit code 0 when every row is as it should be, else 1.
@@ -122,51 +186,84 @@ pub fn selftest(
 ) -> Result<u8, String> {
     let seed = seed.unwrap_or_else(rand::random);
     println!("ckscheck selftest: seed {seed}, {cases} cases per check");
-    let mut plan: Vec<Option<Fault>> = vec![None];
+    let mut plan: Vec<Vec<Fault>> = vec![Vec::new()];
     plan.extend(
         Fault::ALL
             .into_iter()
             .filter(|f| filter.is_none_or(|s| f.name().contains(s)))
-            .map(Some),
+            .map(|f| vec![f]),
     );
+    let combined_name = COMBINED.map(|f| f.name()).join("+");
+    if filter.is_none_or(|s| combined_name.contains(s)) {
+        plan.push(COMBINED.to_vec());
+    }
     println!();
     println!(
-        "| fault | meant for | caught by | cases needed | shrunk steps (XKS: requests) | seconds | |"
+        "| fault | meant for | caught by | cases needed | shrunk steps (XKS: requests) | deviations | seconds | |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut wrong = Vec::new();
     let total = plan.len();
-    for fault in plan {
-        let row = row(fault, cases, seed, |_| true, runtime)?;
-        let name = fault.map_or("(none: clean emulator)", |f| f.name());
-        let meant = fault.map_or("-".to_string(), |f| match meant_to_catch(f) {
-            [] => "- (warning)".to_string(),
-            checks => checks.join(" or "),
-        });
+    let mut done: Vec<Row> = Vec::new();
+    for faults in plan {
+        let mut row = row(&faults, cases, seed, |_| true, runtime)?;
+        if faults.len() > 1 {
+            // Judged against each fault alone (run now if the filter left them out).
+            let mut singles = Vec::new();
+            for f in &faults {
+                match done.iter().position(|r| r.faults == [*f]) {
+                    Some(i) => singles.push(i),
+                    None => {
+                        done.push(self::row(&[*f], cases, seed, |_| true, runtime)?);
+                        singles.push(done.len() - 1);
+                    }
+                }
+            }
+            let singles: Vec<&Row> = singles.iter().map(|&i| &done[i]).collect();
+            if let Err(why) = combined_ok(&row, &singles) {
+                row.ok = false;
+                row.summaries.push(("combined".into(), why));
+            }
+        }
+        let name = match faults.as_slice() {
+            [] => "(none: clean emulator)".to_string(),
+            fs => fs.iter().map(|f| f.name()).collect::<Vec<_>>().join("+"),
+        };
+        let meant = match faults.as_slice() {
+            [] => "-".to_string(),
+            [f] => match meant_to_catch(*f) {
+                [] => "- (warning)".to_string(),
+                checks => checks.join(" or "),
+            },
+            _ => "one deviation each, with its own sequence".to_string(),
+        };
         let verdict = if row.ok { "ok" } else { "WRONG" };
         let seconds = format!("{:.1}", row.elapsed.as_secs_f64());
+        let count = row.deviations.len();
         if row.caught_by.is_empty() {
-            let expected = match fault {
-                None => "nothing (as it should)",
-                Some(f) if f.warning_only() => "nothing (warning only, as it should)",
-                Some(_) => "NOTHING",
+            let expected = match faults.as_slice() {
+                [] => "nothing (as it should)",
+                [f] if f.warning_only() => "nothing (warning only, as it should)",
+                _ => "NOTHING",
             };
-            println!("| {name} | {meant} | {expected} | | | {seconds} | {verdict} |");
+            println!("| {name} | {meant} | {expected} | | | {count} | {seconds} | {verdict} |");
         }
         for (check, needed, steps) in &row.caught_by {
-            println!("| {name} | {meant} | {check} | {needed} | {steps} | {seconds} | {verdict} |");
+            println!(
+                "| {name} | {meant} | {check} | {needed} | {steps} | {count} | {seconds} | {verdict} |"
+            );
+        }
+        if faults.len() > 1 || !row.ok {
+            for (id, steps) in &row.deviations {
+                println!("|   | | deviation: {id} | | {steps} | | | |");
+            }
         }
         if !row.ok {
-            wrong.push(row);
+            wrong.push((name, row.summaries.clone()));
         }
+        done.push(row);
     }
-    let mut wrong: Vec<(String, Vec<(String, String)>)> = wrong
-        .into_iter()
-        .map(|row| {
-            let name = row.fault.map_or("(none: clean emulator)", |f| f.name());
-            (name.to_string(), row.summaries)
-        })
-        .collect();
+    let mut wrong: Vec<(String, Vec<(String, String)>)> = wrong;
     let (xks_total, xks_wrong) = xks_rows(cases, seed, filter, runtime)?;
     wrong.extend(xks_wrong);
     for (name, summaries) in &wrong {
@@ -220,11 +317,11 @@ fn xks_rows(
             } else {
                 "NOTHING"
             };
-            println!("| {name} | {meant} | {expected} | | | {seconds} | {verdict} |");
+            println!("| {name} | {meant} | {expected} | | | | {seconds} | {verdict} |");
         }
         for (check, needed, exchanges) in &row.caught_by {
             println!(
-                "| {name} | {meant} | {check} | {needed} | {exchanges} | {seconds} | {verdict} |"
+                "| {name} | {meant} | {check} | {needed} | {exchanges} | | {seconds} | {verdict} |"
             );
         }
         if !row.ok {

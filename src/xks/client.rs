@@ -54,6 +54,21 @@ pub enum SendError {
     Broken(String),
 }
 
+impl SendError {
+    /// What went wrong in a few words with no address, port or duration, for finding kinds:
+    /// `not sent`, `no connection`, `a TLS handshake failure`, `a timeout`, `a broken
+    /// connection`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SendError::NotSent(_) => "not sent",
+            SendError::Connect(_) => "no connection",
+            SendError::Tls(_) => "a TLS handshake failure",
+            SendError::Timeout(_) => "a timeout",
+            SendError::Broken(_) => "a broken connection",
+        }
+    }
+}
+
 /// An HTTP answer.
 #[derive(Debug, Clone)]
 pub struct XksReply {

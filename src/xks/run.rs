@@ -383,6 +383,7 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
         strict: args.strict,
         faults,
         checks: Vec::new(),
+        catalogue: Default::default(),
     });
     if !args.list {
         prepared.preflight()?;
@@ -406,9 +407,7 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
             let kind = check.family.title().replace(' ', "-");
             Trial::test(check.name, move || {
                 let report = prepared.run_check(&check);
-                let text = report
-                    .failure
-                    .is_some()
+                let text = (!report.failures.is_empty())
                     .then(|| crate::report::failure::failure_text(&report, &facts));
                 results
                     .lock()
@@ -446,12 +445,21 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
             )),
         }
     }
-    let report = RunReport {
+    let mut report = RunReport {
         checks: ordered,
         ..(*facts).clone()
     };
+    let policy = crate::deviation::Policy {
+        strict: args.strict,
+        ..Default::default()
+    };
+    report.catalogue = crate::deviation::catalogue(&report, &policy);
     print_latency(&report);
     crate::suite::run::print_notes(&report);
+    print!(
+        "{}",
+        crate::report::catalogue::catalogue_text(&report, false)
+    );
     crate::suite::run::write_report_files(
         args.junit.as_deref(),
         args.json.as_deref(),

@@ -58,7 +58,7 @@ pub fn row(
     let mut caught_by = Vec::new();
     let mut summaries = Vec::new();
     for (r, exchanges) in reports {
-        if let Some(f) = r.failure {
+        if let Some(f) = r.failures.into_iter().next() {
             caught_by.push((r.name.clone(), f.cases_needed, exchanges));
             summaries.push((r.name, f.summary));
         }

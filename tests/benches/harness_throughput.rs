@@ -97,7 +97,7 @@ fn harness_round(
     let requests: u64 = reports.iter().map(|r| r.requests).sum();
     let failed = reports
         .iter()
-        .filter(|r| r.failure.is_some())
+        .filter(|r| !r.failures.is_empty())
         .map(|r| r.name.clone())
         .collect();
     let cpu_us_per_request = match (cpu_begin, cpu_end) {

@@ -65,7 +65,7 @@ fn round(s: &SuiteSettings, seed: u64, runtime: &tokio::runtime::Runtime) -> Res
     for check in checks() {
         let report = prepared.run_check(&check);
         requests += report.requests;
-        if report.failure.is_some() {
+        if !report.failures.is_empty() {
             failed.push(report.name);
         }
     }

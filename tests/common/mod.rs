@@ -1,7 +1,9 @@
-//! Helpers shared by integration tests: a `ckscheck serve` child process.
+//! Helpers shared by integration tests: a `ckscheck serve` child process, and the ckscheck
+//! binary run with test credentials in a scratch folder.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -108,4 +110,50 @@ impl Drop for Emulator {
             eprintln!("emulator at {} said:\n{}", self.url, self.output());
         }
     }
+}
+
+#[allow(dead_code)]
+/// Runs the ckscheck binary with test credentials and no ambient AWS configuration.
+pub fn ckscheck(args: &[&str], scratch: &Path) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ckscheck"));
+    command
+        .args(args)
+        .current_dir(scratch)
+        .env("AWS_ACCESS_KEY_ID", "AKIDCKSCHECKRECORD")
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "ckscheckRecordTestSecret0123456789",
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("HOME", scratch)
+        .env("CI", "true");
+    for var in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+    ] {
+        command.env_remove(var);
+    }
+    command.output().expect("ckscheck runs")
+}
+
+#[allow(dead_code)]
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ckscheck-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    dir
+}
+
+#[allow(dead_code)]
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }

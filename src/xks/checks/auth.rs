@@ -22,6 +22,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
             .expect_ok(
                 "GetKeyMetadata",
                 "auth/sigv4",
+                "signed as KMS signs it",
                 "GetKeyMetadata signed as KMS signs it",
                 good.clone(),
                 "GetKeyMetadataResponse",
@@ -32,7 +33,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
         let mut bad = |what: &str, rule: &str, change: &dyn Fn(&mut RawRequest)| {
             let mut r = good.clone();
             change(&mut r);
-            p.expect_error("GetKeyMetadata", rule, what, r, AUTH_FAILED);
+            p.expect_error("GetKeyMetadata", rule, what, what, r, AUTH_FAILED);
         };
         let mut wrong = cred.secret_access_key.clone();
         let last = wrong.pop().unwrap_or('A');
@@ -124,13 +125,21 @@ fn long_credentials(p: &mut Probe, cred: &Credential, ok: bool) {
             Severity::Warning,
             "GetKeyMetadata",
             "auth/long-credentials",
+            "not exercised: short credentials",
             format!("not exercised: the credential has a {a}-character access key id and a {s}-character secret; a 30- and a 64-character one test the longest KMS sends"),
             None,
         );
     } else if !ok {
+        let got = p
+            .exchanges
+            .first()
+            .map(|e| e.outcome_kind())
+            .filter(|k| k != "200")
+            .unwrap_or_else(|| "an answer that breaks GetKeyMetadataResponse".to_string());
         p.find(
             "GetKeyMetadata",
             "auth/long-credentials",
+            format!("expected 200 with the longest credentials, got {got}"),
             "a 30-character access key id with a 64-character secret was refused",
             Some(0),
         );
@@ -143,6 +152,7 @@ fn rotation(p: &mut Probe, good: &RawRequest) {
             Severity::Warning,
             "GetKeyMetadata",
             "auth/rotation",
+            "not exercised: no second credential",
             "not exercised: no second credential (XKS_ACCESS_KEY_ID_2 / XKS_SECRET_ACCESS_KEY_2)",
             None,
         );
@@ -163,9 +173,14 @@ fn rotation(p: &mut Probe, good: &RawRequest) {
         let status = p.exchanges[i].reply.as_ref().map(|r| r.status).ok();
         if status != Some(200) {
             let got = p.exchanges[i].outcome();
+            let kind = format!(
+                "{what}: expected 200, got {}",
+                p.exchanges[i].outcome_kind()
+            );
             p.find(
                 "GetKeyMetadata",
                 "auth/rotation",
+                kind,
                 format!("{what}: expected 200, got {got}"),
                 Some(i),
             );
@@ -180,6 +195,7 @@ fn mutual_tls(p: &mut Probe) {
             Severity::Warning,
             "GetHealthStatus",
             "auth/mtls",
+            "not exercised: no client certificate",
             "not exercised: no client certificate given (--client-cert, --client-key)",
             None,
         );
@@ -206,6 +222,7 @@ fn mutual_tls(p: &mut Probe) {
         p.find(
             "GetHealthStatus",
             "auth/mtls",
+            "expected a client without a certificate refused, got 200",
             "a client without a certificate was served",
             at,
         );
@@ -219,6 +236,7 @@ fn uri_rules(p: &mut Probe, key: &str) {
     p.expect_error(
         "GetHealthStatus",
         "uri/unknown-path",
+        "an unknown URI path",
         "GetHealthStatus under an unknown URI path",
         wrong,
         "InvalidUriPathException",
@@ -228,6 +246,7 @@ fn uri_rules(p: &mut Probe, key: &str) {
     p.expect_error(
         "Encrypt",
         "uri/unknown-path",
+        "an unknown operation",
         "an unknown operation under the key",
         wrong,
         "InvalidUriPathException",
@@ -245,9 +264,11 @@ fn uri_rules(p: &mut Probe, key: &str) {
         let status = p.exchanges[i].reply.as_ref().map(|r| r.status).ok();
         if status != Some(405) {
             let got = p.exchanges[i].outcome();
+            let kind = format!("expected 405, got {}", p.exchanges[i].outcome_kind());
             p.find(
                 op,
                 "uri/get",
+                kind,
                 format!("GET on the {op} URI: expected 405, got {got}"),
                 Some(i),
             );

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::probe::{Exchange, Probe};
+use super::probe::{Exchange, Probe, reply_kind};
 use super::requests::{self, Sealed};
 use super::round_trip::bytes;
 use super::{Counterexample, Ctx, Outcome, percentile};
@@ -36,6 +36,7 @@ pub fn latency(ctx: &Ctx) -> Outcome {
         p.expect_ok(
             "Encrypt",
             "latency/p99",
+            "",
             "Encrypt of 4096 bytes",
             request,
             "EncryptResponse",
@@ -73,6 +74,7 @@ pub fn latency(ctx: &Ctx) -> Outcome {
                     times.push(r.latency);
                 }
                 reply => {
+                    let kind = format!("expected 200 while measuring, got {}", reply_kind(&reply));
                     p.exchanges.push(Exchange {
                         operation: op.into(),
                         what: format!("{op} for the latency sample"),
@@ -84,6 +86,7 @@ pub fn latency(ctx: &Ctx) -> Outcome {
                     p.find(
                         op,
                         "latency/p99",
+                        kind,
                         format!("{op} failed while measuring latency: {got}"),
                         at,
                     );
@@ -106,6 +109,7 @@ pub fn latency(ctx: &Ctx) -> Outcome {
             p.find(
                 op,
                 "latency/p99",
+                "expected p99 within 250 ms, got more",
                 format!(
                     "p99 {} over {n} calls (p50 {}) exceeds KMS's 250 ms budget",
                     ms(p99),
@@ -161,6 +165,7 @@ pub fn burst(ctx: &Ctx) -> Outcome {
                             &mut p,
                             "Encrypt",
                             "crypto/iv-unique",
+                            Some("expected a fresh IV, got one repeated in a burst"),
                             "an IV repeated within a burst",
                             request,
                             reply,
@@ -176,6 +181,7 @@ pub fn burst(ctx: &Ctx) -> Outcome {
                     &mut p,
                     "Encrypt",
                     "concurrency/burst",
+                    None,
                     "Encrypt in a burst failed",
                     request,
                     reply,
@@ -195,6 +201,7 @@ pub fn burst(ctx: &Ctx) -> Outcome {
                     &mut p,
                     "Decrypt",
                     "concurrency/burst",
+                    None,
                     "Decrypt in a burst did not give the plaintext back",
                     request,
                     reply,
@@ -215,17 +222,30 @@ pub fn burst(ctx: &Ctx) -> Outcome {
     }
 }
 
-/// Keeps a failed exchange (the first three of a burst) with its finding.
+/// Keeps a failed exchange (the first three of a burst) with its finding. `kind` (None:
+/// `expected 200 and the plaintext back, got ANSWER`) is the finding's kind.
 fn record(
     p: &mut Probe,
     op: &str,
     rule: &str,
+    kind: Option<&str>,
     what: &str,
     request: RawRequest,
     reply: Result<crate::xks::XksReply, crate::xks::SendError>,
 ) {
+    let kind = kind.map_or_else(
+        || {
+            let got = reply_kind(&reply);
+            if got == "200" {
+                "expected the plaintext back, got other bytes".to_string()
+            } else {
+                format!("expected 200, got {got}")
+            }
+        },
+        str::to_string,
+    );
     if p.exchanges.len() >= 3 {
-        p.find(op, rule, what, None);
+        p.find(op, rule, kind, what, None);
         return;
     }
     p.exchanges.push(Exchange {
@@ -236,5 +256,5 @@ fn record(
     });
     let at = Some(p.exchanges.len() - 1);
     let got = p.exchanges[p.exchanges.len() - 1].outcome();
-    p.find(op, rule, format!("{what}: {got}"), at);
+    p.find(op, rule, kind, format!("{what}: {got}"), at);
 }

@@ -22,6 +22,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
             if let Some(body) = p.expect_ok(
                 "GetHealthStatus",
                 "health/members",
+                &format!("kmsOperation {op}"),
                 &what,
                 request,
                 "GetHealthStatusResponse",
@@ -29,9 +30,14 @@ pub fn run(ctx: &Ctx) -> Outcome {
                 judge_fleet(p, &body);
             }
         }
-        for (what, body) in [
-            ("GetHealthStatus with an empty body {}", json!({})),
+        for (case, what, body) in [
             (
+                "an empty body",
+                "GetHealthStatus with an empty body {}",
+                json!({}),
+            ),
+            (
+                "empty requestMetadata",
                 "GetHealthStatus with empty requestMetadata",
                 json!({"requestMetadata": {}}),
             ),
@@ -40,6 +46,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
             p.expect_error(
                 "GetHealthStatus",
                 "health/empty-metadata",
+                case,
                 what,
                 request,
                 "ValidationException",
@@ -61,6 +68,7 @@ fn judge_fleet(p: &mut Probe, body: &Value) {
         p.find(
             "GetHealthStatus",
             "health/members",
+            "expected unique ekmFleetDetails ids, got one twice",
             "two ekmFleetDetails entries share an id",
             at,
         );
@@ -69,6 +77,7 @@ fn judge_fleet(p: &mut Probe, body: &Value) {
         p.find(
             "GetHealthStatus",
             "health/members",
+            "expected an available fleet entry, got every one UNAVAILABLE",
             "every ekmFleetDetails entry is UNAVAILABLE: KMS would fail the connect with XKS_PROXY_NOT_REACHABLE",
             at,
         );

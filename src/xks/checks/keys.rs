@@ -13,11 +13,12 @@ pub fn needs(ctx: &Ctx) -> Option<String> {
         .then(|| "give --key-id-encrypt-only, --key-id-decrypt-only or --key-id-disabled".into())
 }
 
-fn metadata(p: &mut Probe, key: &str) -> Option<serde_json::Value> {
+fn metadata(p: &mut Probe, key: &str, case: &str) -> Option<serde_json::Value> {
     let request = p.request("GetKeyMetadata", Some(key), &requests::metadata());
     p.expect_ok(
         "GetKeyMetadata",
         "metadata/values",
+        case,
         format!("GetKeyMetadata of {key}"),
         request,
         "GetKeyMetadataResponse",
@@ -33,16 +34,17 @@ fn lists(answer: &serde_json::Value, usage: &str) -> bool {
 /// Holds a one-usage key's metadata: it lists `allowed`, is ENABLED, and does not list
 /// `forbidden`.
 fn one_usage(p: &mut Probe, key: &str, allowed: &str, forbidden: &str) {
-    let Some(answer) = metadata(p, key) else {
+    let what = allowed.to_lowercase();
+    let Some(answer) = metadata(p, key, &format!("{what}-only key")) else {
         return;
     };
     judge_values(p, &answer, &[allowed], "ENABLED");
     if lists(&answer, forbidden) {
         let at = Some(p.exchanges.len() - 1);
-        let what = allowed.to_lowercase();
         p.find(
             "GetKeyMetadata",
             "keys/usage",
+            format!("expected keyUsage of a {what}-only key without {forbidden}, got it"),
             format!("{what}-only key {key} lists {forbidden}"),
             at,
         );
@@ -65,6 +67,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
                 .expect_ok(
                     "Encrypt",
                     "keys/usage",
+                    "encrypt-only key",
                     format!("Encrypt with encrypt-only key {key}"),
                     request,
                     "EncryptResponse",
@@ -75,6 +78,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
                 p.expect_error(
                     "Decrypt",
                     "keys/usage",
+                    "encrypt-only key",
                     format!("Decrypt with encrypt-only key {key}"),
                     request,
                     "InvalidKeyUsageException",
@@ -91,13 +95,14 @@ pub fn run(ctx: &Ctx) -> Outcome {
             p.expect_error(
                 "Encrypt",
                 "keys/usage",
+                "decrypt-only key",
                 format!("Encrypt with decrypt-only key {key}"),
                 request,
                 "InvalidKeyUsageException",
             );
         }
         if let Some(key) = &keys.disabled {
-            if let Some(answer) = metadata(p, key) {
+            if let Some(answer) = metadata(p, key, "disabled key") {
                 judge_values(p, &answer, &[], "DISABLED");
             }
             let request = p.request(
@@ -108,6 +113,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
             p.expect_error(
                 "Encrypt",
                 "keys/disabled",
+                "",
                 format!("Encrypt with disabled key {key}"),
                 request,
                 "InvalidStateException",
@@ -123,6 +129,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
             p.expect_error(
                 "Decrypt",
                 "keys/disabled",
+                "",
                 format!("Decrypt with disabled key {key}"),
                 request,
                 "InvalidStateException",

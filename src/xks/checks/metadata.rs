@@ -25,6 +25,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
             if let Some(answer) = p.expect_ok(
                 "GetKeyMetadata",
                 "metadata/request-shapes",
+                shape,
                 &what,
                 request,
                 "GetKeyMetadataResponse",
@@ -37,6 +38,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
         p.expect_error(
             "GetKeyMetadata",
             "errors/unknown-key",
+            "",
             format!("GetKeyMetadata of an unknown key {unknown}"),
             request,
             "KeyNotFoundException",
@@ -51,6 +53,7 @@ pub fn judge_values(p: &mut Probe, answer: &Value, usages: &[&str], status: &str
         p.find(
             "GetKeyMetadata",
             "metadata/values",
+            format!("keySpec expected AES_256, got {}", word(&answer["keySpec"])),
             format!("keySpec is {}, expected \"AES_256\"", answer["keySpec"]),
             at,
         );
@@ -64,6 +67,15 @@ pub fn judge_values(p: &mut Probe, answer: &Value, usages: &[&str], status: &str
         p.find(
             "GetKeyMetadata",
             "metadata/values",
+            format!(
+                "keyUsage expected to list {}, got it without {}",
+                usages.join(" and "),
+                missing
+                    .iter()
+                    .map(|u| u.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
             format!("keyUsage is {listed:?}, lacking {missing:?}"),
             at,
         );
@@ -72,8 +84,22 @@ pub fn judge_values(p: &mut Probe, answer: &Value, usages: &[&str], status: &str
         p.find(
             "GetKeyMetadata",
             "metadata/values",
+            format!(
+                "keyStatus expected {status}, got {}",
+                word(&answer["keyStatus"])
+            ),
             format!("keyStatus is {}, expected {status:?}", answer["keyStatus"]),
             at,
         );
+    }
+}
+
+/// An enum value for a kind: the string itself, else its JSON type (`missing` when absent).
+fn word(v: &Value) -> String {
+    match v {
+        Value::String(s) if s.chars().count() <= 40 => s.clone(),
+        Value::String(s) => super::shape::cut(s),
+        Value::Null => "missing".into(),
+        other => super::shape::type_word(other).into(),
     }
 }

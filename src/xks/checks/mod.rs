@@ -252,7 +252,9 @@ pub fn single(ctx: &Ctx, input: &str, case: impl FnOnce(&mut Probe)) -> Outcome 
     }
 }
 
-/// Turns a check's outcome into its report.
+/// Turns a check's outcome into its report, its deviations decided (`strict`: unsettled ones
+/// fail). The one counterexample shows every failing finding of the shrunk case, so it names
+/// no single signature.
 pub fn report(
     check: &XksCheck,
     outcome: Outcome,
@@ -271,6 +273,7 @@ pub fn report(
             .join("\n");
         let (reproducer, replay) = render(c);
         FailureDetail {
+            signature: None,
             summary,
             steps: Vec::new(),
             history: Default::default(),
@@ -281,7 +284,7 @@ pub fn report(
             reproducer: Some(reproducer),
         }
     });
-    CheckReport {
+    let mut report = CheckReport {
         name: check.name.to_string(),
         family: check.family,
         explain: check.explain.to_string(),
@@ -289,10 +292,18 @@ pub fn report(
         requests,
         duration: started.elapsed(),
         verdict: outcome.verdict,
-        failure,
+        failures: failure.into_iter().collect(),
+        deviations: Vec::new(),
+        capped: None,
         ignored: false,
         metrics: outcome.metrics,
+    };
+    crate::deviation::Policy {
+        strict,
+        ..Default::default()
     }
+    .resolve(&mut report);
+    report
 }
 
 /// A percentile of sorted durations, in milliseconds with one decimal.

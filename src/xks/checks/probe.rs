@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use super::Ctx;
-use super::shape::problems;
+use super::shape::{problem_kinds, problems};
 use crate::oracle::{Severity, Verdict};
 use crate::spec::Level;
 use crate::xks::client::{RawRequest, SendError, XksReply};
@@ -35,6 +35,33 @@ impl Exchange {
             },
             Err(e) => e.to_string(),
         }
+    }
+
+    /// The outcome as a finding kind reads it: `200`, `400 ValidationException`, `500 (not
+    /// JSON)`, or what went wrong without an address or duration (`a timeout`).
+    pub fn outcome_kind(&self) -> String {
+        reply_kind(&self.reply)
+    }
+}
+
+/// A reply as a finding kind reads it (see [`Exchange::outcome_kind`]).
+pub fn reply_kind(reply: &Result<XksReply, SendError>) -> String {
+    match reply {
+        Ok(r) => match r.error_name() {
+            Some(name) => format!("{} {name}", r.status),
+            None if r.body.is_null() && !r.text.is_empty() => format!("{} (not JSON)", r.status),
+            None => r.status.to_string(),
+        },
+        Err(e) => e.kind().to_string(),
+    }
+}
+
+/// `CASE: KIND`, or `KIND` when there is no case label.
+pub fn labelled(case: &str, kind: &str) -> String {
+    if case.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{case}: {kind}")
     }
 }
 
@@ -76,11 +103,13 @@ impl<'a> Probe<'a> {
         self.ctx.client.request(operation, key, body)
     }
 
-    /// Records a finding against requirement `rule`, weighed by the spec's level for it.
+    /// Records a finding against requirement `rule`, weighed by the spec's level for it;
+    /// `kind` says what was expected and what came back with no key ID or random value.
     pub fn find(
         &mut self,
         operation: &str,
         rule: &str,
+        kind: impl Into<String>,
         message: impl Into<String>,
         at: Option<usize>,
     ) {
@@ -93,14 +122,17 @@ impl<'a> Probe<'a> {
             (Level::Should, false) => (Severity::Unsettled, format!("(SHOULD) {message}")),
             (Level::Should, true) => (Severity::Unsettled, format!("(SHOULD, inferred) {message}")),
         };
-        self.verdict.find(severity, operation, rule, message, at);
+        self.verdict
+            .find(severity, operation, rule, kind, message, at);
     }
 
     /// Sends a request that must succeed with a body of `shape`; returns the body when it did.
+    /// `case` labels the finding's kind and holds no key ID or random value (`""`: none).
     pub fn expect_ok(
         &mut self,
         operation: &str,
         rule: &str,
+        case: &str,
         what: impl Into<String>,
         request: RawRequest,
         shape: &str,
@@ -112,9 +144,11 @@ impl<'a> Probe<'a> {
             Ok(r) if r.status == 200 => r.clone(),
             _ => {
                 let got = ex.outcome();
+                let kind = labelled(case, &format!("expected 200, got {}", ex.outcome_kind()));
                 self.find(
                     operation,
                     rule,
+                    kind,
                     format!("{what}: expected 200, got {got}"),
                     Some(i),
                 );
@@ -124,9 +158,11 @@ impl<'a> Probe<'a> {
         let found = problems(self.ctx.spec, shape, &reply.body);
         if !found.is_empty() {
             let list = found.join("; ");
+            let kinds = problem_kinds(self.ctx.spec, shape, &reply.body).join("; ");
             self.find(
                 operation,
                 rule,
+                labelled(case, &format!("breaks {shape}: {kinds}")),
                 format!("{what}: the answer breaks {shape}: {list}"),
                 Some(i),
             );
@@ -136,21 +172,31 @@ impl<'a> Probe<'a> {
     }
 
     /// Sends a request that must fail with `error` (and its status); true when it did.
+    /// `case` labels the finding's kind and holds no key ID or random value (`""`: none).
     pub fn expect_error(
         &mut self,
         operation: &str,
         rule: &str,
+        case: &str,
         what: impl Into<String>,
         request: RawRequest,
         error: &str,
     ) -> bool {
         let what = what.into();
         let i = self.send(operation, what.clone(), request);
-        self.judge_error(i, rule, &what, &[error])
+        self.judge_error(i, rule, case, &what, &[error])
     }
 
-    /// Judges exchange `i` against one of the `allowed` errors; true when it matched.
-    pub fn judge_error(&mut self, i: usize, rule: &str, what: &str, allowed: &[&str]) -> bool {
+    /// Judges exchange `i` against one of the `allowed` errors; true when it matched. `case`
+    /// labels the finding's kind (see [`Probe::expect_error`]).
+    pub fn judge_error(
+        &mut self,
+        i: usize,
+        rule: &str,
+        case: &str,
+        what: &str,
+        allowed: &[&str],
+    ) -> bool {
         let ex = &self.exchanges[i];
         let operation = ex.operation.clone();
         let spec = self.ctx.spec;
@@ -159,11 +205,16 @@ impl<'a> Probe<'a> {
             .map(|e| format!("{} {e}", spec.error_status(e)))
             .collect::<Vec<_>>()
             .join(" or ");
+        let kind = labelled(
+            case,
+            &format!("expected {wanted}, got {}", ex.outcome_kind()),
+        );
         let Ok(reply) = ex.reply.clone() else {
             let got = ex.outcome();
             self.find(
                 &operation,
                 rule,
+                kind,
                 format!("{what}: expected {wanted}, got {got}"),
                 Some(i),
             );
@@ -183,6 +234,7 @@ impl<'a> Probe<'a> {
             self.find(
                 &operation,
                 rule,
+                kind,
                 format!("{what}: expected {wanted}, got {got}{extra}"),
                 Some(i),
             );
@@ -199,9 +251,11 @@ impl<'a> Probe<'a> {
         let found = problems(self.ctx.spec, "ErrorBody", &reply.body);
         if !found.is_empty() {
             let list = found.join("; ");
+            let kinds = problem_kinds(self.ctx.spec, "ErrorBody", &reply.body).join("; ");
             self.find(
                 &operation,
                 "errors/body",
+                format!("breaks ErrorBody: {kinds}"),
                 format!("{what}: the error body breaks ErrorBody: {list}"),
                 Some(i),
             );
@@ -214,6 +268,7 @@ impl<'a> Probe<'a> {
             self.find(
                 &operation,
                 "errors/body",
+                format!("expected {want} {name}, got {} {name}", reply.status),
                 format!(
                     "{what}: {name} came with HTTP {}, the spec gives it {want}",
                     reply.status

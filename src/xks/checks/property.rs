@@ -85,6 +85,7 @@ where
                     Severity::Failure,
                     "-",
                     "deterministic",
+                    "expected the shrunk input to fail again, got a pass",
                     "the shrunk input passed when sent again: the proxy is not deterministic; the first failure is above",
                     None,
                 );
@@ -100,6 +101,7 @@ where
             verdict.find(
                 Severity::Failure,
                 "-",
+                "aborted",
                 "aborted",
                 format!("the check was aborted: {why}"),
                 None,

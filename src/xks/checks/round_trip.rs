@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use super::probe::Probe;
+use super::probe::{Probe, labelled};
 use super::property::property;
 use super::requests::{self, Sealed};
 use super::{Ctx, Outcome};
@@ -23,6 +23,16 @@ pub enum Aad {
 }
 
 impl Aad {
+    /// The AAD in a few words with no size that varies: for finding kinds.
+    pub fn label(self) -> &'static str {
+        match self {
+            Aad::Absent => "no AAD",
+            Aad::Empty => "empty AAD",
+            Aad::Random(_) => "AAD",
+            Aad::Largest => "8192-byte AAD",
+        }
+    }
+
     /// The AAD bytes, None when absent.
     pub fn bytes(self, seed: u64) -> Option<Vec<u8>> {
         match self {
@@ -105,6 +115,7 @@ pub fn round_trip(p: &mut Probe, case: &Case) -> Option<Sealed> {
     let answer = p.expect_ok(
         "Encrypt",
         "crypto/round-trip",
+        case.aad.label(),
         &what,
         request,
         "EncryptResponse",
@@ -117,6 +128,11 @@ pub fn round_trip(p: &mut Probe, case: &Case) -> Option<Sealed> {
         p.find(
             "Encrypt",
             "crypto/sizes",
+            if n > m {
+                "expected a ciphertext as long as the plaintext, got a longer one"
+            } else {
+                "expected a ciphertext as long as the plaintext, got a shorter one"
+            },
             format!("{n}-byte ciphertext for a {m}-byte plaintext"),
             at,
         );
@@ -129,11 +145,27 @@ pub fn round_trip(p: &mut Probe, case: &Case) -> Option<Sealed> {
         &sealed.tag,
     );
     match (&sealed.cdiv, case.cdiv) {
-        (None, true) => p.find("Encrypt", "crypto/cdiv", "the integrity value was asked for and not returned", at),
-        (Some(_), false) => p.find("Encrypt", "crypto/cdiv", "an integrity value came back that was not asked for", at),
+        (None, true) => p.find(
+            "Encrypt",
+            "crypto/cdiv",
+            "expected an integrity value, got none",
+            "the integrity value was asked for and not returned",
+            at,
+        ),
+        (Some(_), false) => p.find(
+            "Encrypt",
+            "crypto/cdiv",
+            "expected no integrity value, got one",
+            "an integrity value came back that was not asked for",
+            at,
+        ),
         (Some(got), true) if got[..] != expected[..] => p.find(
             "Encrypt",
             "crypto/cdiv",
+            labelled(
+                case.aad.label(),
+                "expected SHA-256(AAD ‖ ctm ‖ IV ‖ ciphertext ‖ tag), got another value",
+            ),
             format!(
                 "ciphertextDataIntegrityValue {} is not SHA-256(AAD ‖ ctm ‖ IV ‖ ciphertext ‖ tag) = {}",
                 super::shape::encode(got),
@@ -148,6 +180,7 @@ pub fn round_trip(p: &mut Probe, case: &Case) -> Option<Sealed> {
         p.find(
             "Encrypt",
             "crypto/iv-unique",
+            "expected a fresh IV, got one returned before",
             format!("IV {iv} was returned before in this run"),
             at,
         );
@@ -157,6 +190,7 @@ pub fn round_trip(p: &mut Probe, case: &Case) -> Option<Sealed> {
     let answer = p.expect_ok(
         "Decrypt",
         "crypto/round-trip",
+        case.aad.label(),
         &what,
         request,
         "DecryptResponse",
@@ -168,6 +202,10 @@ pub fn round_trip(p: &mut Probe, case: &Case) -> Option<Sealed> {
         p.find(
             "Decrypt",
             "crypto/round-trip",
+            labelled(
+                case.aad.label(),
+                "expected the plaintext back, got other bytes",
+            ),
             format!(
                 "Decrypt returned {n} bytes that are not the {}-byte plaintext",
                 plaintext.len()

@@ -19,71 +19,149 @@ pub fn encode(bytes: &[u8]) -> String {
 
 /// Every way `value` breaks shape `shape`, each as `path: problem`; empty when it conforms.
 pub fn problems(spec: &Spec, shape: &str, value: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    walk(spec, shape, value, "$", &mut out);
+    found(spec, shape, value)
+        .into_iter()
+        .map(|p| p.message)
+        .collect()
+}
+
+/// Every way `value` breaks shape `shape` in words that hold no value, size or list index
+/// (e.g. `$.ekmVendor missing`, `$.ekmFleetDetails[].healthStatus outside the enum`), each
+/// once, in order: the stable part of a finding's kind.
+pub fn problem_kinds(spec: &Spec, shape: &str, value: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for p in found(spec, shape, value) {
+        if !out.contains(&p.kind) {
+            out.push(p.kind);
+        }
+    }
     out
 }
 
-fn walk(spec: &Spec, name: &str, value: &Value, path: &str, out: &mut Vec<String>) {
+/// One way a value breaks a shape.
+struct Problem {
+    /// `path: problem`, with the value.
+    message: String,
+    /// `path problem` with list indices as `[]` and no value.
+    kind: String,
+}
+
+fn found(spec: &Spec, shape: &str, value: &Value) -> Vec<Problem> {
+    let mut out = Vec::new();
+    walk(spec, shape, value, "$", "$", &mut out);
+    out
+}
+
+fn walk(spec: &Spec, name: &str, value: &Value, path: &str, generic: &str, out: &mut Vec<Problem>) {
     let shape = spec.shape(name);
     let n = |v: Option<i64>| v.unwrap_or(-1);
+    let mut push = |message: String, kind: String| {
+        out.push(Problem {
+            message: format!("{path}: {message}"),
+            kind: format!("{generic} {kind}"),
+        })
+    };
     match shape.kind {
         ShapeType::Structure => {
             let Some(object) = value.as_object() else {
-                out.push(format!("{path}: expected an object, got {}", kind(value)));
+                push(
+                    format!("expected an object, got {}", kind(value)),
+                    format!("expected object, got {}", type_word(value)),
+                );
                 return;
             };
             for (member, r) in &shape.members {
                 match object.get(member) {
                     None | Some(Value::Null) if r.required => {
-                        out.push(format!("{path}.{member}: required, missing"));
+                        out.push(Problem {
+                            message: format!("{path}.{member}: required, missing"),
+                            kind: format!("{generic}.{member} missing"),
+                        });
                     }
                     None | Some(Value::Null) => {}
-                    Some(v) => walk(spec, &r.shape, v, &format!("{path}.{member}"), out),
+                    Some(v) => walk(
+                        spec,
+                        &r.shape,
+                        v,
+                        &format!("{path}.{member}"),
+                        &format!("{generic}.{member}"),
+                        out,
+                    ),
                 }
             }
         }
         ShapeType::List => {
             let Some(items) = value.as_array() else {
-                out.push(format!("{path}: expected an array, got {}", kind(value)));
+                push(
+                    format!("expected an array, got {}", kind(value)),
+                    format!("expected array, got {}", type_word(value)),
+                );
                 return;
             };
             let len = items.len() as i64;
-            if shape.min.is_some_and(|m| len < m) || shape.max.is_some_and(|m| len > m) {
-                out.push(format!(
-                    "{path}: {len} entries, expected {}..={}",
-                    n(shape.min),
-                    n(shape.max)
-                ));
+            let few = shape.min.is_some_and(|m| len < m);
+            if few || shape.max.is_some_and(|m| len > m) {
+                push(
+                    format!(
+                        "{len} entries, expected {}..={}",
+                        n(shape.min),
+                        n(shape.max)
+                    ),
+                    if few {
+                        "too few entries"
+                    } else {
+                        "too many entries"
+                    }
+                    .to_string(),
+                );
             }
             let member = shape.member.as_deref().unwrap_or_default();
             for (i, item) in items.iter().enumerate() {
-                walk(spec, member, item, &format!("{path}[{i}]"), out);
+                walk(
+                    spec,
+                    member,
+                    item,
+                    &format!("{path}[{i}]"),
+                    &format!("{generic}[]"),
+                    out,
+                );
             }
         }
         ShapeType::Integer => match value.as_i64() {
-            None => out.push(format!("{path}: expected an integer, got {}", kind(value))),
+            None => push(
+                format!("expected an integer, got {}", kind(value)),
+                format!("expected integer, got {}", type_word(value)),
+            ),
             Some(v) if shape.min.is_some_and(|m| v < m) || shape.max.is_some_and(|m| v > m) => {
-                out.push(format!("{path}: {v} is out of range"));
+                push(format!("{v} is out of range"), "out of range".to_string());
             }
             Some(_) => {}
         },
         ShapeType::String => {
             let Some(text) = value.as_str() else {
-                out.push(format!("{path}: expected a string, got {}", kind(value)));
+                push(
+                    format!("expected a string, got {}", kind(value)),
+                    format!("expected string, got {}", type_word(value)),
+                );
                 return;
             };
             if let Some(values) = &shape.enum_values
                 && !shape.open
                 && !values.iter().any(|v| v == text)
             {
-                out.push(format!("{path}: {text:?} is not one of {values:?}"));
+                push(
+                    format!("{text:?} is not one of {values:?}"),
+                    "outside the enum".to_string(),
+                );
             }
             let len = if shape.encoding.is_some() {
                 match decode(text) {
                     Some(bytes) => bytes.len() as i64,
                     None => {
-                        out.push(format!("{path}: not standard base64: {}", cut(text)));
+                        push(
+                            format!("not standard base64: {}", cut(text)),
+                            "not standard base64".to_string(),
+                        );
                         return;
                     }
                 }
@@ -95,23 +173,42 @@ fn walk(spec: &Spec, name: &str, value: &Value, path: &str, out: &mut Vec<String
             } else {
                 "characters"
             };
-            if shape.min.is_some_and(|m| len < m) || shape.max.is_some_and(|m| len > m) {
-                out.push(format!(
-                    "{path}: {len} {unit}, expected {}..={}",
-                    n(shape.min),
-                    n(shape.max)
-                ));
+            let short = shape.min.is_some_and(|m| len < m);
+            if short || shape.max.is_some_and(|m| len > m) {
+                push(
+                    format!("{len} {unit}, expected {}..={}", n(shape.min), n(shape.max)),
+                    if short { "too short" } else { "too long" }.to_string(),
+                );
             }
             if let Some(lengths) = &shape.lengths
                 && !lengths.contains(&len)
             {
-                out.push(format!("{path}: {len} {unit}, expected one of {lengths:?}"));
+                push(
+                    format!("{len} {unit}, expected one of {lengths:?}"),
+                    "of a length not allowed".to_string(),
+                );
             }
             if !shape.pattern_matches(text) {
-                out.push(format!("{path}: {} breaks its pattern", cut(text)));
+                push(
+                    format!("{} breaks its pattern", cut(text)),
+                    "breaks its pattern".to_string(),
+                );
             }
         }
         ShapeType::Boolean | ShapeType::Timestamp => {}
+    }
+}
+
+/// The JSON type word of a value, for kinds: `string`, `number`, `boolean`, `array`, `object`
+/// or `null`.
+pub fn type_word(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 
@@ -176,6 +273,14 @@ mod tests {
         );
         assert!(p.contains("authenticationTag: not standard base64"), "{p}");
         assert!(p.contains("ciphertextMetadata: 21 bytes"), "{p}");
+        assert_eq!(
+            problem_kinds(spec, "EncryptResponse", &enc),
+            [
+                "$.authenticationTag not standard base64",
+                "$.ciphertextMetadata too long",
+                "$.initializationVector of a length not allowed"
+            ]
+        );
         let p = problems(spec, "GetKeyMetadataResponse", &json!({"keySpec": 1})).join("\n");
         assert!(
             p.contains("keySpec: expected a string, got a number"),
@@ -191,5 +296,23 @@ mod tests {
         assert_eq!(decode("+/8="), Some(vec![0xfb, 0xff]));
         assert_eq!(decode("-_8="), None, "URL-safe alphabet");
         assert_eq!(decode("+/8"), None, "padding missing");
+    }
+
+    #[test]
+    fn problem_kinds_hold_no_value_or_index() {
+        let spec = Spec::xks();
+        let mut h = health();
+        h.as_object_mut().unwrap().remove("ekmVendor");
+        h["ekmFleetDetails"] = json!([
+            {"id": "a", "model": "m", "healthStatus": "OK"},
+            {"id": "b", "model": "m", "healthStatus": "FINE"},
+        ]);
+        assert_eq!(
+            problem_kinds(spec, "GetHealthStatusResponse", &h),
+            [
+                "$.ekmFleetDetails[].healthStatus outside the enum",
+                "$.ekmVendor missing"
+            ]
+        );
     }
 }

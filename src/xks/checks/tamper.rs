@@ -86,6 +86,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
         let Some(answer) = p.expect_ok(
             "Encrypt",
             "crypto/round-trip",
+            "",
             what,
             request,
             "EncryptResponse",
@@ -147,6 +148,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
         p.expect_error(
             "Decrypt",
             "crypto/tamper",
+            what,
             format!("Decrypt with {what}"),
             request,
             "InvalidCiphertextException",

@@ -31,6 +31,23 @@ pub enum Mutation {
 }
 
 impl Mutation {
+    /// The mutation in a few words, for finding kinds: `requestMetadata.kmsKeyArn missing`,
+    /// `plaintext as number`, `truncated JSON`, ...
+    pub fn label(&self) -> String {
+        match self {
+            Mutation::Missing(path) => format!("{} missing", path.join(".")),
+            Mutation::WrongType(path, value) => {
+                format!("{} as {}", path.join("."), super::shape::type_word(value))
+            }
+            Mutation::UrlSafeBase64(path) => format!("{} in URL-safe base64", path.join(".")),
+            Mutation::JunkBase64(path) => format!("{} not base64", path.join(".")),
+            Mutation::UnknownEnumValue(path) => format!("{} outside the enum", path.join(".")),
+            Mutation::MalformedJson(kind) => format!("malformed JSON ({kind})"),
+            Mutation::UnknownKmsOperation => "an unknown kmsOperation".to_string(),
+            Mutation::ExtraMember(path) => format!("an extra member {}", path.join(".")),
+        }
+    }
+
     /// Whether a conforming proxy accepts the request.
     pub fn accepted(&self) -> bool {
         matches!(
@@ -189,6 +206,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
                         p.find(
                             "Encrypt",
                             "crypto/round-trip",
+                            "expected 200, got a failed Encrypt before the cases",
                             "Encrypt failed: no ciphertext to build Decrypt requests from",
                             None,
                         );
@@ -202,6 +220,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
             let mut request = p.request(op, Some(&key), &Value::Null);
             request.body = body;
             let what = format!("{op} with {mutation:?}");
+            let case = mutation.label();
             if mutation.accepted() {
                 let shape = format!("{op}Response");
                 let shape = if *op == "GetKeyMetadata" {
@@ -209,9 +228,16 @@ pub fn run(ctx: &Ctx) -> Outcome {
                 } else {
                     shape
                 };
-                p.expect_ok(op, "validation/open", what, request, &shape);
+                p.expect_ok(op, "validation/open", &case, what, request, &shape);
             } else {
-                p.expect_error(op, "validation/input", what, request, "ValidationException");
+                p.expect_error(
+                    op,
+                    "validation/input",
+                    &case,
+                    what,
+                    request,
+                    "ValidationException",
+                );
             }
         },
     )
