@@ -58,20 +58,23 @@ pub struct Row {
     pub elapsed: std::time::Duration,
 }
 
-/// Runs `which` checks against the emulator with `faults` planted (none: the clean emulator).
-/// The clean row plays fixture entries with real XKS proxies as `ckscheck run` does; a fault
-/// row simulates them, since the bug it proves caught is the emulator's, not a proxy's.
+/// Runs `which` checks against the emulator with `faults` planted (none: the clean emulator),
+/// each reporting at most `cap` distinct deviations (None: the default). The clean row plays
+/// fixture entries with real XKS proxies as `ckscheck run` does; a fault row simulates them,
+/// since the bug it proves caught is the emulator's, not a proxy's.
 pub fn row(
     faults: &[Fault],
     cases: u32,
     seed: u64,
     which: impl Fn(&str) -> bool,
+    cap: Option<usize>,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<Row, String> {
     let started = std::time::Instant::now();
     let options = RunOptions {
         cases: Some(cases),
         seed: Some(seed),
+        max_deviations: cap,
         faults: faults.to_vec(),
         simulated_proxies: !faults.is_empty(),
         quota: 10,
@@ -206,7 +209,7 @@ pub fn selftest(
     let total = plan.len();
     let mut done: Vec<Row> = Vec::new();
     for faults in plan {
-        let mut row = row(&faults, cases, seed, |_| true, runtime)?;
+        let mut row = row(&faults, cases, seed, |_| true, None, runtime)?;
         if faults.len() > 1 {
             // Judged against each fault alone (run now if the filter left them out).
             let mut singles = Vec::new();
@@ -214,7 +217,7 @@ pub fn selftest(
                 match done.iter().position(|r| r.faults == [*f]) {
                     Some(i) => singles.push(i),
                     None => {
-                        done.push(self::row(&[*f], cases, seed, |_| true, runtime)?);
+                        done.push(self::row(&[*f], cases, seed, |_| true, None, runtime)?);
                         singles.push(done.len() - 1);
                     }
                 }
