@@ -869,18 +869,13 @@ mod tests {
             ["states/connect-when-connected"]
         );
         // Without the states oracle's explanation, the model's own reading is reported.
-        let mut own = Verdict::default();
-        let explained = BTreeMap::new();
-        let exchanges: Vec<(usize, &Exchange)> = e.history.exchanges.iter().enumerate().collect();
-        let fixtures = std::sync::Arc::new(Fixtures::builtin());
-        let model = ModelConfig::default();
-        let ctx = Context {
-            spec: Spec::kms(),
-            fixtures: &fixtures,
-            model: &model,
-            name_prefix: PREFIX,
-        };
-        judge_sequence(&ctx, &exchanges, &explained, &mut own);
+        fn unexplained(ctx: &Context<'_>, history: &History) -> Verdict {
+            let mut own = Verdict::default();
+            let exchanges: Vec<(usize, &Exchange)> = history.exchanges.iter().enumerate().collect();
+            judge_sequence(ctx, &exchanges, &BTreeMap::new(), &mut own);
+            own
+        }
+        let own = judge_with(unexplained, &e.history);
         assert_eq!(
             rules(&own, Severity::Unsettled),
             ["agreement/ConnectCustomKeyStore"]
