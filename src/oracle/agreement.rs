@@ -40,7 +40,13 @@ const COMPARED_FIELDS: [&str; 6] = [
 /// whichever check meets it.
 pub fn agreement(ctx: &Context<'_>, history: &History) -> Verdict {
     let mut verdict = Verdict::default();
-    let explained = model_free(ctx, history);
+    // Run only when some answer disagrees with the model: most cases agree.
+    let free = std::cell::OnceCell::new();
+    let explained = |i: usize| {
+        free.get_or_init(|| model_free(ctx, history))
+            .get(&i)
+            .cloned()
+    };
     let mut sequences: BTreeMap<u64, Vec<(usize, &Exchange)>> = BTreeMap::new();
     for (i, e) in history.exchanges.iter().enumerate() {
         sequences.entry(e.sequence).or_default().push((i, e));
@@ -142,7 +148,7 @@ struct Replay<'a> {
 fn judge_sequence(
     ctx: &Context<'_>,
     exchanges: &[(usize, &Exchange)],
-    explained: &BTreeMap<usize, Vec<Finding>>,
+    explained: &dyn Fn(usize) -> Option<Vec<Finding>>,
     verdict: &mut Verdict,
 ) {
     let config = ModelConfig {
@@ -175,8 +181,8 @@ fn judge_sequence(
         }
         verdict.judged(&e.operation);
         if let Err((severity, mismatch)) = replay.step(e) {
-            match explained.get(index) {
-                Some(findings) => verdict.findings.extend(findings.iter().cloned()),
+            match explained(*index) {
+                Some(findings) => verdict.findings.extend(findings),
                 None => verdict.find(
                     severity,
                     &e.operation,
@@ -872,7 +878,7 @@ mod tests {
         fn unexplained(ctx: &Context<'_>, history: &History) -> Verdict {
             let mut own = Verdict::default();
             let exchanges: Vec<(usize, &Exchange)> = history.exchanges.iter().enumerate().collect();
-            judge_sequence(ctx, &exchanges, &BTreeMap::new(), &mut own);
+            judge_sequence(ctx, &exchanges, &|_| None, &mut own);
             own
         }
         let own = judge_with(unexplained, &e.history);
