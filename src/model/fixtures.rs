@@ -133,6 +133,25 @@ impl Fixtures {
         Fixtures::from_toml(DEFAULT_FIXTURES_TOML).expect("the bundled fixtures are valid")
     }
 
+    /// The built-in set without its failing backends: only clusters a store can be created on
+    /// and connect to, and proxies that pass KMS's checks at create and at connect. This is what
+    /// an endpoint is assumed to have when no fixtures are given: most emulators simulate no
+    /// failing backend, so expecting one would assert what they never claimed.
+    pub fn builtin_healthy() -> Fixtures {
+        let mut f = Fixtures::builtin();
+        f.clusters.retain(|c| {
+            c.state == "ACTIVE"
+                && c.active_hsms > 0
+                && c.hsms_at_create() >= 2
+                && c.connect_error.is_none()
+                && !c.invalid_configuration
+        });
+        f.xks_proxies.retain(|p| {
+            p.behaviour == XksBehaviour::Connects && p.behaviour_at_create == XksBehaviour::Connects
+        });
+        f
+    }
+
     /// The cluster with this ID.
     pub fn cluster(&self, id: &str) -> Option<&Cluster> {
         self.clusters.iter().find(|c| c.id == id)
@@ -216,6 +235,42 @@ mod tests {
         assert!(err.to_string().contains("address"), "{err}");
         // The built-in set needs no proxy running.
         assert!(!Fixtures::builtin().has_real_proxies());
+    }
+
+    #[test]
+    fn the_healthy_set_keeps_every_working_backend_and_no_failing_one() {
+        let all = Fixtures::builtin();
+        let healthy = Fixtures::builtin_healthy();
+        assert!(healthy.clusters.len() >= 3, "{:?}", healthy.clusters);
+        assert!(healthy.clusters.len() < all.clusters.len());
+        assert!(healthy.xks_proxies.len() >= 3);
+        assert!(healthy.xks_proxies.len() < all.xks_proxies.len());
+        assert!(
+            healthy
+                .xks_proxies
+                .iter()
+                .any(|p| p.vpc_endpoint_service_name.is_some())
+        );
+        for c in &healthy.clusters {
+            assert!(c.connect_error.is_none() && c.active_hsms > 0 && c.state == "ACTIVE");
+        }
+        for p in &healthy.xks_proxies {
+            assert_eq!(p.behaviour, XksBehaviour::Connects, "{}", p.uri_endpoint);
+            assert_eq!(p.behaviour_at_create, XksBehaviour::Connects);
+        }
+        // Related clusters (one lineage) are healthy and stay.
+        let lineages: Vec<&str> = healthy
+            .clusters
+            .iter()
+            .map(|c| c.lineage.as_str())
+            .collect();
+        assert!(
+            lineages
+                .iter()
+                .enumerate()
+                .any(|(i, l)| !l.is_empty() && lineages[i + 1..].contains(l)),
+            "{lineages:?}"
+        );
     }
 
     #[test]

@@ -52,6 +52,8 @@ struct Found {
     origin: Origin,
     /// The finding as first seen (kept when the signature needs no reproducer of its own).
     finding: Finding,
+    /// What the case that first showed it recorded: the evidence when it does not show again.
+    history: History,
 }
 
 /// What drawing a check's cases found.
@@ -60,8 +62,9 @@ struct Drawn {
     cases: u32,
     /// Requests they sent.
     requests: u64,
-    /// Each failing signature with the earliest case in drawing order that showed it.
-    firsts: BTreeMap<String, (u32, Finding)>,
+    /// Each failing signature with the earliest case in drawing order that showed it, and
+    /// what that case recorded.
+    firsts: BTreeMap<String, (u32, Finding, History)>,
     /// The generator's state before each case was drawn, so its value tree can be made again.
     rngs: Vec<TestRng>,
     /// Why drawing stopped early, if the strategy gave up.
@@ -98,7 +101,7 @@ impl Suite {
         let mut cases = 0;
         for steps in self.fixed_sequences(check) {
             cases += 1;
-            let (_, verdict) = judge(&steps);
+            let (history, verdict) = judge(&steps);
             for f in self.failing(&verdict) {
                 let sig = f.signature();
                 if !found.iter().any(|(s, _)| *s == sig) {
@@ -108,6 +111,7 @@ impl Suite {
                         Found {
                             origin,
                             finding: f.clone(),
+                            history: history.clone(),
                         },
                     ));
                 }
@@ -118,9 +122,9 @@ impl Suite {
         let drawn = self.draw(check, &lanes, &mut observed, found.len());
         cases += drawn.cases;
         *requests.borrow_mut() += drawn.requests;
-        let mut by_case: Vec<(&String, &(u32, Finding))> = drawn.firsts.iter().collect();
-        by_case.sort_by_key(|(sig, (case, _))| (*case, (*sig).clone()));
-        for (sig, (case, finding)) in by_case {
+        let mut by_case: Vec<(&String, &(u32, Finding, History))> = drawn.firsts.iter().collect();
+        by_case.sort_by_key(|(sig, (case, _, _))| (*case, (*sig).clone()));
+        for (sig, (case, finding, history)) in by_case {
             if !found.iter().any(|(s, _)| s == sig) {
                 let origin = Origin::Drawn(*case);
                 found.push((
@@ -128,6 +132,7 @@ impl Suite {
                     Found {
                         origin,
                         finding: finding.clone(),
+                        history: history.clone(),
                     },
                 ));
             }
@@ -169,13 +174,18 @@ impl Suite {
                 .map(|(s, _)| s.clone())
                 .collect();
             let mut newly_met: Vec<(String, Found)> = Vec::new();
+            // The last run that showed the signature (shrinking keeps only such candidates, so
+            // it is the shrunk sequence's), and how many runs shrinking made.
+            let last_hit: RefCell<Option<(Vec<Step>, History, Vec<Finding>)>> = RefCell::default();
+            let tries = std::cell::Cell::new(0usize);
             let mut shows = |s: &[Step]| {
-                let (_, verdict) = judge(s);
-                let mut hit = false;
+                tries.set(tries.get() + 1);
+                let (history, verdict) = judge(s);
+                let mut mine = Vec::new();
                 for f in self.failing(&verdict) {
                     let other = f.signature();
                     if other == sig {
-                        hit = true;
+                        mine.push(f.clone());
                     } else if !known.contains(&other) && !newly_met.iter().any(|(m, _)| *m == other)
                     {
                         let origin = Origin::Fixed(s.to_vec());
@@ -184,9 +194,14 @@ impl Suite {
                             Found {
                                 origin,
                                 finding: f.clone(),
+                                history: history.clone(),
                             },
                         ));
                     }
+                }
+                let hit = !mine.is_empty();
+                if hit {
+                    *last_hit.borrow_mut() = Some((s.to_vec(), history, mine));
                 }
                 hit
             };
@@ -195,20 +210,29 @@ impl Suite {
             } else {
                 SHRINK_TIME_MORE
             };
-            let (start, needed) = match &item.origin {
+            let (original, start, needed) = match &item.origin {
                 Origin::Drawn(case) => {
                     let mut tree = self.regenerate(check, &drawn.rngs[*case as usize]);
+                    let original = tree.current();
                     let shrunk = generate::minimize::shrink(
                         &mut tree,
                         SHRINK_TRIES,
                         time,
                         |s: &Vec<Step>| shows(s),
                     );
-                    (shrunk, fixed_cases + case + 1)
+                    (original, shrunk, fixed_cases + case + 1)
                 }
-                Origin::Fixed(steps) => (steps.clone(), cases),
+                Origin::Fixed(steps) => (steps.clone(), steps.clone(), cases),
             };
-            let minimal = generate::minimize::minimize(start, MINIMIZE_TRIES, |s| shows(s));
+            let mut minimal = generate::minimize::minimize(start, MINIMIZE_TRIES, |s| shows(s));
+            let hit_minimal = last_hit
+                .borrow()
+                .as_ref()
+                .is_some_and(|(s, _, _)| *s == minimal);
+            if !hit_minimal {
+                // Shrinking never ran the shrunk sequence itself: run it once more.
+                shows(&minimal);
+            }
             let counted = found
                 .iter()
                 .chain(met.iter())
@@ -220,29 +244,30 @@ impl Suite {
                 capped.get_or_insert_with(|| self.cap_note(cases));
             }
             met.extend(newly_met);
-            let (history, verdict) = judge(&minimal);
-            let mine: Vec<&Finding> = self
-                .failing(&verdict)
-                .filter(|f| f.signature() == sig)
-                .collect();
-            let summary = if mine.is_empty() {
-                // Seen once, not when its sequence ran again: timing or chance, not a
-                // deviation this run can stand behind. Unsettled, so it fails only --strict.
-                let mut flaky = item.finding.clone();
-                flaky.severity = Severity::Unsettled;
-                flaky.message = format!(
-                    "{} (seen once, not when its shrunk sequence was run again: the endpoint \
-                     answers it only sometimes, e.g. by timing)",
-                    flaky.message
-                );
-                let text = line(&flaky);
-                verdict_failures.findings.push(flaky);
-                text
-            } else {
-                verdict_failures
-                    .findings
-                    .extend(mine.iter().map(|f| (*f).clone()));
-                mine.iter().map(|f| line(f)).collect::<Vec<_>>().join("\n")
+            let tries = tries.get();
+            let (history, summary) = match last_hit.take().filter(|(s, _, _)| *s == minimal) {
+                Some((_, history, mine)) => {
+                    let text = mine.iter().map(line).collect::<Vec<_>>().join("\n");
+                    verdict_failures.findings.extend(mine);
+                    (history, text)
+                }
+                None => {
+                    // Seen once, never again while shrinking: timing or chance, not a deviation
+                    // this run can stand behind. Unsettled, so it fails only --strict; the case
+                    // that showed it is the counterexample, with what it recorded.
+                    minimal = original;
+                    let mut flaky = item.finding.clone();
+                    flaky.severity = Severity::Unsettled;
+                    flaky.message = format!(
+                        "{} (did not reproduce while shrinking ({tries} tries): the endpoint \
+                         answers it only sometimes, e.g. by timing; the case that showed it \
+                         is kept as the counterexample)",
+                        flaky.message
+                    );
+                    let text = line(&flaky);
+                    verdict_failures.findings.push(flaky);
+                    (item.history.clone(), text)
+                }
             };
             let detail = self.failure(Some(sig), summary, &minimal, history, needed);
             self.save_regression(check, &detail.steps);
@@ -337,7 +362,7 @@ impl Suite {
             TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(self.seed, check.name)),
         );
         let mut rngs: Vec<TestRng> = Vec::new();
-        let mut firsts: BTreeMap<String, (u32, Finding)> = BTreeMap::new();
+        let mut firsts: BTreeMap<String, (u32, Finding, History)> = BTreeMap::new();
         let mut done: Vec<bool> = Vec::new();
         let mut aborted = None;
         let mut capped_after = None;
@@ -371,11 +396,14 @@ impl Suite {
                 requests += history.exchanges.len() as u64;
                 let verdict = (check.oracle)(&self.oracle_context(), &history);
                 for f in self.failing(&verdict) {
-                    let slot = firsts
-                        .entry(f.signature())
-                        .or_insert_with(|| (number, f.clone()));
-                    if number < slot.0 {
-                        *slot = (number, f.clone());
+                    match firsts.get_mut(&f.signature()) {
+                        Some(slot) if number < slot.0 => {
+                            *slot = (number, f.clone(), history.clone());
+                        }
+                        Some(_) => {}
+                        None => {
+                            firsts.insert(f.signature(), (number, f.clone(), history.clone()));
+                        }
                     }
                 }
                 observed.absorb(keep_non_failures(verdict));
@@ -384,7 +412,7 @@ impl Suite {
                 let prefix = done.iter().take_while(|d| **d).count() as u32;
                 let settled = firsts
                     .values()
-                    .filter(|(n, f)| *n < prefix && self.policy.folded_under(f, None).is_none())
+                    .filter(|(n, f, _)| *n < prefix && self.policy.folded_under(f, None).is_none())
                     .count();
                 if capped_after.is_none() && known + settled >= self.max_deviations {
                     capped_after = Some(prefix);
@@ -393,7 +421,7 @@ impl Suite {
         });
         if let Some(prefix) = capped_after {
             // Only the cases before the cap point count: the rest ran by the lanes' timing.
-            firsts.retain(|_, (n, _)| *n < prefix);
+            firsts.retain(|_, (n, _, _)| *n < prefix);
         }
         Drawn {
             cases: rngs.len() as u32,

@@ -24,7 +24,11 @@ pub fn record(
         .filter(|s| options.filter.as_deref().is_none_or(|f| s.name.contains(f)))
         .collect();
     if scenarios.is_empty() {
-        return Err("no scenario matches the filter".into());
+        return Err(format!(
+            "--filter {:?} matches no scenario, so nothing would be recorded (`ckscheck run \
+             --list` names them)",
+            options.filter.as_deref().unwrap_or_default()
+        ));
     }
     let existing: Vec<String> = scenarios
         .iter()
@@ -42,6 +46,23 @@ pub fn record(
     std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let prepared = prepare(options, runtime)?;
     let suite = prepared.suite;
+    let cannot: Vec<String> = scenarios
+        .iter()
+        .filter_map(|s| {
+            suite
+                .scenario_runnable(s)
+                .err()
+                .map(|why| format!("  {}: {why}", s.name))
+        })
+        .collect();
+    if cannot.len() == scenarios.len() {
+        return Err(format!(
+            "none of the {} scenarios selected can be recorded with these fixtures, so nothing \
+             would be recorded:\n{}",
+            scenarios.len(),
+            cannot.join("\n")
+        ));
+    }
     if let Some(j) = &prepared.journal {
         install_cleanup_on_interrupt(runtime, suite.clone(), j.clone());
     }

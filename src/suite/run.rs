@@ -136,6 +136,9 @@ pub fn default_jobs(embedded: bool) -> usize {
     if embedded { EMBEDDED_JOBS } else { 1 }
 }
 
+/// `--fixtures builtin`: the full built-in set, failing backends included.
+pub const BUILTIN_FIXTURES: &str = "builtin";
+
 /// A usage or configuration error (exit code 2).
 pub type ConfigError = String;
 
@@ -177,6 +180,8 @@ pub struct Prepared {
     pub endpoint_label: String,
     /// Whether the target is the embedded emulator.
     pub embedded: bool,
+    /// Whether only healthy backends are assumed (an endpoint and no `--fixtures`).
+    pub healthy_only: bool,
 }
 
 /// Resolves the target, credentials, region, fixtures and quota into a suite.
@@ -193,9 +198,21 @@ pub fn prepare(
     if options.max_deviations == Some(0) {
         return Err("--max-deviations must be at least 1".into());
     }
-    let mut fixtures = load_fixtures(options.fixtures.as_deref())?;
+    if options.cases == Some(0) && !options.list {
+        return Err(
+            "--cases must be at least 1: a run of 0 cases checks nothing (to run the \
+                    scenarios alone, give --filter snapshot::)"
+                .into(),
+        );
+    }
     let env = |k: &str| std::env::var(k).ok();
     let url = config::endpoint_url(options.endpoint_url.as_deref(), &env);
+    let healthy_only = url.is_some() && options.fixtures.is_none();
+    let mut fixtures = if healthy_only {
+        Fixtures::builtin_healthy()
+    } else {
+        load_fixtures(options.fixtures.as_deref())?
+    };
     let mut model = ModelConfig {
         quota: options.quota,
         ..ModelConfig::default()
@@ -325,16 +342,19 @@ pub fn prepare(
         journal,
         endpoint_label,
         embedded,
+        healthy_only,
     })
 }
 
 /// Runs the suite; returns the process exit code (0 pass, 1 non-conformance, 2 configuration).
 pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8, ConfigError> {
+    selects_something(&options)?;
     let Prepared {
         suite,
         journal,
         endpoint_label,
         embedded,
+        healthy_only,
     } = prepare(&options, runtime)?;
     let (seed, region) = (suite.seed, suite.region.clone());
     if !options.list {
@@ -399,11 +419,20 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     let snapshots_dir = options.snapshots.clone();
     // Each scenario's trial name and what its report says if it does not run.
     let mut scenario_rows: Vec<(String, String)> = Vec::new();
+    let full_set = Fixtures::builtin();
+    let mut need_failing: Vec<String> = Vec::new();
     for s in scenarios {
         let (suite, results, progress) = (suite.clone(), results.clone(), progress.clone());
         let (facts, dir) = (facts.clone(), snapshots_dir.clone());
         let name = scenarios::trial_name(&s);
-        let runnable = suite.scenario_runnable(&s);
+        let runnable = suite.scenario_runnable(&s).map_err(|why| {
+            if healthy_only && scenario::script::script(&s, &full_set).is_ok() {
+                need_failing.push(s.name.clone());
+                format!("{why}: it needs a failing backend, {HEALTHY_ONLY}")
+            } else {
+                why
+            }
+        });
         let not_run = runnable.as_ref().err().map(String::as_str);
         scenario_rows.push((name.clone(), scenarios::explain(&s, not_run)));
         let trial = Trial::test(name.clone(), move || {
@@ -424,6 +453,47 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         test_threads: Some(options.jobs.unwrap_or_else(|| default_jobs(embedded))),
         ..Arguments::default()
     };
+    if !options.list {
+        let selected: Vec<&Trial> = trials
+            .iter()
+            .filter(|t| !arguments.is_filtered_out(t))
+            .collect();
+        let selected_names: Vec<&str> = selected.iter().map(|t| t.name()).collect();
+        let need_failing: Vec<&String> = need_failing
+            .iter()
+            .filter(|n| selected_names.contains(&format!("snapshot::{n}").as_str()))
+            .collect();
+        if !need_failing.is_empty() {
+            println!(
+                "healthy backends assumed (an endpoint and no --fixtures): {} scenario(s) that \
+                 need a failing backend are not run: {}. Include them with --fixtures FILE \
+                 naming the failure roles (see specs/fixtures.example.toml), or --fixtures \
+                 {BUILTIN_FIXTURES} for the full built-in set.",
+                need_failing.len(),
+                need_failing
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        if selected.iter().all(|t| t.has_ignored_flag()) {
+            if let Some(j) = &journal {
+                runtime.block_on(clean_from_journal(&suite, j));
+            }
+            let why: Vec<String> = scenario_rows
+                .iter()
+                .filter(|(n, _)| selected_names.contains(&n.as_str()))
+                .map(|(n, explain)| format!("  {n}: {explain}"))
+                .collect();
+            return Err(format!(
+                "none of the {} checks and scenarios selected can run here, so the run would \
+                 check nothing:\n{}",
+                selected.len(),
+                why.join("\n")
+            ));
+        }
+    }
     let conclusion = libtest_mimic::run(&arguments, trials);
     progress.finish();
     if options.list {
@@ -497,6 +567,41 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     Ok(if failed { 1 } else { 0 })
 }
 
+/// Why a scenario that needs a failing backend is not run against an endpoint without fixtures.
+const HEALTHY_ONLY: &str = "and against an endpoint without --fixtures only healthy backends are \
+     assumed (give --fixtures naming the failure roles, or --fixtures builtin)";
+
+/// A usage error when `--filter` and `--skip` leave no check and no scenario: a run that
+/// checks nothing must not pass.
+fn selects_something(options: &RunOptions) -> Result<(), ConfigError> {
+    if options.list {
+        return Ok(());
+    }
+    let names: Vec<String> = checks()
+        .iter()
+        .map(|c| c.name.to_string())
+        .chain(scenario::builtin().iter().map(scenarios::trial_name))
+        .collect();
+    let selected = names.iter().filter(|n| {
+        options.filter.as_deref().is_none_or(|f| n.contains(f))
+            && !options.skip.iter().any(|s| n.contains(s.as_str()))
+    });
+    if selected.count() > 0 {
+        return Ok(());
+    }
+    let mut given = Vec::new();
+    if let Some(f) = &options.filter {
+        given.push(format!("--filter {f:?}"));
+    }
+    given.extend(options.skip.iter().map(|s| format!("--skip {s:?}")));
+    Err(format!(
+        "{}: none of the {} checks and scenarios is selected, so the run would check nothing \
+         (`ckscheck run --list` names them)",
+        given.join(" "),
+        names.len()
+    ))
+}
+
 /// Decides a finished trial's deviations, files its report and turns it into libtest's verdict.
 fn conclude(
     mut report: CheckReport,
@@ -514,8 +619,9 @@ fn conclude(
     }
 }
 
+/// The fixtures a file names; none or `builtin`: the built-in set.
 fn load_fixtures(path: Option<&Path>) -> Result<Fixtures, ConfigError> {
-    let Some(path) = path else {
+    let Some(path) = path.filter(|p| *p != Path::new(BUILTIN_FIXTURES)) else {
         return Ok(Fixtures::builtin());
     };
     let text = std::fs::read_to_string(path)

@@ -187,6 +187,24 @@ pub fn selftest(
     filter: Option<&str>,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<u8, String> {
+    if cases == 0 {
+        return Err("--cases must be at least 1: a selftest of 0 cases checks nothing".into());
+    }
+    if let Some(s) = filter {
+        let kms = Fault::ALL.iter().map(|f| f.name().to_string());
+        let combined = std::iter::once(COMBINED.map(|f| f.name()).join("+"));
+        let xks = crate::xks::proxy::ProxyFault::ALL
+            .iter()
+            .map(|f| format!("xks:{f}"));
+        let names: Vec<String> = kms.chain(combined).chain(xks).collect();
+        if !names.iter().any(|n| n.contains(s)) {
+            return Err(format!(
+                "--filter {s:?} matches no planted fault, so the selftest would check nothing; \
+                 the faults are: {}",
+                names.join(", ")
+            ));
+        }
+    }
     let seed = seed.unwrap_or_else(rand::random);
     println!("ckscheck selftest: seed {seed}, {cases} cases per check");
     let mut plan: Vec<Vec<Fault>> = vec![Vec::new()];
