@@ -870,6 +870,33 @@ async fn idempotent_disconnect() {
     clean.stop().await;
 }
 
+#[tokio::test]
+async fn length_in_bytes() {
+    let (faulty, clean) = Emu::pair(Fault::LengthInBytes).await;
+    // 1024 characters, 1576 UTF-8 bytes: within the Marker's limit of 1024 characters.
+    let latin = "é".repeat(552) + &"a".repeat(472);
+    let r = faulty.call(DESCRIBE, json!({ "Marker": latin })).await;
+    assert_eq!(error_name(&r), "ValidationException");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Marker"),
+        "{:?}",
+        r.body
+    );
+    let r = clean.call(DESCRIBE, json!({ "Marker": latin })).await;
+    assert_eq!(error_name(&r), "InvalidMarkerException");
+    // The same length in ASCII is judged as the clean emulator judges it.
+    let ascii = "a".repeat(1024);
+    for e in [&faulty, &clean] {
+        let r = e.call(DESCRIBE, json!({ "Marker": ascii })).await;
+        assert_eq!(error_name(&r), "InvalidMarkerException");
+    }
+    faulty.stop().await;
+    clean.stop().await;
+}
+
 /// Faults combine: the FAILED check sees the state before it is lower-cased, and header faults
 /// apply to errors and successes alike.
 #[tokio::test]

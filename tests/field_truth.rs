@@ -314,3 +314,40 @@ fn a_deviation_that_does_not_show_again_keeps_its_evidence_and_is_unsettled() {
     assert!(statuses.contains(&"unsettled"), "{statuses:?}");
     assert!(!statuses.contains(&"failing"), "{statuses:?}");
 }
+
+#[test]
+fn a_finding_about_a_length_says_which_measure_moves_it() {
+    let dir = scratch("measure");
+    let (code, shown) = status(
+        &[
+            "run",
+            "--fault",
+            "length-in-bytes",
+            "--filter",
+            "pagination",
+            "--seed",
+            "1",
+            "--json",
+            "report.json",
+        ],
+        &dir,
+    );
+    assert_eq!(code, 1, "{shown}");
+    let report: Value = std::fs::read_to_string(dir.join("report.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| panic!("no JSON report: {shown}"));
+    let findings = report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "pagination"))
+        .map(|c| c["findings"].to_string())
+        .unwrap_or_else(|| panic!("no pagination check: {report:#}"));
+    assert!(
+        findings.contains("the spec's limit (1 to 1024) counts characters"),
+        "{findings}"
+    );
+    assert!(
+        findings.contains("while counted in UTF-8 bytes it is outside"),
+        "{findings}"
+    );
+}

@@ -34,6 +34,7 @@
 //! | `quota-off-by-one` | Create allows one store more than the quota before LimitExceededException |
 //! | `idempotent-disconnect` | Disconnect of a DISCONNECTED store succeeds instead of CustomKeyStoreInvalidStateException |
 //! | `not-implemented` | the six custom key store operations are not implemented: each answers HTTP 500 `text/html` with a `NotImplementedError` page, as moto does (CreateKey works) |
+//! | `length-in-bytes` | string lengths are counted in UTF-8 bytes, not characters: a valid value of multi-byte characters near its maximum is refused with ValidationException |
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -103,11 +104,13 @@ pub enum Fault {
     IdempotentDisconnect,
     /// The custom key store operations answer moto's HTML NotImplementedError page.
     NotImplemented,
+    /// String lengths are counted in UTF-8 bytes, not characters.
+    LengthInBytes,
 }
 
 impl Fault {
     /// Every fault, in the order of the table in the module documentation.
-    pub const ALL: [Fault; 26] = [
+    pub const ALL: [Fault; 27] = [
         Fault::OverlappingPages,
         Fault::SkippedItems,
         Fault::LyingTruncated,
@@ -134,6 +137,7 @@ impl Fault {
         Fault::QuotaOffByOne,
         Fault::IdempotentDisconnect,
         Fault::NotImplemented,
+        Fault::LengthInBytes,
     ];
 
     /// The kebab-case name, as on the command line (`--fault NAME`) and in serde.
@@ -165,6 +169,7 @@ impl Fault {
             Fault::QuotaOffByOne => "quota-off-by-one",
             Fault::IdempotentDisconnect => "idempotent-disconnect",
             Fault::NotImplemented => "not-implemented",
+            Fault::LengthInBytes => "length-in-bytes",
         }
     }
 
@@ -234,6 +239,9 @@ impl Fault {
             }
             Fault::NotImplemented => {
                 "the six custom key store operations are not implemented: each answers HTTP 500 text/html with a NotImplementedError page, as moto does (CreateKey works)"
+            }
+            Fault::LengthInBytes => {
+                "string lengths are counted in UTF-8 bytes, not characters: a valid value of multi-byte characters near its maximum is refused with ValidationException"
             }
         }
     }
@@ -329,6 +337,18 @@ impl Planted {
             Ok(Value::Object(input)) => input,
             _ => return model.apply(now, operation, body),
         };
+        if self.has(Fault::LengthInBytes)
+            && let Some((member, max)) =
+                crate::oracle::measures::over_in_bytes(operation, &Value::Object(input.clone()))
+        {
+            return Err(KmsError {
+                name: "ValidationException".into(),
+                message: format!(
+                    "1 validation error detected: Value at '{member}' failed to satisfy \
+                     constraint: Member must have length less than or equal to {max}"
+                ),
+            });
+        }
         let mut outcome = match operation {
             DESCRIBE => self.describe(model, now, input.clone(), body),
             "CreateCustomKeyStore" => self.create(model, now, input.clone(), body),
@@ -897,7 +917,7 @@ mod tests {
     #[test]
     fn not_implemented_is_registered() {
         assert_eq!(Fault::parse("not-implemented"), Ok(Fault::NotImplemented));
-        assert_eq!(Fault::ALL.last(), Some(&Fault::NotImplemented));
+        assert!(Fault::ALL.contains(&Fault::NotImplemented));
         assert!(!Fault::NotImplemented.warning_only());
     }
 

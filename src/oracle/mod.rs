@@ -11,6 +11,7 @@ pub mod errors;
 pub mod exclusion;
 pub mod fields;
 pub mod implemented;
+pub mod measures;
 pub mod pagination;
 pub mod snapshot;
 pub mod snapshot_kinds;

@@ -93,7 +93,7 @@ impl Suite {
         let judge = |steps: &[Step]| {
             let history = self.runtime.block_on(self.case(&lanes[0], steps.to_vec()));
             *requests.borrow_mut() += history.exchanges.len() as u64;
-            let verdict = (check.oracle)(&self.oracle_context(), &history);
+            let verdict = self.judge(check, &history);
             (history, verdict)
         };
         let mut observed = Verdict::default();
@@ -290,6 +290,13 @@ impl Suite {
         report
     }
 
+    /// The check's verdict on one case, each finding with the cause a length measure gives.
+    fn judge(&self, check: &Check, history: &History) -> Verdict {
+        let mut verdict = (check.oracle)(&self.oracle_context(), history);
+        crate::oracle::measures::explain(history, &mut verdict);
+        verdict
+    }
+
     /// The failing findings of a verdict (unsettled ones too under `--strict`).
     fn failing<'v>(&self, verdict: &'v Verdict) -> impl Iterator<Item = &'v Finding> {
         verdict.failures(self.strict)
@@ -394,7 +401,7 @@ impl Suite {
                 free.push(lane);
                 done[number as usize] = true;
                 requests += history.exchanges.len() as u64;
-                let verdict = (check.oracle)(&self.oracle_context(), &history);
+                let verdict = self.judge(check, &history);
                 for f in self.failing(&verdict) {
                     match firsts.get_mut(&f.signature()) {
                         Some(slot) if number < slot.0 => {

@@ -14,7 +14,7 @@ pub fn meant_to_catch(fault: Fault) -> &'static [&'static str] {
         OverlappingPages | SkippedItems | LyingTruncated | IgnoredLimit | InvalidMarkerRestarts => {
             &["pagination"]
         }
-        LimitOutOfRangeAccepted => &["pagination", "validation"],
+        LimitOutOfRangeAccepted | LengthInBytes => &["pagination", "validation"],
         NameAndIdAccepted | UnknownIdEmptyList => &["exclusion"],
         FailedWithoutErrorCode
         | WrongEnumCase
