@@ -10,12 +10,12 @@ use serde::de::DeserializeOwned;
 
 use ckscheck::emulator::{self, EmulatorConfig, Fault};
 use ckscheck::model::{
-    CheckOrder, ConnectWhenConnected, DeletePrecedence, Fixtures, ModelConfig, SeededIds, Switches,
+    CheckOrder, ConnectWhenConnected, DeletePrecedence, ModelConfig, SeededIds, Switches,
     UpdateWhileConnected,
 };
 use ckscheck::sigv4::Credential;
 use ckscheck::suite::record::record;
-use ckscheck::suite::run::{RunOptions, UNSETTLED, run};
+use ckscheck::suite::run::{RunOptions, UNSETTLED, load_fixtures, run};
 use ckscheck::suite::{cleanup, selftest};
 
 /// The allocator: the emulator builds many small JSON values per request, where mimalloc is
@@ -82,7 +82,10 @@ struct RunArgs {
     /// Region to sign for.
     #[arg(long)]
     region: Option<String>,
-    /// The backends the endpoint has (see specs/fixtures.example.toml); built-in set if omitted.
+    /// The backends the endpoint has (see specs/fixtures.example.toml), or `builtin` for the
+    /// full built-in set [default: the built-in set against the embedded emulator; against an
+    /// endpoint only its healthy backends, so nothing needs a failing backend it may not
+    /// simulate].
     #[arg(long, value_name = "FILE")]
     fixtures: Option<PathBuf>,
     /// Generated cases per check [default: 256 against the embedded emulator, 16 otherwise].
@@ -185,7 +188,8 @@ struct RecordArgs {
     /// Region to sign for.
     #[arg(long)]
     region: Option<String>,
-    /// The backends the reference has (see specs/fixtures.example.toml); built-in set if omitted.
+    /// The backends the reference has (see specs/fixtures.example.toml), or `builtin` [default:
+    /// the built-in set for the embedded emulator, only its healthy backends for an endpoint].
     #[arg(long, value_name = "FILE")]
     fixtures: Option<PathBuf>,
     /// Record only the scenarios whose name contains this.
@@ -230,7 +234,8 @@ struct ServeArgs {
     /// Address to bind; loopback unless you mean to expose it.
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
-    /// Backends to simulate (TOML, see specs/fixtures.example.toml); built-in set if omitted.
+    /// Backends to simulate (TOML, see specs/fixtures.example.toml); built-in set if omitted
+    /// or `builtin`.
     #[arg(long, value_name = "FILE")]
     fixtures: Option<PathBuf>,
     /// Maximum number of custom key stores.
@@ -267,17 +272,8 @@ fn switch<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(text.to_string())).map_err(|e| e.to_string())
 }
 
-fn load_fixtures(path: Option<&PathBuf>) -> Result<Fixtures, String> {
-    let Some(path) = path else {
-        return Ok(Fixtures::builtin());
-    };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read fixtures {}: {e}", path.display()))?;
-    Fixtures::from_toml(&text).map_err(|e| format!("fixtures {} are invalid: {e}", path.display()))
-}
-
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let fixtures = load_fixtures(args.fixtures.as_ref())?;
+    let fixtures = load_fixtures(args.fixtures.as_deref())?;
     let config = EmulatorConfig {
         model: ModelConfig {
             quota: args.quota,

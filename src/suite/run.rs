@@ -620,7 +620,7 @@ fn conclude(
 }
 
 /// The fixtures a file names; none or `builtin`: the built-in set.
-fn load_fixtures(path: Option<&Path>) -> Result<Fixtures, ConfigError> {
+pub fn load_fixtures(path: Option<&Path>) -> Result<Fixtures, ConfigError> {
     let Some(path) = path.filter(|p| *p != Path::new(BUILTIN_FIXTURES)) else {
         return Ok(Fixtures::builtin());
     };
