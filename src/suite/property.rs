@@ -56,6 +56,9 @@ struct Found {
     history: History,
 }
 
+/// A run that showed a signature: its sequence, what it recorded, and the findings.
+type Hit = (Vec<Step>, History, Vec<Finding>);
+
 /// What drawing a check's cases found.
 struct Drawn {
     /// Cases run.
@@ -176,7 +179,7 @@ impl Suite {
             let mut newly_met: Vec<(String, Found)> = Vec::new();
             // The last run that showed the signature (shrinking keeps only such candidates, so
             // it is the shrunk sequence's), and how many runs shrinking made.
-            let last_hit: RefCell<Option<(Vec<Step>, History, Vec<Finding>)>> = RefCell::default();
+            let last_hit: RefCell<Option<Hit>> = RefCell::default();
             let tries = std::cell::Cell::new(0usize);
             let mut shows = |s: &[Step]| {
                 tries.set(tries.get() + 1);
