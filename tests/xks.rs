@@ -487,3 +487,74 @@ fn a_fixed_check_shows_only_the_exchanges_that_fail() {
         "a passing exchange is not shown:\n{text}"
     );
 }
+
+/// A proxy whose GetKeyMetadata answers a wrong keySpec fails xks-metadata, whose subject that
+/// is, and no other check: xks-authentication's baseline needs only a 200, xks-key-usage judges
+/// only usages and status, and both still run and pass their own subject.
+#[test]
+fn a_wrong_keyspec_fails_xks_metadata_and_no_other_check() {
+    let failed = failing(&[ProxyFault::MetadataWrongKeyspec], true, 8, |_| true);
+    let names: Vec<&str> = failed.keys().map(String::as_str).collect();
+    assert_eq!(names, ["xks-metadata"], "{failed:#?}");
+    assert!(failed["xks-metadata"].contains("AES_128"), "{failed:#?}");
+}
+
+/// `--key-id-no-usage` against a proxy given by URL whose keys include one with no usage (AWS's
+/// test client's "impotent key"): the correct proxy passes xks-key-usage, and one that ignores
+/// key usage fails it on that key's Encrypt and Decrypt.
+#[test]
+fn a_key_with_no_usage_must_refuse_encrypt_and_decrypt() {
+    use ckscheck::xks::proxy::{
+        DEFAULT_CREDENTIAL, DEFAULT_URI_PATH, KEY_MAIN, KeyDef, ProxyConfig, start_on_loopback,
+    };
+    let rt = runtime();
+    for faults in [vec![], vec![ProxyFault::IgnoresKeyUsage]] {
+        let mut config = ProxyConfig::reference("localhost");
+        config.keys = vec![
+            KeyDef::new(KEY_MAIN, &["ENCRYPT", "DECRYPT"], true),
+            KeyDef::new("impotent_key", &[], true),
+        ];
+        config.faults = faults.clone();
+        let proxy = rt.block_on(start_on_loopback(config)).unwrap();
+        let ca = temp_file(&format!("no-usage-{}.pem", faults.len()), &proxy.ca_pem);
+        let url = format!("https://localhost:{}", proxy.addr.port());
+        let (code, out) = ckscheck(
+            &[
+                "xks",
+                "run",
+                "--endpoint-url",
+                &url,
+                "--uri-path",
+                DEFAULT_URI_PATH,
+                "--ca-cert",
+                ca.to_str().unwrap(),
+                "--key-id",
+                KEY_MAIN,
+                "--key-id-no-usage",
+                "impotent_key",
+                "--filter",
+                "xks-key-usage",
+            ],
+            &[
+                ("XKS_ACCESS_KEY_ID", &DEFAULT_CREDENTIAL.access_key_id),
+                (
+                    "XKS_SECRET_ACCESS_KEY",
+                    &DEFAULT_CREDENTIAL.secret_access_key,
+                ),
+            ],
+        );
+        if faults.is_empty() {
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("xks-key-usage ... ok"), "{out}");
+        } else {
+            assert_eq!(code, 1, "{out}");
+            for what in [
+                "Encrypt with AAD with no-usage key impotent_key: expected 400 InvalidKeyUsageException, got 200",
+                "Decrypt with no-usage key impotent_key: expected 400 InvalidKeyUsageException",
+            ] {
+                assert!(out.contains(what), "{what}:\n{out}");
+            }
+        }
+        rt.block_on(proxy.stop());
+    }
+}

@@ -57,6 +57,9 @@ pub struct RunArgs {
     /// A key allowed only to decrypt (enables part of xks-key-usage).
     #[arg(long, value_name = "ID")]
     pub key_id_decrypt_only: Option<String>,
+    /// A key with no usage at all, neither ENCRYPT nor DECRYPT (enables part of xks-key-usage).
+    #[arg(long, value_name = "ID")]
+    pub key_id_no_usage: Option<String>,
     /// A disabled key (enables part of xks-key-usage).
     #[arg(long, value_name = "ID")]
     pub key_id_disabled: Option<String>,
@@ -174,6 +177,7 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
                 main: proxy::KEY_MAIN.into(),
                 encrypt_only: Some(proxy::KEY_ENCRYPT_ONLY.into()),
                 decrypt_only: Some(proxy::KEY_DECRYPT_ONLY.into()),
+                no_usage: Some(proxy::KEY_NO_USAGE.into()),
                 disabled: Some(proxy::KEY_DISABLED.into()),
             };
             let rotated = Some(proxy::ROTATED_CREDENTIAL.clone());
@@ -234,6 +238,7 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
             for (flag, v) in [
                 ("--key-id-encrypt-only", &args.key_id_encrypt_only),
                 ("--key-id-decrypt-only", &args.key_id_decrypt_only),
+                ("--key-id-no-usage", &args.key_id_no_usage),
                 ("--key-id-disabled", &args.key_id_disabled),
             ] {
                 if let Some(v) = v {
@@ -281,6 +286,7 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
                 main: key,
                 encrypt_only: args.key_id_encrypt_only.clone(),
                 decrypt_only: args.key_id_decrypt_only.clone(),
+                no_usage: args.key_id_no_usage.clone(),
                 disabled: args.key_id_disabled.clone(),
             };
             (target, None, facts, endpoint, keys, rotated)

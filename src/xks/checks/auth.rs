@@ -19,13 +19,12 @@ pub fn run(ctx: &Ctx) -> Outcome {
         let good = p.request("GetKeyMetadata", Some(&key), &body);
         let cred = p.ctx.client.target.credential.clone();
         let ok = p
-            .expect_ok(
+            .expect_200(
                 "GetKeyMetadata",
                 "auth/sigv4",
                 "signed as KMS signs it",
                 "GetKeyMetadata signed as KMS signs it",
                 good.clone(),
-                "GetKeyMetadataResponse",
             )
             .is_some();
         long_credentials(p, &cred, ok);
@@ -135,7 +134,7 @@ fn long_credentials(p: &mut Probe, cred: &Credential, ok: bool) {
             .first()
             .map(|e| e.outcome_kind())
             .filter(|k| k != "200")
-            .unwrap_or_else(|| "an answer that breaks GetKeyMetadataResponse".to_string());
+            .unwrap_or_else(|| "200 without a JSON object".to_string());
         p.find(
             "GetKeyMetadata",
             "auth/long-credentials",

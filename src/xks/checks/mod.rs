@@ -35,6 +35,8 @@ pub struct Keys {
     pub encrypt_only: Option<String>,
     /// A key allowed only to decrypt.
     pub decrypt_only: Option<String>,
+    /// A key allowed neither to encrypt nor to decrypt (the test client's "impotent key").
+    pub no_usage: Option<String>,
     /// A disabled key.
     pub disabled: Option<String>,
 }
@@ -184,7 +186,7 @@ pub fn checks() -> Vec<XksCheck> {
         XksCheck {
             name: "xks-key-usage",
             family: Family::States,
-            explain: "encrypt-only and decrypt-only keys refuse the other operation with 400 InvalidKeyUsageException; a disabled key reports DISABLED and refuses both with 400 InvalidStateException",
+            explain: "encrypt-only and decrypt-only keys refuse the other operation, and a key with no usage refuses both, with 400 InvalidKeyUsageException (a CDIV on an encrypt-only key too: SHOULD, inferred); a disabled key reports DISABLED and refuses both with 400 InvalidStateException",
             needs: keys::needs,
             run: keys::run,
         },

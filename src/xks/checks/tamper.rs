@@ -83,14 +83,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
         let body = requests::encrypt(&plaintext, aad.as_deref(), false);
         let request = p.request("Encrypt", Some(&key), &body);
         let what = format!("Encrypt of {} bytes", plaintext.len());
-        let Some(answer) = p.expect_ok(
-            "Encrypt",
-            "crypto/round-trip",
-            "",
-            what,
-            request,
-            "EncryptResponse",
-        ) else {
+        let Some(answer) = p.expect_200("Encrypt", "crypto/round-trip", "", what, request) else {
             return;
         };
         let Some(mut sealed) = Sealed::from_answer(&answer) else {

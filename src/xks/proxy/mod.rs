@@ -45,6 +45,8 @@ pub const KEY_MAIN: &str = "ckscheck-aes-1";
 pub const KEY_ENCRYPT_ONLY: &str = "ckscheck-aes-encrypt-only";
 /// An enabled key allowed to decrypt only.
 pub const KEY_DECRYPT_ONLY: &str = "ckscheck-aes-decrypt-only";
+/// An enabled key with no usage at all (AWS's test client's "impotent key").
+pub const KEY_NO_USAGE: &str = "ckscheck-aes-no-usage";
 /// A disabled key with both usages.
 pub const KEY_DISABLED: &str = "ckscheck-aes-disabled";
 
@@ -95,9 +97,11 @@ pub struct Prefix {
 pub struct KeyDef {
     /// The external key id (≤ 128 chars of `A-Z a-z 0-9 - . _`).
     pub id: String,
-    /// Allowed usages as GetKeyMetadata reports them, e.g. `ENCRYPT`, `DECRYPT`.
+    /// Allowed usages as GetKeyMetadata reports them, e.g. `ENCRYPT`, `DECRYPT` (`[]`: none).
     pub usage: Vec<String>,
-    /// False: GetKeyMetadata says DISABLED and Encrypt/Decrypt fail with InvalidStateException.
+    /// False: GetKeyMetadata says DISABLED and Encrypt/Decrypt fail with InvalidStateException
+    /// (default true).
+    #[serde(default = "keys::enabled_by_default")]
     pub enabled: bool,
     /// The AES-256 key (base64 in the file); random when absent.
     #[serde(default, deserialize_with = "keys::material_from_base64")]
@@ -126,7 +130,7 @@ impl KeyDef {
         }
     }
 
-    /// The reference keys: main, encrypt-only, decrypt-only and disabled. Their material is
+    /// The reference keys: main, encrypt-only, decrypt-only, no-usage and disabled. Their material is
     /// fixed and public (SHA-256 of `ckscheck reference XKS key <id>`), so a ciphertext from one
     /// reference proxy decrypts in another: a reproducer replays against `ckscheck xks serve`.
     pub fn reference() -> Vec<KeyDef> {
@@ -140,6 +144,7 @@ impl KeyDef {
             fixed(KeyDef::new(KEY_MAIN, &["ENCRYPT", "DECRYPT"], true)),
             fixed(KeyDef::new(KEY_ENCRYPT_ONLY, &["ENCRYPT"], true)),
             fixed(KeyDef::new(KEY_DECRYPT_ONLY, &["DECRYPT"], true)),
+            fixed(KeyDef::new(KEY_NO_USAGE, &[], true)),
             fixed(KeyDef::new(KEY_DISABLED, &["ENCRYPT", "DECRYPT"], false)),
         ]
     }
@@ -147,7 +152,7 @@ impl KeyDef {
 
 impl ProxyConfig {
     /// The reference configuration: region `us-east-1`, one prefix with the default and the
-    /// rotated credential, the four reference keys, no faults, no mTLS, 300 s skew.
+    /// rotated credential, the five reference keys, no faults, no mTLS, 300 s skew.
     pub fn reference(host: &str) -> ProxyConfig {
         ProxyConfig {
             host: host.into(),

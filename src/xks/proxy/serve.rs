@@ -30,15 +30,16 @@ Credentials: XKS_ACCESS_KEY_ID and XKS_SECRET_ACCESS_KEY when both are set (20-3
 CKSCHECKXKSPROXYREFERENCEKEY27, secret DEFAULT_SECRET_ACCESS_KEY in src/xks/proxy/mod.rs) and its \
 rotated companion (CKSCHECKROTATEDKEY23). Secrets are never printed.
 
-Keys file (TOML), one table per key; material is 32 bytes of base64, random when absent:
+Keys file (TOML), one table per key; material is 32 bytes of base64, random when absent; enabled \
+defaults to true; usage = [] is a key with no usage (AWS's test client's \"impotent key\"):
   [[key]]
   id = \"my-key-1\"
   usage = [\"ENCRYPT\", \"DECRYPT\"]
   enabled = true
   material = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"
 
-Without --keys: ckscheck-aes-1 (both usages), ckscheck-aes-encrypt-only, ckscheck-aes-decrypt-only \
-and ckscheck-aes-disabled, with fixed public test material (the embedded proxy of `ckscheck xks \
+Without --keys: ckscheck-aes-1 (both usages), ckscheck-aes-encrypt-only, ckscheck-aes-decrypt-only, \
+ckscheck-aes-no-usage and ckscheck-aes-disabled, with fixed public test material (the embedded proxy of `ckscheck xks \
 run` has the same, so its curl reproducers replay here). A keys file without material gives \
 random keys: their ciphertexts do not survive a restart.")]
 pub struct ServeArgs {
