@@ -558,3 +558,80 @@ fn a_key_with_no_usage_must_refuse_encrypt_and_decrypt() {
         rt.block_on(proxy.stop());
     }
 }
+
+/// `xks run --json`: a failure carries its reproduction as structured fields a pipeline can read
+/// (`steps`, `exchanges` with method, path, status, latency and both bodies, one `curl` line per
+/// exchange), not only the `reproducer` text; no secret in any of them.
+#[test]
+fn a_json_failure_has_structured_exchanges_and_curl_lines() {
+    use ckscheck::xks::proxy::DEFAULT_SECRET_ACCESS_KEY;
+    let json = temp_file("structured.json", "");
+    let (code, out) = ckscheck(
+        &[
+            "xks",
+            "run",
+            "--cases",
+            "8",
+            "--seed",
+            "5",
+            "--fault",
+            "ignores-key-usage",
+            "--filter",
+            "xks-key-usage",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        !text.contains(DEFAULT_SECRET_ACCESS_KEY),
+        "the secret leaked"
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "xks-key-usage")
+        .unwrap();
+    let failure = &check["failures"][0];
+    let exchanges = failure["exchanges"].as_array().expect("exchanges");
+    let curl = failure["curl"].as_array().expect("curl");
+    let steps = failure["steps"].as_array().expect("steps");
+    assert!(!exchanges.is_empty(), "{failure:#}");
+    assert_eq!(curl.len(), exchanges.len(), "{failure:#}");
+    assert_eq!(steps.len(), exchanges.len(), "{failure:#}");
+    // The encrypt-only key's Decrypt was accepted: the exchange says so in structured form.
+    let decrypt = exchanges
+        .iter()
+        .find(|e| {
+            e["operation"] == "Decrypt"
+                && e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/keys/ckscheck-aes-encrypt-only/decrypt"))
+        })
+        .unwrap_or_else(|| panic!("the failing Decrypt: {failure:#}"));
+    assert_eq!(decrypt["method"], "POST", "{decrypt:#}");
+    assert_eq!(decrypt["status"], 200, "{decrypt:#}");
+    assert!(
+        decrypt["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{decrypt:#}"
+    );
+    assert!(decrypt["request"]["ciphertext"].is_string(), "{decrypt:#}");
+    assert!(decrypt["response"]["plaintext"].is_string(), "{decrypt:#}");
+    for line in curl {
+        let line = line.as_str().unwrap();
+        assert!(
+            line.starts_with("curl -sS -i -X POST https://localhost:4443/"),
+            "{line}"
+        );
+        assert!(line.contains("$XKS_SECRET_ACCESS_KEY"), "{line}");
+    }
+    assert!(
+        failure["reproducer"]
+            .as_str()
+            .is_some_and(|r| r.contains("curl"))
+    );
+}

@@ -278,6 +278,7 @@ mod tests {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         }
     }
 

@@ -278,6 +278,7 @@ mod tests {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         });
         sample::resolve(&mut report, &crate::deviation::Policy::default());
         let xml = junit_xml(&report);

@@ -106,6 +106,22 @@ pub struct FailureDetail {
     /// requests (the XKS certification checks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reproducer: Option<String>,
+    /// The same reproduction as structured fields, for checks whose steps are not KMS requests
+    /// (XKS): the JSON report's `steps`, `exchanges` and `curl` come from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<RawReproduction>,
+}
+
+/// A reproduction whose requests are not KMS operations (the XKS proxy API), secrets masked.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RawReproduction {
+    /// One line per exchange: what the request was.
+    pub steps: Vec<String>,
+    /// One object per exchange: `operation`, `what`, `method`, `path`, `request`, `status`,
+    /// `error_name`, `latency_ms`, `response` (or `error` when no answer came).
+    pub exchanges: Vec<Value>,
+    /// One curl command per exchange.
+    pub curl: Vec<String>,
 }
 
 /// The results of a whole run.
@@ -745,6 +761,7 @@ pub(crate) mod sample {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         }
     }
 
@@ -975,6 +992,7 @@ pub(crate) mod sample {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         };
         let mut policy = Policy::default();
         policy.unimplemented.insert(

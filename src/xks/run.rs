@@ -348,7 +348,13 @@ impl Prepared {
             outcome,
             started,
             requests,
-            |c| (reproduce::render(c, &self.facts), replay.clone()),
+            |c| {
+                (
+                    reproduce::render(c, &self.facts),
+                    replay.clone(),
+                    reproduce::structured(c, &self.facts),
+                )
+            },
             self.ctx.seed,
             self.ctx.strict,
         );

@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use crate::oracle::{Family, Verdict};
-use crate::report::{CheckReport, FailureDetail};
+use crate::report::{CheckReport, FailureDetail, RawReproduction};
 use crate::sigv4::Credential;
 use crate::spec::Spec;
 use crate::xks::client::{RawRequest, SendError, XksClient, XksReply};
@@ -262,7 +262,7 @@ pub fn report(
     outcome: Outcome,
     started: Instant,
     requests: u64,
-    render: impl Fn(&Counterexample) -> (String, String),
+    render: impl Fn(&Counterexample) -> (String, String, RawReproduction),
     seed: u64,
     strict: bool,
 ) -> CheckReport {
@@ -273,7 +273,7 @@ pub fn report(
             .map(|f| format!("{} [{}]: {}", f.operation, f.rule, f.message))
             .collect::<Vec<_>>()
             .join("\n");
-        let (reproducer, replay) = render(c);
+        let (reproducer, replay, raw) = render(c);
         FailureDetail {
             signature: None,
             summary,
@@ -284,6 +284,7 @@ pub fn report(
             diff: None,
             replay: Some(replay),
             reproducer: Some(reproducer),
+            raw: Some(raw),
         }
     });
     let mut report = CheckReport {
