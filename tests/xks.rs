@@ -306,9 +306,24 @@ fn xks_run_exit_codes_reports_and_reproducers_without_the_secret() {
         assert!(!t.contains(DEFAULT_SECRET_ACCESS_KEY), "the secret leaked");
     }
 
-    let (code, out) = ckscheck(&["xks", "run", "--endpoint-url", "http://localhost:1"], &[]);
+    let (code, out) = ckscheck(&["xks", "run", "--endpoint-url", "ftp://localhost:1"], &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("must be https://"), "{out}");
+    let (code, out) = ckscheck(
+        &[
+            "xks",
+            "run",
+            "--endpoint-url",
+            "http://localhost:1",
+            "--key-id",
+            "k",
+            "--ca-cert",
+            "ca.pem",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("plain http://"), "{out}");
     let (code, out) = ckscheck(
         &[
             "xks",
@@ -634,4 +649,148 @@ fn a_json_failure_has_structured_exchanges_and_curl_lines() {
             .as_str()
             .is_some_and(|r| r.contains("curl"))
     );
+}
+
+/// `xks serve --plain-http` started as a process, and its endpoint (`http://localhost:PORT`).
+fn serve_plain_http() -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ckscheck"))
+        .args(["xks", "serve", "--plain-http", "--port", "0"])
+        .env_remove("XKS_ACCESS_KEY_ID")
+        .env_remove("XKS_SECRET_ACCESS_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ckscheck xks serve starts");
+    let stdout = child.stdout.take().unwrap();
+    // Read on in the background: a closed pipe would fail the server's later writes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(url) = line.trim().strip_prefix("endpoint:") {
+            return (child, url.trim().to_string());
+        }
+    }
+    let _ = child.kill();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    panic!("xks serve --plain-http printed no endpoint:\n{seen}{err}");
+}
+
+/// `xks run` against a plain-HTTP proxy (`xks serve --plain-http`): accepted; the output, the
+/// JSON and the JUnit report all say TLS was not certified; `tls/https-required` is a SHOULD
+/// finding (exit 0 without --strict, 1 with it), and the TLS checks are reported as not run.
+#[test]
+fn a_plain_http_proxy_is_certified_without_tls_and_every_report_says_so() {
+    use ckscheck::xks::proxy::{DEFAULT_CREDENTIAL, DEFAULT_URI_PATH, KEY_MAIN};
+    let (mut server, url) = serve_plain_http();
+    assert!(url.starts_with("http://"), "{url}");
+    let json = temp_file("plain.json", "");
+    let junit = temp_file("plain.xml", "");
+    let env = [
+        (
+            "XKS_ACCESS_KEY_ID",
+            DEFAULT_CREDENTIAL.access_key_id.as_str(),
+        ),
+        (
+            "XKS_SECRET_ACCESS_KEY",
+            DEFAULT_CREDENTIAL.secret_access_key.as_str(),
+        ),
+    ];
+    let run = |strict: bool| {
+        let mut args = vec![
+            "xks",
+            "run",
+            "--endpoint-url",
+            &url,
+            "--uri-path",
+            DEFAULT_URI_PATH,
+            "--key-id",
+            KEY_MAIN,
+            "--cases",
+            "8",
+            "--seed",
+            "2",
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        ckscheck(&args, &env)
+    };
+    let (code, out) = run(false);
+    let (strict_code, strict_out) = run(true);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 0, "{out}");
+    let top = out.lines().take(3).collect::<Vec<_>>().join("\n");
+    assert!(
+        top.contains("TLS was not part of this certification"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&DEFAULT_CREDENTIAL.secret_access_key),
+        "the secret leaked"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"name="caveat""#) && xml.contains("TLS was not part of this certification"),
+        "{xml}"
+    );
+    assert_eq!(
+        strict_code, 1,
+        "a strict run fails on the SHOULD:\n{strict_out}"
+    );
+    assert!(strict_out.contains("[tls/https-required]"), "{strict_out}");
+    // The JSON report of the strict run (written last).
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        report["caveats"][0]
+            .as_str()
+            .is_some_and(|c| c.contains("TLS was not part of this certification")),
+        "{}",
+        report["caveats"]
+    );
+    let auth = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "xks-authentication")
+        .unwrap();
+    let finding = |rule: &str| {
+        auth["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule} finding: {auth:#}"))
+            .clone()
+    };
+    let https = finding("tls/https-required");
+    assert!(
+        https["message"].as_str().unwrap().starts_with("(SHOULD)"),
+        "{https}"
+    );
+    for rule in ["tls/certificate", "auth/mtls"] {
+        let f = finding(rule);
+        assert!(
+            f["message"].as_str().unwrap().starts_with("not run:")
+                && f["message"].as_str().unwrap().contains("plain http://"),
+            "{f}"
+        );
+    }
 }

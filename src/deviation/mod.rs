@@ -302,6 +302,7 @@ mod tests {
             faults: Vec::new(),
             checks,
             catalogue: Catalogue::default(),
+            caveats: Vec::new(),
         }
     }
 

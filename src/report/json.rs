@@ -12,7 +12,8 @@ const PROBE: &str = "probe";
 
 /// The run as JSON:
 ///
-/// - `seed`, `endpoint`, `embedded`, `region`, `strict`, `totals` (`checks`, `passed`,
+/// - `seed`, `endpoint`, `embedded`, `region`, `strict`, `caveats` (what the run did not
+///   certify, e.g. TLS over plain HTTP), `totals` (`checks`, `passed`,
 ///   `failed`, `ignored`);
 /// - `checks`, each with `name`, `family`, `explain`, `cases`, `requests`, `duration_ms`,
 ///   `status` (`passed`/`failed`/`ignored`), `findings`, `exercised`, `metrics`, `failures`
@@ -77,6 +78,7 @@ pub fn json_report(report: &RunReport) -> Value {
         "embedded": report.is_embedded(),
         "region": report.region,
         "strict": report.strict,
+        "caveats": report.caveats,
         "totals": report.totals(),
         "checks": checks,
         "deviations": deviations,

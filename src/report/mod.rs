@@ -141,6 +141,9 @@ pub struct RunReport {
     pub checks: Vec<CheckReport>,
     /// The run's distinct deviations (empty until the run has ended).
     pub catalogue: crate::deviation::Catalogue,
+    /// What the run did not certify, said at the top of every report (e.g. `xks run` over plain
+    /// HTTP: TLS was not part of it); empty for a full run.
+    pub caveats: Vec<String>,
 }
 
 /// How a check ended, as every writer shows it.
@@ -894,6 +897,7 @@ pub(crate) mod sample {
                 ),
             ],
             catalogue: Default::default(),
+            caveats: Vec::new(),
         };
         resolve(&mut report, &Policy::default());
         report

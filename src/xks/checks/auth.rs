@@ -187,8 +187,39 @@ fn rotation(p: &mut Probe, good: &RawRequest) {
     }
 }
 
+/// Over plain HTTP: the SHOULD finding that KMS needs HTTPS, and the TLS checks as not run.
+fn plain_http(p: &mut Probe) {
+    p.find(
+        "GetHealthStatus",
+        "tls/https-required",
+        "expected an https:// endpoint, got plain http://",
+        "the endpoint is plain http://: KMS connects to an XKS proxy only over HTTPS (fine behind a TLS-terminating load balancer; certify that TLS separately)",
+        None,
+    );
+    for (rule, what) in [
+        (
+            "tls/certificate",
+            "the server certificate (trusted chain, names the host)",
+        ),
+        ("auth/mtls", "mutual TLS"),
+    ] {
+        p.verdict.find(
+            Severity::Warning,
+            "GetHealthStatus",
+            rule,
+            "not run: plain HTTP",
+            format!("not run: {what} needs TLS, and the endpoint is plain http://"),
+            None,
+        );
+    }
+}
+
 fn mutual_tls(p: &mut Probe) {
     let target = p.ctx.client.target.as_ref();
+    if target.is_plain_http() {
+        plain_http(p);
+        return;
+    }
     if target.identity.is_none() {
         p.verdict.find(
             Severity::Warning,

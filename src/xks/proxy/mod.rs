@@ -80,6 +80,9 @@ pub struct ProxyConfig {
     /// listed (e.g. `ConnectCustomKeyStore`: a proxy that broke after its store was created);
     /// every other request is answered as by a correct proxy. `ignores-skew` stays global.
     pub fault_operations: Option<Vec<String>>,
+    /// Serve plain HTTP instead of HTTPS (a proxy behind a TLS-terminating load balancer);
+    /// KMS itself connects only over HTTPS.
+    pub plain_http: bool,
 }
 
 /// One URI path prefix (`[/<prefix>]/kms/xks/v1`) and the credentials that may call it.
@@ -167,6 +170,7 @@ impl ProxyConfig {
             client_ca: None,
             max_skew: Duration::from_secs(300),
             fault_operations: None,
+            plain_http: false,
         }
     }
 }
@@ -181,15 +185,18 @@ pub struct RunningProxy {
     pub host: String,
     /// The CA that signed the server certificate (it can also sign client certificates).
     pub authority: Arc<tls::Authority>,
+    /// Whether it serves plain HTTP rather than HTTPS.
+    pub plain_http: bool,
     app: Arc<handler::App>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl RunningProxy {
-    /// The endpoint URL, `https://HOST:PORT`.
+    /// The endpoint URL, `https://HOST:PORT` (`http://` when it serves plain HTTP).
     pub fn url(&self) -> String {
-        format!("https://{}:{}", self.host, self.addr.port())
+        let scheme = if self.plain_http { "http" } else { "https" };
+        format!("{scheme}://{}:{}", self.host, self.addr.port())
     }
 
     /// Requests being answered now (headers read, answer not yet sent).
@@ -217,17 +224,14 @@ pub async fn start(listener: TcpListener, config: ProxyConfig) -> Result<Running
     let tls_config = tls::server_config(&identity, config.client_ca.as_ref())?;
     let app = Arc::new(handler::App::new(&config)?);
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(server::serve(
-        listener,
-        Arc::new(tls_config),
-        app.clone(),
-        stopped,
-    ));
+    let tls = (!config.plain_http).then(|| Arc::new(tls_config));
+    let task = tokio::spawn(server::serve(listener, tls, app.clone(), stopped));
     Ok(RunningProxy {
         addr,
         ca_pem: authority.cert_pem.clone(),
         host: config.host,
         authority,
+        plain_http: config.plain_http,
         app,
         stop,
         task,
