@@ -57,6 +57,18 @@ pub fn run(ctx: &Ctx) -> Outcome {
             },
         );
         bad(
+            "signed with a malformed access key id (Invalid + the real one, as AWS's test client)",
+            "auth/sigv4",
+            &|r: &mut RawRequest| {
+                if let Some(s) = &mut r.signing {
+                    s.credential = Credential::new(
+                        format!("Invalid{}", cred.access_key_id),
+                        &cred.secret_access_key,
+                    );
+                }
+            },
+        );
+        bad(
             "signed for service kms instead of kms-xks-proxy",
             "auth/sigv4",
             &|r: &mut RawRequest| {
@@ -231,31 +243,45 @@ fn mutual_tls(p: &mut Probe) {
         );
         return;
     }
-    let bare = XksTarget {
-        identity: None,
-        ..target.clone()
-    };
-    let Ok(client) = XksClient::new(bare) else {
-        return;
-    };
-    let request = client.request("GetHealthStatus", None, &requests::health("KmsHealthCheck"));
-    let reply = p.ctx.block_on(client.send(&request));
-    let accepted = reply.as_ref().is_ok_and(|r| r.status == 200);
-    p.exchanges.push(super::probe::Exchange {
-        operation: "GetHealthStatus".into(),
-        what: "GetHealthStatus without a client certificate".into(),
-        request,
-        reply,
-    });
-    if accepted {
-        let at = Some(p.exchanges.len() - 1);
-        p.find(
-            "GetHealthStatus",
-            "auth/mtls",
-            "expected a client without a certificate refused, got 200",
-            "a client without a certificate was served",
-            at,
-        );
+    // As AWS's test client (bogus-mtls): no certificate, and a certificate from a CA the
+    // proxy does not trust (the test client uses a self-signed one).
+    let stranger = crate::xks::tls::Authority::generate("ckscheck untrusted client CA")
+        .and_then(|ca| ca.client("cks.kms.us-east-1.amazonaws.com"))
+        .ok();
+    let cases = [
+        ("without a client certificate", None),
+        ("with a client certificate from an untrusted CA", stranger),
+    ];
+    for (how, identity) in cases {
+        if how.contains("untrusted") && identity.is_none() {
+            continue;
+        }
+        let other = XksTarget {
+            identity,
+            ..target.clone()
+        };
+        let Ok(client) = XksClient::new(other) else {
+            continue;
+        };
+        let request = client.request("GetHealthStatus", None, &requests::health("KmsHealthCheck"));
+        let reply = p.ctx.block_on(client.send(&request));
+        let accepted = reply.as_ref().is_ok_and(|r| r.status == 200);
+        p.exchanges.push(super::probe::Exchange {
+            operation: "GetHealthStatus".into(),
+            what: format!("GetHealthStatus {how}"),
+            request,
+            reply,
+        });
+        if accepted {
+            let at = Some(p.exchanges.len() - 1);
+            p.find(
+                "GetHealthStatus",
+                "auth/mtls",
+                format!("expected a client {how} refused, got 200"),
+                format!("a client {how} was served"),
+                at,
+            );
+        }
     }
 }
 
@@ -271,6 +297,28 @@ fn uri_rules(p: &mut Probe, key: &str) {
         wrong,
         "InvalidUriPathException",
     );
+    // As AWS's test client: `/invalid` added to the prefix, for each operation.
+    let uri_path = p.ctx.client.target.uri_path.clone();
+    let base = uri_path.trim_end_matches('/');
+    let invalid = match base.rfind("/kms/xks/") {
+        Some(i) => format!("{}/invalid{}", &base[..i], &base[i..]),
+        None => format!("{base}/invalid"),
+    };
+    for (op, body) in [
+        ("GetKeyMetadata", requests::metadata()),
+        ("Encrypt", requests::encrypt(b"ckscheck", None, false)),
+    ] {
+        let mut wrong = p.request(op, Some(key), &body);
+        wrong.path = wrong.path.replacen(base, &invalid, 1);
+        p.expect_error(
+            op,
+            "uri/unknown-path",
+            "a URI path prefix with /invalid added",
+            format!("{op} under the URI path {invalid}"),
+            wrong,
+            "InvalidUriPathException",
+        );
+    }
     let mut wrong = p.request("Encrypt", Some(key), &health);
     wrong.path = wrong.path.replace("/encrypt", "/frobnicate");
     p.expect_error(
