@@ -687,6 +687,7 @@ fn serve_plain_http() -> (std::process::Child, String) {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     let mut err = String::new();
     if let Some(mut e) = child.stderr.take() {
         let _ = std::io::Read::read_to_string(&mut e, &mut err);
