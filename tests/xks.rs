@@ -142,8 +142,9 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
 }
 
 /// `xks run` against a proxy given by URL, with a client certificate: the authentication
-/// check exercises mTLS, which passes when the proxy requires a certificate and warns
-/// (failing only a strict run) when it serves anyone.
+/// check exercises mTLS (no certificate, and one from an untrusted CA), which passes when the
+/// proxy requires a trusted certificate and warns (failing only a strict run) when it serves
+/// anyone.
 #[test]
 fn mutual_tls_is_exercised_against_a_proxy_given_by_url() {
     use ckscheck::xks::proxy::{DEFAULT_CREDENTIAL, KEY_MAIN, ProxyConfig, start_on_loopback};
@@ -197,9 +198,15 @@ fn mutual_tls_is_exercised_against_a_proxy_given_by_url() {
                 report.failures.is_empty(),
                 "a SHOULD does not fail a non-strict run"
             );
-            assert_eq!(mtls.len(), 1, "{:?}", report.verdict.findings);
-            assert_eq!(mtls[0].severity, ckscheck::oracle::Severity::Unsettled);
-            assert!(mtls[0].message.contains("(SHOULD)"), "{}", mtls[0].message);
+            // Served without a certificate, and with one from a CA it does not trust (AWS's
+            // test client's self-signed case).
+            assert_eq!(mtls.len(), 2, "{:?}", report.verdict.findings);
+            for f in &mtls {
+                assert_eq!(f.severity, ckscheck::oracle::Severity::Unsettled);
+                assert!(f.message.contains("(SHOULD)"), "{}", f.message);
+            }
+            assert!(mtls[0].message.contains("without a client certificate"));
+            assert!(mtls[1].message.contains("from an untrusted CA"));
         }
         rt.block_on(proxy.stop());
     }
@@ -306,9 +313,24 @@ fn xks_run_exit_codes_reports_and_reproducers_without_the_secret() {
         assert!(!t.contains(DEFAULT_SECRET_ACCESS_KEY), "the secret leaked");
     }
 
-    let (code, out) = ckscheck(&["xks", "run", "--endpoint-url", "http://localhost:1"], &[]);
+    let (code, out) = ckscheck(&["xks", "run", "--endpoint-url", "ftp://localhost:1"], &[]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("must be https://"), "{out}");
+    let (code, out) = ckscheck(
+        &[
+            "xks",
+            "run",
+            "--endpoint-url",
+            "http://localhost:1",
+            "--key-id",
+            "k",
+            "--ca-cert",
+            "ca.pem",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("plain http://"), "{out}");
     let (code, out) = ckscheck(
         &[
             "xks",
@@ -486,4 +508,297 @@ fn a_fixed_check_shows_only_the_exchanges_that_fail() {
         !text.contains("signed as KMS signs it"),
         "a passing exchange is not shown:\n{text}"
     );
+}
+
+/// A proxy whose GetKeyMetadata answers a wrong keySpec fails xks-metadata, whose subject that
+/// is, and no other check: xks-authentication's baseline needs only a 200, xks-key-usage judges
+/// only usages and status, and both still run and pass their own subject.
+#[test]
+fn a_wrong_keyspec_fails_xks_metadata_and_no_other_check() {
+    let failed = failing(&[ProxyFault::MetadataWrongKeyspec], true, 8, |_| true);
+    let names: Vec<&str> = failed.keys().map(String::as_str).collect();
+    assert_eq!(names, ["xks-metadata"], "{failed:#?}");
+    assert!(failed["xks-metadata"].contains("AES_128"), "{failed:#?}");
+}
+
+/// `--key-id-no-usage` against a proxy given by URL whose keys include one with no usage (AWS's
+/// test client's "impotent key"): the correct proxy passes xks-key-usage, and one that ignores
+/// key usage fails it on that key's Encrypt and Decrypt.
+#[test]
+fn a_key_with_no_usage_must_refuse_encrypt_and_decrypt() {
+    use ckscheck::xks::proxy::{
+        DEFAULT_CREDENTIAL, DEFAULT_URI_PATH, KEY_MAIN, KeyDef, ProxyConfig, start_on_loopback,
+    };
+    let rt = runtime();
+    for faults in [vec![], vec![ProxyFault::IgnoresKeyUsage]] {
+        let mut config = ProxyConfig::reference("localhost");
+        config.keys = vec![
+            KeyDef::new(KEY_MAIN, &["ENCRYPT", "DECRYPT"], true),
+            KeyDef::new("impotent_key", &[], true),
+        ];
+        config.faults = faults.clone();
+        let proxy = rt.block_on(start_on_loopback(config)).unwrap();
+        let ca = temp_file(&format!("no-usage-{}.pem", faults.len()), &proxy.ca_pem);
+        let url = format!("https://localhost:{}", proxy.addr.port());
+        let (code, out) = ckscheck(
+            &[
+                "xks",
+                "run",
+                "--endpoint-url",
+                &url,
+                "--uri-path",
+                DEFAULT_URI_PATH,
+                "--ca-cert",
+                ca.to_str().unwrap(),
+                "--key-id",
+                KEY_MAIN,
+                "--key-id-no-usage",
+                "impotent_key",
+                "--filter",
+                "xks-key-usage",
+            ],
+            &[
+                ("XKS_ACCESS_KEY_ID", &DEFAULT_CREDENTIAL.access_key_id),
+                (
+                    "XKS_SECRET_ACCESS_KEY",
+                    &DEFAULT_CREDENTIAL.secret_access_key,
+                ),
+            ],
+        );
+        if faults.is_empty() {
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains("xks-key-usage ... ok"), "{out}");
+        } else {
+            assert_eq!(code, 1, "{out}");
+            for what in [
+                "Encrypt with AAD with no-usage key impotent_key: expected 400 InvalidKeyUsageException, got 200",
+                "Decrypt with no-usage key impotent_key: expected 400 InvalidKeyUsageException",
+            ] {
+                assert!(out.contains(what), "{what}:\n{out}");
+            }
+        }
+        rt.block_on(proxy.stop());
+    }
+}
+
+/// `xks run --json`: a failure carries its reproduction as structured fields a pipeline can read
+/// (`steps`, `exchanges` with method, path, status, latency and both bodies, one `curl` line per
+/// exchange), not only the `reproducer` text; no secret in any of them.
+#[test]
+fn a_json_failure_has_structured_exchanges_and_curl_lines() {
+    use ckscheck::xks::proxy::DEFAULT_SECRET_ACCESS_KEY;
+    let json = temp_file("structured.json", "");
+    let (code, out) = ckscheck(
+        &[
+            "xks",
+            "run",
+            "--cases",
+            "8",
+            "--seed",
+            "5",
+            "--fault",
+            "ignores-key-usage",
+            "--filter",
+            "xks-key-usage",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(code, 1, "{out}");
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(
+        !text.contains(DEFAULT_SECRET_ACCESS_KEY),
+        "the secret leaked"
+    );
+    let report: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "xks-key-usage")
+        .unwrap();
+    let failure = &check["failures"][0];
+    let exchanges = failure["exchanges"].as_array().expect("exchanges");
+    let curl = failure["curl"].as_array().expect("curl");
+    let steps = failure["steps"].as_array().expect("steps");
+    assert!(!exchanges.is_empty(), "{failure:#}");
+    assert_eq!(curl.len(), exchanges.len(), "{failure:#}");
+    assert_eq!(steps.len(), exchanges.len(), "{failure:#}");
+    // The encrypt-only key's Decrypt was accepted: the exchange says so in structured form.
+    let decrypt = exchanges
+        .iter()
+        .find(|e| {
+            e["operation"] == "Decrypt"
+                && e["path"]
+                    .as_str()
+                    .is_some_and(|p| p.ends_with("/keys/ckscheck-aes-encrypt-only/decrypt"))
+        })
+        .unwrap_or_else(|| panic!("the failing Decrypt: {failure:#}"));
+    assert_eq!(decrypt["method"], "POST", "{decrypt:#}");
+    assert_eq!(decrypt["status"], 200, "{decrypt:#}");
+    assert!(
+        decrypt["latency_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+        "{decrypt:#}"
+    );
+    assert!(decrypt["request"]["ciphertext"].is_string(), "{decrypt:#}");
+    assert!(decrypt["response"]["plaintext"].is_string(), "{decrypt:#}");
+    for line in curl {
+        let line = line.as_str().unwrap();
+        assert!(
+            line.starts_with("curl -sS -i -X POST https://localhost:4443/"),
+            "{line}"
+        );
+        assert!(line.contains("$XKS_SECRET_ACCESS_KEY"), "{line}");
+    }
+    assert!(
+        failure["reproducer"]
+            .as_str()
+            .is_some_and(|r| r.contains("curl"))
+    );
+}
+
+/// `xks serve --plain-http` started as a process, and its endpoint (`http://localhost:PORT`).
+fn serve_plain_http() -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ckscheck"))
+        .args(["xks", "serve", "--plain-http", "--port", "0"])
+        .env_remove("XKS_ACCESS_KEY_ID")
+        .env_remove("XKS_SECRET_ACCESS_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ckscheck xks serve starts");
+    let stdout = child.stdout.take().unwrap();
+    // Read on in the background: a closed pipe would fail the server's later writes.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = String::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(url) = line.trim().strip_prefix("endpoint:") {
+            return (child, url.trim().to_string());
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    panic!("xks serve --plain-http printed no endpoint:\n{seen}{err}");
+}
+
+/// `xks run` against a plain-HTTP proxy (`xks serve --plain-http`): accepted; the output, the
+/// JSON and the JUnit report all say TLS was not certified; `tls/https-required` is a SHOULD
+/// finding (exit 0 without --strict, 1 with it), and the TLS checks are reported as not run.
+#[test]
+fn a_plain_http_proxy_is_certified_without_tls_and_every_report_says_so() {
+    use ckscheck::xks::proxy::{DEFAULT_CREDENTIAL, DEFAULT_URI_PATH, KEY_MAIN};
+    let (mut server, url) = serve_plain_http();
+    assert!(url.starts_with("http://"), "{url}");
+    let json = temp_file("plain.json", "");
+    let junit = temp_file("plain.xml", "");
+    let env = [
+        (
+            "XKS_ACCESS_KEY_ID",
+            DEFAULT_CREDENTIAL.access_key_id.as_str(),
+        ),
+        (
+            "XKS_SECRET_ACCESS_KEY",
+            DEFAULT_CREDENTIAL.secret_access_key.as_str(),
+        ),
+    ];
+    let run = |strict: bool| {
+        let mut args = vec![
+            "xks",
+            "run",
+            "--endpoint-url",
+            &url,
+            "--uri-path",
+            DEFAULT_URI_PATH,
+            "--key-id",
+            KEY_MAIN,
+            "--cases",
+            "8",
+            "--seed",
+            "2",
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ];
+        if strict {
+            args.push("--strict");
+        }
+        ckscheck(&args, &env)
+    };
+    let (code, out) = run(false);
+    let (strict_code, strict_out) = run(true);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(code, 0, "{out}");
+    let top = out.lines().take(3).collect::<Vec<_>>().join("\n");
+    assert!(
+        top.contains("TLS was not part of this certification"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&DEFAULT_CREDENTIAL.secret_access_key),
+        "the secret leaked"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains(r#"name="caveat""#) && xml.contains("TLS was not part of this certification"),
+        "{xml}"
+    );
+    assert_eq!(
+        strict_code, 1,
+        "a strict run fails on the SHOULD:\n{strict_out}"
+    );
+    assert!(strict_out.contains("[tls/https-required]"), "{strict_out}");
+    // The JSON report of the strict run (written last).
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(
+        report["caveats"][0]
+            .as_str()
+            .is_some_and(|c| c.contains("TLS was not part of this certification")),
+        "{}",
+        report["caveats"]
+    );
+    let auth = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "xks-authentication")
+        .unwrap();
+    let finding = |rule: &str| {
+        auth["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == rule)
+            .unwrap_or_else(|| panic!("no {rule} finding: {auth:#}"))
+            .clone()
+    };
+    let https = finding("tls/https-required");
+    assert!(
+        https["message"].as_str().unwrap().starts_with("(SHOULD)"),
+        "{https}"
+    );
+    for rule in ["tls/certificate", "auth/mtls"] {
+        let f = finding(rule);
+        assert!(
+            f["message"].as_str().unwrap().starts_with("not run:")
+                && f["message"].as_str().unwrap().contains("plain http://"),
+            "{f}"
+        );
+    }
 }

@@ -278,6 +278,7 @@ mod tests {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         }
     }
 
@@ -301,6 +302,7 @@ mod tests {
             faults: Vec::new(),
             checks,
             catalogue: Catalogue::default(),
+            caveats: Vec::new(),
         }
     }
 

@@ -600,6 +600,7 @@ mod tests {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         });
         sample::resolve(&mut report, &crate::deviation::Policy::default());
         let text = failure_text(&report.checks[0], &report);

@@ -12,12 +12,14 @@ const PROBE: &str = "probe";
 
 /// The run as JSON:
 ///
-/// - `seed`, `endpoint`, `embedded`, `region`, `strict`, `totals` (`checks`, `passed`,
+/// - `seed`, `endpoint`, `embedded`, `region`, `strict`, `caveats` (what the run did not
+///   certify, e.g. TLS over plain HTTP), `totals` (`checks`, `passed`,
 ///   `failed`, `ignored`);
 /// - `checks`, each with `name`, `family`, `explain`, `cases`, `requests`, `duration_ms`,
 ///   `status` (`passed`/`failed`/`ignored`), `findings`, `exercised`, `metrics`, `failures`
 ///   (one per counterexample: `signature` (null for a scenario's or a trial that could not
-///   run), `summary`, `seed`, `replay`, `reproducer`, `steps`, `exchanges`, `aws_cli`, `curl`),
+///   run), `summary`, `seed`, `replay`, `reproducer`, `steps`, `exchanges`, `aws_cli`, `curl`;
+///   for an XKS check these come from [`FailureDetail::raw`], `aws_cli` empty),
 ///   `deviations` (the trial's distinct deviations: `id`, `operation`, `rule`, `summary`,
 ///   `status`, and `folded`, `failure` (index into `failures`) when set) and `capped` (a note
 ///   when the check stopped at its deviation cap; null otherwise);
@@ -76,6 +78,7 @@ pub fn json_report(report: &RunReport) -> Value {
         "embedded": report.is_embedded(),
         "region": report.region,
         "strict": report.strict,
+        "caveats": report.caveats,
         "totals": report.totals(),
         "checks": checks,
         "deviations": deviations,
@@ -125,8 +128,16 @@ fn reproduction(report: &RunReport, f: &FailureDetail) -> Map<String, Value> {
     } else {
         report.endpoint.as_str()
     };
-    let steps: Vec<_> = f.steps.iter().map(redact_step).collect();
     let mut out = Map::new();
+    if let Some(raw) = &f.raw {
+        // Not KMS requests (XKS): no AWS CLI command sends them.
+        out.insert("steps".into(), json!(raw.steps));
+        out.insert("exchanges".into(), json!(raw.exchanges));
+        out.insert("aws_cli".into(), json!([]));
+        out.insert("curl".into(), json!(raw.curl));
+        return out;
+    }
+    let steps: Vec<_> = f.steps.iter().map(redact_step).collect();
     out.insert("steps".into(), json!(steps));
     out.insert(
         "exchanges".into(),

@@ -22,6 +22,12 @@ pub fn junit_xml(report: &RunReport) -> String {
         Property::new("region", report.region.clone()),
         Property::new("strict", report.strict.to_string()),
     ]);
+    suite.add_properties(
+        report
+            .caveats
+            .iter()
+            .map(|c| Property::new("caveat", c.clone())),
+    );
     let mut total = std::time::Duration::ZERO;
     for check in &report.checks {
         total += check.duration;
@@ -278,6 +284,7 @@ mod tests {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         });
         sample::resolve(&mut report, &crate::deviation::Policy::default());
         let xml = junit_xml(&report);

@@ -106,6 +106,22 @@ pub struct FailureDetail {
     /// requests (the XKS certification checks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reproducer: Option<String>,
+    /// The same reproduction as structured fields, for checks whose steps are not KMS requests
+    /// (XKS): the JSON report's `steps`, `exchanges` and `curl` come from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<RawReproduction>,
+}
+
+/// A reproduction whose requests are not KMS operations (the XKS proxy API), secrets masked.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RawReproduction {
+    /// One line per exchange: what the request was.
+    pub steps: Vec<String>,
+    /// One object per exchange: `operation`, `what`, `method`, `path`, `request`, `status`,
+    /// `error_name`, `latency_ms`, `response` (or `error` when no answer came).
+    pub exchanges: Vec<Value>,
+    /// One curl command per exchange.
+    pub curl: Vec<String>,
 }
 
 /// The results of a whole run.
@@ -125,6 +141,9 @@ pub struct RunReport {
     pub checks: Vec<CheckReport>,
     /// The run's distinct deviations (empty until the run has ended).
     pub catalogue: crate::deviation::Catalogue,
+    /// What the run did not certify, said at the top of every report (e.g. `xks run` over plain
+    /// HTTP: TLS was not part of it); empty for a full run.
+    pub caveats: Vec<String>,
 }
 
 /// How a check ended, as every writer shows it.
@@ -745,6 +764,7 @@ pub(crate) mod sample {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         }
     }
 
@@ -877,6 +897,7 @@ pub(crate) mod sample {
                 ),
             ],
             catalogue: Default::default(),
+            caveats: Vec::new(),
         };
         resolve(&mut report, &Policy::default());
         report
@@ -975,6 +996,7 @@ pub(crate) mod sample {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         };
         let mut policy = Policy::default();
         policy.unimplemented.insert(

@@ -163,6 +163,7 @@ impl Suite {
             diff: None,
             replay: None,
             reproducer: None,
+            raw: None,
         }
     }
 

@@ -397,6 +397,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         faults: faults.clone(),
         checks: Vec::new(),
         catalogue: Default::default(),
+        caveats: Vec::new(),
     });
     let all = checks();
     let scenarios = scenario::builtin();
@@ -530,6 +531,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         faults,
         checks: checks_run,
         catalogue: Default::default(),
+        caveats: Vec::new(),
     };
     let mut catalogue = deviation::catalogue(&run_report, &suite.policy);
     {

@@ -16,7 +16,7 @@ pub const SIGNING_NAME: &str = "kms-xks-proxy";
 /// Where a proxy is and how to reach it.
 #[derive(Clone)]
 pub struct XksTarget {
-    /// `https://HOST[:PORT]`.
+    /// `https://HOST[:PORT]` (or `http://` for a proxy without TLS).
     pub endpoint: String,
     /// The URI path prefix, e.g. `/example/kms/xks/v1`.
     pub uri_path: String,
@@ -128,25 +128,42 @@ pub struct XksClient {
     pub target: Arc<XksTarget>,
 }
 
+impl XksTarget {
+    /// Whether the endpoint is plain `http://` (no TLS: a proxy behind a TLS-terminating load
+    /// balancer, or in development).
+    pub fn is_plain_http(&self) -> bool {
+        self.endpoint
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+    }
+}
+
 impl XksClient {
     /// A client for `target`; an error for a bad URL or a TLS set-up the client refuses.
     pub fn new(target: XksTarget) -> Result<XksClient, String> {
         let endpoint = reqwest::Url::parse(&target.endpoint)
             .map_err(|e| format!("bad endpoint URL {:?}: {e}", target.endpoint))?;
-        if endpoint.scheme() != "https" {
-            return Err(format!(
-                "the XKS endpoint must be https:// (got {:?})",
-                target.endpoint
-            ));
-        }
+        let plain = match endpoint.scheme() {
+            "https" => false,
+            "http" => true,
+            _ => {
+                return Err(format!(
+                    "the XKS endpoint must be https:// or http:// (got {:?})",
+                    target.endpoint
+                ));
+            }
+        };
         let host = endpoint
             .host_str()
             .ok_or_else(|| format!("the endpoint {:?} has no host", target.endpoint))?
             .to_string();
         crate::runner::install_crypto_provider();
-        let tls = tls::client_config(&target.roots, target.identity.as_ref())?;
-        let mut builder = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
+        let mut builder = reqwest::Client::builder();
+        if !plain {
+            let tls = tls::client_config(&target.roots, target.identity.as_ref())?;
+            builder = builder.use_preconfigured_tls(tls);
+        }
+        let mut builder = builder
             .timeout(target.timeout)
             .http1_only()
             .pool_max_idle_per_host(64);

@@ -5,8 +5,12 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
+use serde_json::{Value, json};
+
 use super::checks::Counterexample;
 use super::checks::probe::Exchange;
+use crate::history::SECRET_TOKEN;
+use crate::report::RawReproduction;
 use crate::report::reproducer::sh_word;
 use crate::sigv4::Credential;
 
@@ -62,6 +66,54 @@ pub fn render(c: &Counterexample, facts: &Facts) -> String {
         for ex in &c.exchanges {
             let _ = writeln!(out, "  {}", curl(ex, facts));
         }
+    }
+    out
+}
+
+/// The failure's reproduction as structured fields (the JSON report's `steps`, `exchanges`,
+/// `curl`): each exchange whole, with the run's secrets masked wherever they would appear.
+pub fn structured(c: &Counterexample, facts: &Facts) -> RawReproduction {
+    let secrets: Vec<&str> = std::iter::once(&facts.credential)
+        .chain(facts.rotated.as_ref())
+        .map(|c| c.secret_access_key.as_str())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mask = |text: &str| {
+        secrets.iter().fold(text.to_string(), |t, s| {
+            t.replace(s, &format!("{SECRET_TOKEN}=xks]"))
+        })
+    };
+    let body = |text: &str| {
+        let text = mask(text);
+        serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text))
+    };
+    let mut out = RawReproduction::default();
+    for ex in &c.exchanges {
+        let r = &ex.request;
+        let mut e = json!({
+            "operation": ex.operation,
+            "what": mask(&ex.what),
+            "method": r.method,
+            "path": r.path,
+            "request": body(&String::from_utf8_lossy(r.sent_body.as_ref().unwrap_or(&r.body))),
+            "signed": r.signing.is_some(),
+        });
+        match &ex.reply {
+            Ok(reply) => {
+                e["status"] = json!(reply.status);
+                e["error_name"] = json!(reply.error_name());
+                e["latency_ms"] = json!((reply.latency.as_secs_f64() * 1e6).round() / 1e3);
+                e["response"] = body(&reply.text);
+            }
+            Err(err) => {
+                e["status"] = Value::Null;
+                e["error"] = json!(mask(&err.to_string()));
+            }
+        }
+        out.steps
+            .push(format!("{} → {}", mask(&ex.what), mask(&ex.outcome())));
+        out.exchanges.push(e);
+        out.curl.push(curl(ex, facts));
     }
     out
 }
@@ -186,6 +238,38 @@ mod tests {
             },
             reply: Err(crate::xks::SendError::Connect("refused".into())),
         }
+    }
+
+    #[test]
+    fn structured_exchanges_carry_both_bodies_and_mask_an_echoed_secret() {
+        let f = facts();
+        let mut ex = exchange(None);
+        let echoed = format!(
+            r#"{{"errorName":"X","errorMessage":"{}"}}"#,
+            f.credential.secret_access_key
+        );
+        ex.reply = Ok(crate::xks::XksReply {
+            status: 400,
+            content_type: None,
+            body: serde_json::from_str(&echoed).unwrap(),
+            text: echoed,
+            latency: std::time::Duration::from_micros(1500),
+        });
+        let c = Counterexample {
+            input: "i".into(),
+            exchanges: vec![ex],
+            cases_needed: 1,
+        };
+        let raw = structured(&c, &f);
+        let text = serde_json::to_string(&raw).unwrap();
+        assert!(!text.contains(&f.credential.secret_access_key), "{text}");
+        let e = &raw.exchanges[0];
+        assert_eq!(e["status"], 400);
+        assert_eq!(e["latency_ms"], 1.5);
+        assert_eq!(e["request"]["plaintext"], "AA==");
+        assert_eq!(e["response"]["errorMessage"], "[secret=xks]");
+        assert_eq!(raw.curl.len(), 1);
+        assert_eq!(raw.steps, ["Encrypt → 400 X"]);
     }
 
     #[test]

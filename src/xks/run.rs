@@ -27,6 +27,9 @@ pub const SERVE_PORT: u16 = 4443;
 /// measured and a hung proxy costs little.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// What a run against a plain `http://` endpoint says at the top of every report.
+pub const PLAIN_HTTP_CAVEAT: &str = "plain HTTP: TLS was not part of this certification (no server certificate, cipher suite or mutual TLS check); KMS connects to an XKS proxy only over HTTPS, so certify the TLS in front of it separately";
+
 /// Where `ckscheck xks serve` writes its CA certificate by default.
 pub const SERVE_CA_FILE: &str = "ckscheck-xks-ca.pem";
 
@@ -39,10 +42,15 @@ trusted).\n\nWith no --endpoint-url the embedded reference proxy is started in-p
 Against a proxy, give --key-id and the credential: --access-key-id / --secret-access-key or \
 XKS_ACCESS_KEY_ID / XKS_SECRET_ACCESS_KEY (never printed). A second credential for the same URI \
 path (XKS_ACCESS_KEY_ID_2 / XKS_SECRET_ACCESS_KEY_2) tests rotation. SHOULD-level rules (clock \
-skew, rotation, mTLS) warn, and fail only with --strict; inferred rules say so in their message."
+skew, rotation, mTLS) warn, and fail only with --strict; inferred rules say so in their message.\n\n\
+An http:// endpoint (a proxy behind a TLS-terminating load balancer, or in development; e.g. \
+`ckscheck xks serve --plain-http`) is certified without TLS: every report says so, the SHOULD \
+finding tls/https-required is reported, and the TLS checks (server certificate, mutual TLS) are \
+reported as not run."
 )]
 pub struct RunArgs {
-    /// The proxy: https://HOST[:PORT] (default: the embedded reference proxy).
+    /// The proxy: https://HOST[:PORT], or http://HOST[:PORT] without TLS (TLS then not
+    /// certified) [default: the embedded reference proxy].
     #[arg(long, value_name = "URL")]
     pub endpoint_url: Option<String>,
     /// The proxy's URI path, [/PREFIX]/kms/xks/v1 [default: /kms/xks/v1 against a proxy].
@@ -57,6 +65,9 @@ pub struct RunArgs {
     /// A key allowed only to decrypt (enables part of xks-key-usage).
     #[arg(long, value_name = "ID")]
     pub key_id_decrypt_only: Option<String>,
+    /// A key with no usage at all, neither ENCRYPT nor DECRYPT (enables part of xks-key-usage).
+    #[arg(long, value_name = "ID")]
+    pub key_id_no_usage: Option<String>,
     /// A disabled key (enables part of xks-key-usage).
     #[arg(long, value_name = "ID")]
     pub key_id_disabled: Option<String>,
@@ -114,6 +125,8 @@ pub struct Prepared {
     pub facts: Facts,
     /// The endpoint as the report names it.
     pub endpoint: String,
+    /// What the run does not certify (plain HTTP: TLS), said at the top of every report.
+    pub caveats: Vec<String>,
     /// The replay command without `--seed` and `--filter`.
     replay_flags: String,
 }
@@ -174,6 +187,7 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
                 main: proxy::KEY_MAIN.into(),
                 encrypt_only: Some(proxy::KEY_ENCRYPT_ONLY.into()),
                 decrypt_only: Some(proxy::KEY_DECRYPT_ONLY.into()),
+                no_usage: Some(proxy::KEY_NO_USAGE.into()),
                 disabled: Some(proxy::KEY_DISABLED.into()),
             };
             let rotated = Some(proxy::ROTATED_CREDENTIAL.clone());
@@ -192,9 +206,15 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
             }
             let parsed =
                 url::Url::parse(url).map_err(|e| format!("bad --endpoint-url {url:?}: {e}"))?;
-            if parsed.scheme() != "https" || parsed.host_str().is_none() {
+            let plain = parsed.scheme() == "http";
+            if !(plain || parsed.scheme() == "https") || parsed.host_str().is_none() {
                 return Err(format!(
-                    "--endpoint-url must be https://HOST[:PORT], got {url:?}"
+                    "--endpoint-url must be https://HOST[:PORT] (or http://HOST[:PORT] for a proxy behind a TLS-terminating load balancer), got {url:?}"
+                ));
+            }
+            if plain && (args.ca_cert.is_some() || args.client_cert.is_some()) {
+                return Err(format!(
+                    "--ca-cert, --client-cert and --client-key are for TLS, and {url:?} is plain http://"
                 ));
             }
             let key = args
@@ -234,6 +254,7 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
             for (flag, v) in [
                 ("--key-id-encrypt-only", &args.key_id_encrypt_only),
                 ("--key-id-decrypt-only", &args.key_id_decrypt_only),
+                ("--key-id-no-usage", &args.key_id_no_usage),
                 ("--key-id-disabled", &args.key_id_disabled),
             ] {
                 if let Some(v) = v {
@@ -281,10 +302,16 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
                 main: key,
                 encrypt_only: args.key_id_encrypt_only.clone(),
                 decrypt_only: args.key_id_decrypt_only.clone(),
+                no_usage: args.key_id_no_usage.clone(),
                 disabled: args.key_id_disabled.clone(),
             };
             (target, None, facts, endpoint, keys, rotated)
         }
+    };
+    let caveats = if target.is_plain_http() {
+        vec![PLAIN_HTTP_CAVEAT.to_string()]
+    } else {
+        Vec::new()
     };
     let client = XksClient::new(target)?;
     if args.strict {
@@ -308,6 +335,7 @@ pub fn prepare(args: &RunArgs, runtime: &tokio::runtime::Runtime) -> Result<Prep
         proxy,
         facts,
         endpoint,
+        caveats,
         replay_flags,
     })
 }
@@ -342,7 +370,13 @@ impl Prepared {
             outcome,
             started,
             requests,
-            |c| (reproduce::render(c, &self.facts), replay.clone()),
+            |c| {
+                (
+                    reproduce::render(c, &self.facts),
+                    replay.clone(),
+                    reproduce::structured(c, &self.facts),
+                )
+            },
             self.ctx.seed,
             self.ctx.strict,
         );
@@ -384,6 +418,7 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
         faults,
         checks: Vec::new(),
         catalogue: Default::default(),
+        caveats: prepared.caveats.clone(),
     });
     if !args.list {
         prepared.preflight()?;
@@ -395,6 +430,9 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
             ctx.seed,
             ctx.cases
         );
+        for caveat in &facts.caveats {
+            println!("note: {caveat}");
+        }
     }
     let results: Arc<Mutex<Vec<CheckReport>>> = Arc::default();
     let mut rows = Vec::new();
@@ -468,6 +506,9 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
     )?;
     if let Some(p) = Arc::into_inner(prepared).and_then(|p| p.proxy) {
         runtime.block_on(p.stop());
+    }
+    for caveat in &report.caveats {
+        println!("note: {caveat}");
     }
     println!("seed {} (replay with --seed {})", ctx.seed, ctx.seed);
     Ok(if conclusion.has_failed() { 1 } else { 0 })

@@ -19,13 +19,12 @@ pub fn run(ctx: &Ctx) -> Outcome {
         let good = p.request("GetKeyMetadata", Some(&key), &body);
         let cred = p.ctx.client.target.credential.clone();
         let ok = p
-            .expect_ok(
+            .expect_200(
                 "GetKeyMetadata",
                 "auth/sigv4",
                 "signed as KMS signs it",
                 "GetKeyMetadata signed as KMS signs it",
                 good.clone(),
-                "GetKeyMetadataResponse",
             )
             .is_some();
         long_credentials(p, &cred, ok);
@@ -54,6 +53,18 @@ pub fn run(ctx: &Ctx) -> Outcome {
                 if let Some(s) = &mut r.signing {
                     s.credential =
                         Credential::new("CKSCHECKUNKNOWNAKIDAA", &cred.secret_access_key);
+                }
+            },
+        );
+        bad(
+            "signed with a malformed access key id (Invalid + the real one, as AWS's test client)",
+            "auth/sigv4",
+            &|r: &mut RawRequest| {
+                if let Some(s) = &mut r.signing {
+                    s.credential = Credential::new(
+                        format!("Invalid{}", cred.access_key_id),
+                        &cred.secret_access_key,
+                    );
                 }
             },
         );
@@ -135,7 +146,7 @@ fn long_credentials(p: &mut Probe, cred: &Credential, ok: bool) {
             .first()
             .map(|e| e.outcome_kind())
             .filter(|k| k != "200")
-            .unwrap_or_else(|| "an answer that breaks GetKeyMetadataResponse".to_string());
+            .unwrap_or_else(|| "200 without a JSON object".to_string());
         p.find(
             "GetKeyMetadata",
             "auth/long-credentials",
@@ -188,8 +199,39 @@ fn rotation(p: &mut Probe, good: &RawRequest) {
     }
 }
 
+/// Over plain HTTP: the SHOULD finding that KMS needs HTTPS, and the TLS checks as not run.
+fn plain_http(p: &mut Probe) {
+    p.find(
+        "GetHealthStatus",
+        "tls/https-required",
+        "expected an https:// endpoint, got plain http://",
+        "the endpoint is plain http://: KMS connects to an XKS proxy only over HTTPS (fine behind a TLS-terminating load balancer; certify that TLS separately)",
+        None,
+    );
+    for (rule, what) in [
+        (
+            "tls/certificate",
+            "the server certificate (trusted chain, names the host)",
+        ),
+        ("auth/mtls", "mutual TLS"),
+    ] {
+        p.verdict.find(
+            Severity::Warning,
+            "GetHealthStatus",
+            rule,
+            "not run: plain HTTP",
+            format!("not run: {what} needs TLS, and the endpoint is plain http://"),
+            None,
+        );
+    }
+}
+
 fn mutual_tls(p: &mut Probe) {
     let target = p.ctx.client.target.as_ref();
+    if target.is_plain_http() {
+        plain_http(p);
+        return;
+    }
     if target.identity.is_none() {
         p.verdict.find(
             Severity::Warning,
@@ -201,31 +243,45 @@ fn mutual_tls(p: &mut Probe) {
         );
         return;
     }
-    let bare = XksTarget {
-        identity: None,
-        ..target.clone()
-    };
-    let Ok(client) = XksClient::new(bare) else {
-        return;
-    };
-    let request = client.request("GetHealthStatus", None, &requests::health("KmsHealthCheck"));
-    let reply = p.ctx.block_on(client.send(&request));
-    let accepted = reply.as_ref().is_ok_and(|r| r.status == 200);
-    p.exchanges.push(super::probe::Exchange {
-        operation: "GetHealthStatus".into(),
-        what: "GetHealthStatus without a client certificate".into(),
-        request,
-        reply,
-    });
-    if accepted {
-        let at = Some(p.exchanges.len() - 1);
-        p.find(
-            "GetHealthStatus",
-            "auth/mtls",
-            "expected a client without a certificate refused, got 200",
-            "a client without a certificate was served",
-            at,
-        );
+    // As AWS's test client (bogus-mtls): no certificate, and a certificate from a CA the
+    // proxy does not trust (the test client uses a self-signed one).
+    let stranger = crate::xks::tls::Authority::generate("ckscheck untrusted client CA")
+        .and_then(|ca| ca.client("cks.kms.us-east-1.amazonaws.com"))
+        .ok();
+    let cases = [
+        ("without a client certificate", None),
+        ("with a client certificate from an untrusted CA", stranger),
+    ];
+    for (how, identity) in cases {
+        if how.contains("untrusted") && identity.is_none() {
+            continue;
+        }
+        let other = XksTarget {
+            identity,
+            ..target.clone()
+        };
+        let Ok(client) = XksClient::new(other) else {
+            continue;
+        };
+        let request = client.request("GetHealthStatus", None, &requests::health("KmsHealthCheck"));
+        let reply = p.ctx.block_on(client.send(&request));
+        let accepted = reply.as_ref().is_ok_and(|r| r.status == 200);
+        p.exchanges.push(super::probe::Exchange {
+            operation: "GetHealthStatus".into(),
+            what: format!("GetHealthStatus {how}"),
+            request,
+            reply,
+        });
+        if accepted {
+            let at = Some(p.exchanges.len() - 1);
+            p.find(
+                "GetHealthStatus",
+                "auth/mtls",
+                format!("expected a client {how} refused, got 200"),
+                format!("a client {how} was served"),
+                at,
+            );
+        }
     }
 }
 
@@ -241,6 +297,28 @@ fn uri_rules(p: &mut Probe, key: &str) {
         wrong,
         "InvalidUriPathException",
     );
+    // As AWS's test client: `/invalid` added to the prefix, for each operation.
+    let uri_path = p.ctx.client.target.uri_path.clone();
+    let base = uri_path.trim_end_matches('/');
+    let invalid = match base.rfind("/kms/xks/") {
+        Some(i) => format!("{}/invalid{}", &base[..i], &base[i..]),
+        None => format!("{base}/invalid"),
+    };
+    for (op, body) in [
+        ("GetKeyMetadata", requests::metadata()),
+        ("Encrypt", requests::encrypt(b"ckscheck", None, false)),
+    ] {
+        let mut wrong = p.request(op, Some(key), &body);
+        wrong.path = wrong.path.replacen(base, &invalid, 1);
+        p.expect_error(
+            op,
+            "uri/unknown-path",
+            "a URI path prefix with /invalid added",
+            format!("{op} under the URI path {invalid}"),
+            wrong,
+            "InvalidUriPathException",
+        );
+    }
     let mut wrong = p.request("Encrypt", Some(key), &health);
     wrong.path = wrong.path.replace("/encrypt", "/frobnicate");
     p.expect_error(

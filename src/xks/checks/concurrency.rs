@@ -33,13 +33,12 @@ pub fn latency(ctx: &Ctx) -> Outcome {
     let sealed = {
         let body = requests::encrypt(&plaintext, None, false);
         let request = p.request("Encrypt", Some(&key), &body);
-        p.expect_ok(
+        p.expect_200(
             "Encrypt",
             "latency/p99",
             "",
             "Encrypt of 4096 bytes",
             request,
-            "EncryptResponse",
         )
         .and_then(|a| Sealed::from_answer(&a))
     };

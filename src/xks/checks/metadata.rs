@@ -43,6 +43,27 @@ pub fn run(ctx: &Ctx) -> Outcome {
             request,
             "KeyNotFoundException",
         );
+        // AWS's test client also sends Encrypt to an unknown key; Decrypt likewise.
+        let encrypt = requests::encrypt(b"ckscheck unknown key", None, false);
+        let decrypt = requests::Sealed {
+            ciphertext: b"ckscheck unknown key".to_vec(),
+            iv: vec![0; 12],
+            tag: vec![0; 16],
+            ctm: None,
+            cdiv: None,
+        }
+        .decrypt(None);
+        for (op, body) in [("Encrypt", encrypt), ("Decrypt", decrypt)] {
+            let request = p.request(op, Some(&unknown), &body);
+            p.expect_error(
+                op,
+                "errors/unknown-key",
+                "",
+                format!("{op} with an unknown key {unknown}"),
+                request,
+                "KeyNotFoundException",
+            );
+        }
     })
 }
 

@@ -20,7 +20,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use crate::oracle::{Family, Verdict};
-use crate::report::{CheckReport, FailureDetail};
+use crate::report::{CheckReport, FailureDetail, RawReproduction};
 use crate::sigv4::Credential;
 use crate::spec::Spec;
 use crate::xks::client::{RawRequest, SendError, XksClient, XksReply};
@@ -35,6 +35,8 @@ pub struct Keys {
     pub encrypt_only: Option<String>,
     /// A key allowed only to decrypt.
     pub decrypt_only: Option<String>,
+    /// A key allowed neither to encrypt nor to decrypt (the test client's "impotent key").
+    pub no_usage: Option<String>,
     /// A disabled key.
     pub disabled: Option<String>,
 }
@@ -184,7 +186,7 @@ pub fn checks() -> Vec<XksCheck> {
         XksCheck {
             name: "xks-key-usage",
             family: Family::States,
-            explain: "encrypt-only and decrypt-only keys refuse the other operation with 400 InvalidKeyUsageException; a disabled key reports DISABLED and refuses both with 400 InvalidStateException",
+            explain: "encrypt-only and decrypt-only keys refuse the other operation, and a key with no usage refuses both, with 400 InvalidKeyUsageException (a CDIV on an encrypt-only key too: SHOULD, inferred); a disabled key reports DISABLED and refuses both with 400 InvalidStateException",
             needs: keys::needs,
             run: keys::run,
         },
@@ -260,7 +262,7 @@ pub fn report(
     outcome: Outcome,
     started: Instant,
     requests: u64,
-    render: impl Fn(&Counterexample) -> (String, String),
+    render: impl Fn(&Counterexample) -> (String, String, RawReproduction),
     seed: u64,
     strict: bool,
 ) -> CheckReport {
@@ -271,7 +273,7 @@ pub fn report(
             .map(|f| format!("{} [{}]: {}", f.operation, f.rule, f.message))
             .collect::<Vec<_>>()
             .join("\n");
-        let (reproducer, replay) = render(c);
+        let (reproducer, replay, raw) = render(c);
         FailureDetail {
             signature: None,
             summary,
@@ -282,6 +284,7 @@ pub fn report(
             diff: None,
             replay: Some(replay),
             reproducer: Some(reproducer),
+            raw: Some(raw),
         }
     });
     let mut report = CheckReport {

@@ -171,6 +171,44 @@ impl<'a> Probe<'a> {
         Some(reply.body)
     }
 
+    /// Sends a request that must succeed, for a check that needs only that: a 200 with a JSON
+    /// object, whose values are judged by the check they belong to (`xks-metadata`,
+    /// `xks-round-trip`, ...), not here. Returns the body when it came. `case` as for
+    /// [`Probe::expect_ok`].
+    pub fn expect_200(
+        &mut self,
+        operation: &str,
+        rule: &str,
+        case: &str,
+        what: impl Into<String>,
+        request: RawRequest,
+    ) -> Option<Value> {
+        let what = what.into();
+        let i = self.send(operation, what.clone(), request);
+        let ex = &self.exchanges[i];
+        if let Ok(r) = &ex.reply
+            && r.status == 200
+            && r.body.is_object()
+        {
+            return Some(r.body.clone());
+        }
+        let got = ex.outcome();
+        let kind = match &ex.reply {
+            Ok(r) if r.status == 200 => {
+                "expected 200 with a JSON object, got 200 without one".into()
+            }
+            _ => format!("expected 200, got {}", ex.outcome_kind()),
+        };
+        let message = match &ex.reply {
+            Ok(r) if r.status == 200 => {
+                format!("{what}: expected 200 with a JSON object, got a body that is not one")
+            }
+            _ => format!("{what}: expected 200, got {got}"),
+        };
+        self.find(operation, rule, labelled(case, &kind), message, Some(i));
+        None
+    }
+
     /// Sends a request that must fail with `error` (and its status); true when it did.
     /// `case` labels the finding's kind and holds no key ID or random value (`""`: none).
     pub fn expect_error(

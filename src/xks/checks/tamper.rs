@@ -1,5 +1,6 @@
 //! `xks-tamper` (property): a Decrypt of anything Encrypt did not produce, to the bit, is
-//! 400 InvalidCiphertextException: never a plaintext, never a server error.
+//! 400 InvalidCiphertextException: never a plaintext, never a server error. An AAD left out
+//! counts as changed (AWS's test client's "Decrypt with missing AAD").
 
 use proptest::prelude::*;
 
@@ -23,6 +24,8 @@ pub enum Change {
     Metadata,
     /// Send the AAD as ciphertextMetadata and the metadata as AAD.
     SwapAadAndMetadata,
+    /// Leave the AAD out (add one byte when there was none), as AWS's test client does.
+    DropAad,
 }
 
 /// One tamper case.
@@ -48,6 +51,7 @@ fn cases() -> impl Strategy<Value = Case> {
         Just(Change::Aad),
         Just(Change::Metadata),
         Just(Change::SwapAadAndMetadata),
+        Just(Change::DropAad),
     ];
     (
         1..=256usize,
@@ -83,14 +87,7 @@ pub fn run(ctx: &Ctx) -> Outcome {
         let body = requests::encrypt(&plaintext, aad.as_deref(), false);
         let request = p.request("Encrypt", Some(&key), &body);
         let what = format!("Encrypt of {} bytes", plaintext.len());
-        let Some(answer) = p.expect_ok(
-            "Encrypt",
-            "crypto/round-trip",
-            "",
-            what,
-            request,
-            "EncryptResponse",
-        ) else {
+        let Some(answer) = p.expect_200("Encrypt", "crypto/round-trip", "", what, request) else {
             return;
         };
         let Some(mut sealed) = Sealed::from_answer(&answer) else {
@@ -130,6 +127,15 @@ pub fn run(ctx: &Ctx) -> Outcome {
                 flip(field, case.bit);
                 what
             }
+            Change::DropAad => match aad2.take().filter(|a| !a.is_empty()) {
+                Some(_) => "the AAD left out",
+                None => {
+                    let mut added = Vec::new();
+                    flip(&mut added, case.bit);
+                    aad2 = Some(added);
+                    "one AAD byte added where there was none"
+                }
+            },
             Change::SwapAadAndMetadata => {
                 let ctm = sealed.ctm.take();
                 if ctm.as_deref().unwrap_or_default() == aad.as_deref().unwrap_or_default() {

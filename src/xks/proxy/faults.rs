@@ -54,11 +54,13 @@ pub enum ProxyFault {
     RejectsCredentials,
     /// 404 InvalidUriPathException to every request, as if its prefix had moved.
     InvalidUriPath,
+    /// Encrypt with a CDIV on a key that may not decrypt answers 200 (trap 10).
+    CdivWithoutDecryptUsage,
 }
 
 impl ProxyFault {
     /// Every fault.
-    pub const ALL: [ProxyFault; 21] = [
+    pub const ALL: [ProxyFault; 22] = [
         ProxyFault::ReusedIv,
         ProxyFault::TagNotChecked,
         ProxyFault::AadIgnored,
@@ -80,6 +82,7 @@ impl ProxyFault {
         ProxyFault::DeniesAccess,
         ProxyFault::RejectsCredentials,
         ProxyFault::InvalidUriPath,
+        ProxyFault::CdivWithoutDecryptUsage,
     ];
 
     /// The kebab-case name, as on the command line (`--fault NAME`).
@@ -106,6 +109,7 @@ impl ProxyFault {
             ProxyFault::DeniesAccess => "denies-access",
             ProxyFault::RejectsCredentials => "rejects-credentials",
             ProxyFault::InvalidUriPath => "invalid-uri-path",
+            ProxyFault::CdivWithoutDecryptUsage => "cdiv-without-decrypt-usage",
         }
     }
 
@@ -165,6 +169,9 @@ impl ProxyFault {
             ProxyFault::InvalidUriPath => {
                 "404 InvalidUriPathException to every request, as if its URI path prefix had moved"
             }
+            ProxyFault::CdivWithoutDecryptUsage => {
+                "Encrypt with a CDIV on an encrypt-only key answers 200 (AWS's test client expects InvalidKeyUsageException; a SHOULD: strict runs only)"
+            }
         }
     }
 
@@ -189,14 +196,17 @@ impl ProxyFault {
             | ProxyFault::HealthUnavailable
             | ProxyFault::DeniesAccess
             | ProxyFault::InvalidUriPath => "xks-health",
-            ProxyFault::IgnoresKeyUsage => "xks-key-usage",
+            ProxyFault::IgnoresKeyUsage | ProxyFault::CdivWithoutDecryptUsage => "xks-key-usage",
             ProxyFault::ThrottlesBursts => "xks-concurrency",
         }
     }
 
     /// True when only a strict run must catch it (it breaks a SHOULD, not a MUST).
     pub fn strict_only(self) -> bool {
-        self == ProxyFault::IgnoresSkew
+        matches!(
+            self,
+            ProxyFault::IgnoresSkew | ProxyFault::CdivWithoutDecryptUsage
+        )
     }
 
     /// The fault with this kebab-case name; the error lists the valid names.
@@ -260,12 +270,15 @@ mod tests {
     }
 
     #[test]
-    fn only_the_skew_fault_is_strict_only_and_the_catching_checks_are_as_documented() {
+    fn only_the_skew_and_cdiv_faults_are_strict_only_and_the_catching_checks_are_as_documented() {
         let strict: Vec<_> = ProxyFault::ALL
             .into_iter()
             .filter(|f| f.strict_only())
             .collect();
-        assert_eq!(strict, vec![ProxyFault::IgnoresSkew]);
+        assert_eq!(
+            strict,
+            vec![ProxyFault::IgnoresSkew, ProxyFault::CdivWithoutDecryptUsage]
+        );
         assert_eq!(ProxyFault::ReusedIv.caught_by(), "xks-round-trip");
         assert_eq!(ProxyFault::CtmNotBound.caught_by(), "xks-tamper");
         assert_eq!(ProxyFault::Slow.caught_by(), "xks-latency");

@@ -259,6 +259,11 @@ async fn answer<'a>(
             let req = request::encrypt(&body, planted)?;
             let key = find_key(app, routed.key_id)?;
             key.check("ENCRYPT", planted).map_err(key_error)?;
+            // A CDIV promises that decrypt will work (the spec advises a trial decrypt): a key
+            // that may not decrypt cannot give one. AWS's test client expects this refusal.
+            if req.cdiv && !planted.has(ProxyFault::CdivWithoutDecryptUsage) {
+                key.check("DECRYPT", planted).map_err(key_error)?;
+            }
             let sealed = key
                 .encrypt(&req.plaintext, &req.aad, req.cdiv, planted)
                 .map_err(key_error)?;

@@ -42,6 +42,11 @@ where
         })
 }
 
+/// A keys file's `enabled` when the line is left out.
+pub(super) fn enabled_by_default() -> bool {
+    true
+}
+
 /// Parses a TOML keys file of `[[key]]` tables (id, usage, enabled, optional base64 material).
 pub fn parse_keys_toml(text: &str) -> Result<Vec<KeyDef>, String> {
     #[derive(Deserialize)]
@@ -419,6 +424,28 @@ mod tests {
         let err = parse_keys_toml("[[key]]\nid=\"a\"\nusage=[]\nenabled=true\nmaterial=\"AAAA\"\n");
         assert!(err.unwrap_err().contains("32 bytes"));
         assert!(parse_keys_toml("").is_err());
+    }
+
+    #[test]
+    fn a_key_with_no_usage_and_no_enabled_line_parses_as_an_enabled_impotent_key() {
+        let keys = parse_keys_toml("[[key]]\nid = \"impotent_key\"\nusage = []\n")
+            .expect("usage = [] and a missing enabled are accepted");
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].usage.is_empty());
+        assert!(keys[0].enabled, "enabled defaults to true");
+        let off = parse_keys_toml("[[key]]\nid = \"k\"\nusage = [\"ENCRYPT\"]\nenabled = false\n");
+        assert!(!off.unwrap()[0].enabled);
+        let ring = Keyring::new(&keys).unwrap();
+        let key = ring.get("impotent_key").unwrap();
+        let clean = Planted::default();
+        assert_eq!(
+            key.check("ENCRYPT", &clean),
+            Err(KeyError::Usage("ENCRYPT"))
+        );
+        assert_eq!(
+            key.check("DECRYPT", &clean),
+            Err(KeyError::Usage("DECRYPT"))
+        );
     }
 
     #[test]

@@ -45,6 +45,8 @@ pub const KEY_MAIN: &str = "ckscheck-aes-1";
 pub const KEY_ENCRYPT_ONLY: &str = "ckscheck-aes-encrypt-only";
 /// An enabled key allowed to decrypt only.
 pub const KEY_DECRYPT_ONLY: &str = "ckscheck-aes-decrypt-only";
+/// An enabled key with no usage at all (AWS's test client's "impotent key").
+pub const KEY_NO_USAGE: &str = "ckscheck-aes-no-usage";
 /// A disabled key with both usages.
 pub const KEY_DISABLED: &str = "ckscheck-aes-disabled";
 
@@ -78,6 +80,9 @@ pub struct ProxyConfig {
     /// listed (e.g. `ConnectCustomKeyStore`: a proxy that broke after its store was created);
     /// every other request is answered as by a correct proxy. `ignores-skew` stays global.
     pub fault_operations: Option<Vec<String>>,
+    /// Serve plain HTTP instead of HTTPS (a proxy behind a TLS-terminating load balancer);
+    /// KMS itself connects only over HTTPS.
+    pub plain_http: bool,
 }
 
 /// One URI path prefix (`[/<prefix>]/kms/xks/v1`) and the credentials that may call it.
@@ -95,9 +100,11 @@ pub struct Prefix {
 pub struct KeyDef {
     /// The external key id (≤ 128 chars of `A-Z a-z 0-9 - . _`).
     pub id: String,
-    /// Allowed usages as GetKeyMetadata reports them, e.g. `ENCRYPT`, `DECRYPT`.
+    /// Allowed usages as GetKeyMetadata reports them, e.g. `ENCRYPT`, `DECRYPT` (`[]`: none).
     pub usage: Vec<String>,
-    /// False: GetKeyMetadata says DISABLED and Encrypt/Decrypt fail with InvalidStateException.
+    /// False: GetKeyMetadata says DISABLED and Encrypt/Decrypt fail with InvalidStateException
+    /// (default true).
+    #[serde(default = "keys::enabled_by_default")]
     pub enabled: bool,
     /// The AES-256 key (base64 in the file); random when absent.
     #[serde(default, deserialize_with = "keys::material_from_base64")]
@@ -126,7 +133,7 @@ impl KeyDef {
         }
     }
 
-    /// The reference keys: main, encrypt-only, decrypt-only and disabled. Their material is
+    /// The reference keys: main, encrypt-only, decrypt-only, no-usage and disabled. Their material is
     /// fixed and public (SHA-256 of `ckscheck reference XKS key <id>`), so a ciphertext from one
     /// reference proxy decrypts in another: a reproducer replays against `ckscheck xks serve`.
     pub fn reference() -> Vec<KeyDef> {
@@ -140,6 +147,7 @@ impl KeyDef {
             fixed(KeyDef::new(KEY_MAIN, &["ENCRYPT", "DECRYPT"], true)),
             fixed(KeyDef::new(KEY_ENCRYPT_ONLY, &["ENCRYPT"], true)),
             fixed(KeyDef::new(KEY_DECRYPT_ONLY, &["DECRYPT"], true)),
+            fixed(KeyDef::new(KEY_NO_USAGE, &[], true)),
             fixed(KeyDef::new(KEY_DISABLED, &["ENCRYPT", "DECRYPT"], false)),
         ]
     }
@@ -147,7 +155,7 @@ impl KeyDef {
 
 impl ProxyConfig {
     /// The reference configuration: region `us-east-1`, one prefix with the default and the
-    /// rotated credential, the four reference keys, no faults, no mTLS, 300 s skew.
+    /// rotated credential, the five reference keys, no faults, no mTLS, 300 s skew.
     pub fn reference(host: &str) -> ProxyConfig {
         ProxyConfig {
             host: host.into(),
@@ -162,6 +170,7 @@ impl ProxyConfig {
             client_ca: None,
             max_skew: Duration::from_secs(300),
             fault_operations: None,
+            plain_http: false,
         }
     }
 }
@@ -176,15 +185,18 @@ pub struct RunningProxy {
     pub host: String,
     /// The CA that signed the server certificate (it can also sign client certificates).
     pub authority: Arc<tls::Authority>,
+    /// Whether it serves plain HTTP rather than HTTPS.
+    pub plain_http: bool,
     app: Arc<handler::App>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl RunningProxy {
-    /// The endpoint URL, `https://HOST:PORT`.
+    /// The endpoint URL, `https://HOST:PORT` (`http://` when it serves plain HTTP).
     pub fn url(&self) -> String {
-        format!("https://{}:{}", self.host, self.addr.port())
+        let scheme = if self.plain_http { "http" } else { "https" };
+        format!("{scheme}://{}:{}", self.host, self.addr.port())
     }
 
     /// Requests being answered now (headers read, answer not yet sent).
@@ -212,17 +224,14 @@ pub async fn start(listener: TcpListener, config: ProxyConfig) -> Result<Running
     let tls_config = tls::server_config(&identity, config.client_ca.as_ref())?;
     let app = Arc::new(handler::App::new(&config)?);
     let (stop, stopped) = watch::channel(false);
-    let task = tokio::spawn(server::serve(
-        listener,
-        Arc::new(tls_config),
-        app.clone(),
-        stopped,
-    ));
+    let tls = (!config.plain_http).then(|| Arc::new(tls_config));
+    let task = tokio::spawn(server::serve(listener, tls, app.clone(), stopped));
     Ok(RunningProxy {
         addr,
         ca_pem: authority.cert_pem.clone(),
         host: config.host,
         authority,
+        plain_http: config.plain_http,
         app,
         stop,
         task,

@@ -23,22 +23,25 @@ pub const SECRET_KEY_ENV: &str = "XKS_SECRET_ACCESS_KEY";
 The proxy serves GetHealthStatus, GetKeyMetadata, Encrypt and Decrypt (XKS Proxy API v1.0.3) \
 under the URI path /ckscheck/kms/xks/v1, over HTTPS with a certificate for --host signed by a CA \
 generated at start (its PEM is written to --ca-out: clients must trust it). Requests must be \
-SigV4-signed for service kms-xks-proxy and --region.
+SigV4-signed for service kms-xks-proxy and --region. With --plain-http it serves plain HTTP \
+instead (no certificate, no CA file): the proxy as it runs behind a TLS-terminating load balancer, \
+for `ckscheck xks run --endpoint-url http://...`.
 
 Credentials: XKS_ACCESS_KEY_ID and XKS_SECRET_ACCESS_KEY when both are set (20-30 chars of A-Z2-7; \
 43-64 chars of A-Za-z0-9+/=), else ckscheck's documented test pair (access key id \
 CKSCHECKXKSPROXYREFERENCEKEY27, secret DEFAULT_SECRET_ACCESS_KEY in src/xks/proxy/mod.rs) and its \
 rotated companion (CKSCHECKROTATEDKEY23). Secrets are never printed.
 
-Keys file (TOML), one table per key; material is 32 bytes of base64, random when absent:
+Keys file (TOML), one table per key; material is 32 bytes of base64, random when absent; enabled \
+defaults to true; usage = [] is a key with no usage (AWS's test client's \"impotent key\"):
   [[key]]
   id = \"my-key-1\"
   usage = [\"ENCRYPT\", \"DECRYPT\"]
   enabled = true
   material = \"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\"
 
-Without --keys: ckscheck-aes-1 (both usages), ckscheck-aes-encrypt-only, ckscheck-aes-decrypt-only \
-and ckscheck-aes-disabled, with fixed public test material (the embedded proxy of `ckscheck xks \
+Without --keys: ckscheck-aes-1 (both usages), ckscheck-aes-encrypt-only, ckscheck-aes-decrypt-only, \
+ckscheck-aes-no-usage and ckscheck-aes-disabled, with fixed public test material (the embedded proxy of `ckscheck xks \
 run` has the same, so its curl reproducers replay here). A keys file without material gives \
 random keys: their ciphertexts do not survive a restart.")]
 pub struct ServeArgs {
@@ -63,6 +66,10 @@ pub struct ServeArgs {
     /// Where the CA certificate (PEM) clients must trust is written.
     #[arg(long, value_name = "FILE", default_value = "ckscheck-xks-ca.pem")]
     pub ca_out: PathBuf,
+    /// Serve plain HTTP, no TLS: the proxy as it runs behind a TLS-terminating load balancer
+    /// (KMS itself connects only over HTTPS). No CA file is written.
+    #[arg(long)]
+    pub plain_http: bool,
 }
 
 impl ValueEnum for ProxyFault {
@@ -142,6 +149,7 @@ fn config(args: &ServeArgs, credentials: Vec<Credential>) -> Result<ProxyConfig,
     config.prefixes[0].credentials = credentials;
     config.keys = keys;
     config.faults = args.faults.clone();
+    config.plain_http = args.plain_http;
     Ok(config)
 }
 
@@ -156,6 +164,9 @@ async fn launch(
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let running = super::start(listener, config.clone()).await?;
+    if args.plain_http {
+        return Ok((running, config));
+    }
     if let Err(e) = std::fs::write(&args.ca_out, &running.ca_pem) {
         running.stop().await;
         return Err(format!(
@@ -186,10 +197,17 @@ fn summary(
         };
         out.push(format!("  access key id:  {} ({whence})", c.access_key_id));
     }
-    out.push(format!(
-        "  CA certificate: {} (clients must trust it)",
-        args.ca_out.display()
-    ));
+    if args.plain_http {
+        out.push(
+            "  TLS:            none (plain HTTP; KMS connects only over HTTPS, so put a TLS-terminating load balancer in front)"
+                .into(),
+        );
+    } else {
+        out.push(format!(
+            "  CA certificate: {} (clients must trust it)",
+            args.ca_out.display()
+        ));
+    }
     for k in &config.keys {
         let state = if k.enabled { "enabled" } else { "disabled" };
         out.push(format!(

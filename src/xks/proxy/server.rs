@@ -1,4 +1,5 @@
-//! The accept loop: TLS (tokio-rustls) with a handshake timeout, HTTP/1.1 keep-alive (hyper)
+//! The accept loop: TLS (tokio-rustls) with a handshake timeout (or plain HTTP, for a proxy
+//! behind a TLS-terminating load balancer), HTTP/1.1 keep-alive (hyper)
 //! with a header read timeout, one task per connection, graceful shutdown.
 
 use std::sync::Arc;
@@ -19,14 +20,15 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long requests in flight may take to finish once the proxy stops.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Serves connections from `listener` until `stop` turns true, then drains.
+/// Serves connections from `listener` until `stop` turns true, then drains; over TLS unless
+/// `tls` is None (plain HTTP).
 pub(super) async fn serve(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     app: Arc<App>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = tls.map(TlsAcceptor::from);
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -45,6 +47,19 @@ pub(super) async fn serve(
                 let (acceptor, builder, app) = (acceptor.clone(), builder.clone(), app.clone());
                 let (watcher, mut stopping) = (graceful.watcher(), stop.clone());
                 tokio::spawn(async move {
+                    let Some(acceptor) = acceptor else {
+                        let open = app.clone();
+                        let _counted = open.connection();
+                        let service = service_fn(move |request| {
+                            let app = app.clone();
+                            async move {
+                                Ok::<_, std::convert::Infallible>(handle(&app, request).await)
+                            }
+                        });
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        let _ = watcher.watch(connection).await;
+                        return;
+                    };
                     // A client that never finishes the handshake, or fails it, only loses its
                     // own connection.
                     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));

@@ -158,7 +158,13 @@ fn the_reference_credentials_have_the_formats_kms_accepts() {
     let ids: Vec<&str> = config.keys.iter().map(|k| k.id.as_str()).collect();
     assert_eq!(
         ids,
-        [KEY_MAIN, KEY_ENCRYPT_ONLY, KEY_DECRYPT_ONLY, KEY_DISABLED]
+        [
+            KEY_MAIN,
+            KEY_ENCRYPT_ONLY,
+            KEY_DECRYPT_ONLY,
+            KEY_NO_USAGE,
+            KEY_DISABLED
+        ]
     );
 }
 
@@ -422,7 +428,7 @@ async fn key_existence_state_and_usage_give_the_spec_errors() {
         .await
         .unwrap();
     assert_eq!(r.body["keyUsage"], json!(["ENCRYPT"]));
-    let enc_only = encrypt(&c, KEY_ENCRYPT_ONLY, b"x", b"", true).await;
+    let enc_only = encrypt(&c, KEY_ENCRYPT_ONLY, b"x", b"", false).await;
     let r = decrypt(&c, KEY_ENCRYPT_ONLY, &enc_only, b"").await;
     assert_eq!(status(&r), err(400, "InvalidKeyUsageException"));
     let r = c
@@ -642,6 +648,14 @@ async fn shows(fault: ProxyFault, p: &RunningProxy) -> bool {
             let s = encrypt(&c, KEY_ENCRYPT_ONLY, b"secret", b"", false).await;
             decrypt(&c, KEY_ENCRYPT_ONLY, &s, b"").await.status == 200
         }
+        ProxyFault::CdivWithoutDecryptUsage => {
+            let body = encrypt_body(b"plaintext", b"", true);
+            let r = c
+                .call("Encrypt", Some(KEY_ENCRYPT_ONLY), &body)
+                .await
+                .unwrap();
+            r.status == 200
+        }
         ProxyFault::ThrottlesBursts => {
             let _hangers = hang(p, 4).await;
             let deadline = Instant::now() + Duration::from_secs(2);
@@ -712,5 +726,73 @@ async fn confined_faults_hit_only_the_health_checks_of_the_listed_kms_operations
         .unwrap();
     assert_eq!(r.error_name(), Some("AuthenticationFailedException"));
     assert!(started.elapsed() >= Duration::from_millis(300), "slowed");
+    p.stop().await;
+}
+
+/// AWS's test client in full mode (`-a`): every Encrypt on an encrypt-only, decrypt-only or
+/// no-usage ("impotent") key that it expects refused, with or without AAD, with or without a
+/// CDIV, is 400 InvalidKeyUsageException (test_encrypt_only_key, tests_for_decrypt_only_key.sh);
+/// an encrypt-only key still encrypts without a CDIV, and its Decrypt is refused.
+#[tokio::test]
+async fn the_aws_test_clients_key_usage_cases_get_what_it_expects() {
+    let mut config = ProxyConfig::reference(HOST);
+    config.keys.push(KeyDef::new("impotent_key", &[], true));
+    let p = start_with(config).await;
+    let c = client(&p);
+    let aad = b"project=nile,department=marketing";
+    for key in [KEY_ENCRYPT_ONLY, KEY_DECRYPT_ONLY, "impotent_key"] {
+        for (aad, cdiv) in [(&aad[..], true), (&b""[..], true)] {
+            let r = c
+                .call(
+                    "Encrypt",
+                    Some(key),
+                    &encrypt_body(b"plaintext\n", aad, cdiv),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                (r.status, r.error_name()),
+                (400, Some("InvalidKeyUsageException")),
+                "{key}, AAD {}, CDIV {cdiv}: {}",
+                aad.len(),
+                r.text
+            );
+        }
+    }
+    for key in [KEY_DECRYPT_ONLY, "impotent_key"] {
+        let r = c
+            .call(
+                "Encrypt",
+                Some(key),
+                &encrypt_body(b"plaintext\n", aad, false),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.error_name(), Some("InvalidKeyUsageException"), "{key}");
+    }
+    let r = c
+        .call(
+            "Encrypt",
+            Some(KEY_ENCRYPT_ONLY),
+            &encrypt_body(b"plaintext\n", aad, false),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sealed = crate::xks::checks::requests::Sealed::from_answer(&r.body).unwrap();
+    let r = c
+        .call(
+            "Decrypt",
+            Some(KEY_ENCRYPT_ONLY),
+            &sealed.decrypt(Some(aad)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.error_name(),
+        Some("InvalidKeyUsageException"),
+        "{}",
+        r.text
+    );
     p.stop().await;
 }
