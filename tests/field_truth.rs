@@ -57,6 +57,14 @@ fn a_run_that_would_check_nothing_is_a_usage_error() {
             vec!["record", "--out", "snaps", "--filter", "nosuchscenario"],
             "matches no scenario",
         ),
+        (
+            vec!["xks", "run", "--cases", "0"],
+            "--cases must be at least 1",
+        ),
+        (
+            vec!["xks", "run", "--filter", "nosuchcheck"],
+            "selects none of the",
+        ),
     ] {
         let (code, shown) = status(&args, &dir);
         assert_eq!(code, 2, "{args:?}: {shown}");

@@ -407,6 +407,22 @@ impl Prepared {
 
 /// Runs `ckscheck xks run`; the process exit code (0 pass, 1 non-conformance).
 pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, String> {
+    if !args.list {
+        if args.cases == 0 {
+            return Err("--cases must be at least 1: a run of 0 cases checks nothing".into());
+        }
+        let names: Vec<&str> = checks::checks().iter().map(|c| c.name).collect();
+        if let Some(f) = &args.filter
+            && !names.iter().any(|n| n.contains(f.as_str()))
+        {
+            return Err(format!(
+                "--filter {f:?} selects none of the {} checks, so the run would check nothing \
+                 (they are: {})",
+                names.len(),
+                names.join(", ")
+            ));
+        }
+    }
     let prepared = Arc::new(prepare(&args, runtime)?);
     let ctx = prepared.ctx.clone();
     let faults: Vec<String> = args.faults.iter().map(|f| f.name().to_string()).collect();
@@ -464,6 +480,25 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
         test_threads: Some(1),
         ..Arguments::default()
     };
+    if !args.list {
+        let runnable: Vec<&Trial> = trials
+            .iter()
+            .filter(|t| !arguments.is_filtered_out(t))
+            .collect();
+        if runnable.iter().all(|t| t.has_ignored_flag()) {
+            let why: Vec<String> = rows
+                .iter()
+                .filter(|(name, ..)| runnable.iter().any(|t| t.name() == *name))
+                .map(|(name, _, _, unmet)| format!("  {name}: {}", unmet.as_deref().unwrap_or("")))
+                .collect();
+            return Err(format!(
+                "none of the {} checks selected can run against this proxy, so the run would \
+                 check nothing:\n{}",
+                runnable.len(),
+                why.join("\n")
+            ));
+        }
+    }
     let conclusion = libtest_mimic::run(&arguments, trials);
     if args.list {
         return Ok(0);
