@@ -5,6 +5,7 @@
 
 pub mod corpus;
 pub mod normalise;
+pub mod placeholders;
 pub mod replay;
 pub mod roles;
 pub mod script;
