@@ -266,7 +266,7 @@ fn list_inferred_names_the_inferred_scenarios_and_their_reasons() {
             "  {} ({}): {}",
             s.name,
             s.file,
-            s.inferred.unwrap_or_default()
+            s.inferred.map(|i| i.to_string()).unwrap_or_default()
         );
         assert!(said.contains(&line), "missing {line:?} in {said}");
     }

@@ -12,7 +12,7 @@ pub mod script;
 pub mod snapfile;
 pub mod transcript;
 
-pub use corpus::{Scenario, builtin};
+pub use corpus::{Inference, Scenario, builtin};
 pub use normalise::Normaliser;
 pub use replay::{Played, play};
 pub use snapfile::Snapshots;
