@@ -266,6 +266,36 @@ steps = [{ op = "CreateCustomKeyStore", create = "xks:public", omit = ["XksProxy
     }
 
     #[test]
+    fn origins_name_the_reference_of_each_fixture_value_and_drop_overridden_ones() {
+        let s = one(r#"[[scenario]]
+name = "x"
+purpose = "p"
+steps = [{ op = "CreateCustomKeyStore", create = "xks:public", body = { XksProxyUriPath = "/mine/kms/xks/v1", XksProxyUriEndpoint = "$xks:public-2.endpoint" } }]"#);
+        let got = script(&s, &Fixtures::builtin()).unwrap();
+        let mut origins: Vec<(String, String)> = got.origins[0]
+            .iter()
+            .map(|o| (o.path.join("."), o.reference.clone()))
+            .collect();
+        origins.sort();
+        let want = [
+            (
+                "XksProxyAuthenticationCredential.AccessKeyId",
+                "xks:public.access-key-id",
+            ),
+            (
+                "XksProxyAuthenticationCredential.RawSecretAccessKey",
+                "xks:public.secret",
+            ),
+            ("XksProxyUriEndpoint", "xks:public-2.endpoint"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(p, r)| (p.to_string(), r.to_string()))
+            .collect();
+        assert_eq!(origins, want);
+    }
+
+    #[test]
     fn repeat_unrolls_and_numbers_strings_and_settle_stays_a_settle() {
         let s = one(r#"[[scenario]]
 name = "x"
