@@ -277,15 +277,18 @@ fn secret_token(fixtures: &Fixtures, secret: &str, pattern_ok: bool) -> String {
 /// The outcome with every fixture secret, and every secret in `sent` (value, token), in its
 /// body or text replaced by its token (`[secret=cluster:ID]`, `[secret=other:…]`): an
 /// endpoint that leaks a secret leaks it no further than this. The token still shows the leak
-/// to the oracles.
+/// to the oracles. A secret that is part of a fixture's public value or of a string of
+/// `request` (the masked request, which the answer may echo) is left there: that is no leak.
 pub fn mask_response(
     fixtures: &Fixtures,
     sent: &[(String, String)],
+    request: &Value,
     mut outcome: Outcome,
 ) -> Outcome {
     if let Outcome::Response { body, text, .. } = &mut outcome {
+        let echoed = echoable(request);
         with_scrubber(fixtures, |scrubber| {
-            let scrub = |t: &str| scrub_sent(sent, scrubber.scrub(t));
+            let scrub = |t: &str| scrub_sent(scrubber, sent, &echoed, scrubber.scrub(t, &echoed));
             *body = map_strings(body, &scrub);
             if let Some(t) = text {
                 *t = scrub(t);
@@ -293,6 +296,23 @@ pub fn mask_response(
         });
     }
     outcome
+}
+
+/// The strings of a masked request an answer may echo (secret tokens and short strings left out).
+pub fn echoable(request: &Value) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut stack = vec![request];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::String(s) if s.chars().count() >= MIN_SECRET && !s.starts_with(SECRET_TOKEN) => {
+                out.push(s.as_str())
+            }
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.values()),
+            _ => {}
+        }
+    }
+    out
 }
 
 /// `value` with `f` applied to every string in it, keys included.
@@ -321,7 +341,27 @@ pub fn mask_raw(spec: &Spec, fixtures: &Fixtures, operation: &str, text: &str) -
 
 /// `text` with every fixture secret and every secret in `sent` replaced by its token.
 fn scrub(fixtures: &Fixtures, sent: &[(String, String)], text: &str) -> String {
-    with_scrubber(fixtures, |s| scrub_sent(sent, s.scrub(text)))
+    with_scrubber(fixtures, |s| scrub_sent(s, sent, &[], s.scrub(text, &[])))
+}
+
+/// Whether `text` holds `secret` other than inside a fixture's public value (a cluster ID,
+/// trust anchor, proxy endpoint, path, access key ID, VPC service name or key ID) or inside
+/// one of the `echoed` strings (what the request sent): a secret that happens to be part of
+/// such a value is no leak where that value shows.
+pub fn holds_secret(fixtures: &Fixtures, secret: &str, text: &str, echoed: &[&str]) -> bool {
+    if secret.is_empty() || !text.contains(secret) {
+        return false;
+    }
+    with_scrubber(fixtures, |s| {
+        let kept = s.kept(text, echoed);
+        text.match_indices(secret)
+            .any(|(at, m)| !inside(&kept, at, at + m.len()))
+    })
+}
+
+/// Whether `start..end` lies inside one of `spans`.
+fn inside(spans: &[(usize, usize)], start: usize, end: usize) -> bool {
+    spans.iter().any(|(s, e)| *s <= start && end <= *e)
 }
 
 /// Runs `f` with this thread's scrubber for `fixtures` (built on first use).
@@ -343,12 +383,17 @@ fn with_scrubber<T>(fixtures: &Fixtures, f: impl FnOnce(&Scrubber) -> T) -> T {
     })
 }
 
-/// `text` with the secrets a session sent replaced by their tokens: they are few, so they are
-/// searched one by one.
-fn scrub_sent(sent: &[(String, String)], mut text: String) -> String {
+/// `text` with the secrets a session sent replaced by their tokens, except inside a fixture's
+/// public value: they are few, so they are searched one by one.
+fn scrub_sent(
+    scrubber: &Scrubber,
+    sent: &[(String, String)],
+    echoed: &[&str],
+    mut text: String,
+) -> String {
     for (value, token) in sent {
         if value.chars().count() >= MIN_SECRET && text.contains(value.as_str()) {
-            text = text.replace(value.as_str(), token);
+            text = scrubber.replace_outside_kept(&text, echoed, value, token);
         }
     }
     text
@@ -368,6 +413,30 @@ struct Scrubber {
     /// The token of each searched pattern.
     tokens: Vec<String>,
     searcher: Option<aho_corasick::AhoCorasick>,
+    /// Every public fixture value a secret could be part of (what the scrubber was built for).
+    public: Vec<String>,
+    /// Finds the public values, overlapping: a secret inside one is left as it is.
+    keeper: Option<aho_corasick::AhoCorasick>,
+}
+
+/// The public values of a fixture set: what an endpoint may return or echo, and a secret may
+/// happen to be part of.
+fn public_values(fixtures: &Fixtures) -> impl Iterator<Item = &str> {
+    let clusters = fixtures
+        .clusters
+        .iter()
+        .flat_map(|c| [c.id.as_str(), c.trust_anchor_certificate.as_str()]);
+    let proxies = fixtures.xks_proxies.iter().flat_map(|p| {
+        [&p.uri_endpoint, &p.uri_path, &p.access_key_id]
+            .into_iter()
+            .chain(&p.vpc_endpoint_service_name)
+            .chain(&p.keys)
+            .chain(&p.unusable_keys)
+            .map(String::as_str)
+    });
+    clusters
+        .chain(proxies)
+        .filter(|v| v.chars().count() >= MIN_SECRET)
 }
 
 /// Whose secret a fixture secret is; its token names the owner.
@@ -425,25 +494,88 @@ impl Scrubber {
             .build(&patterns)
             .ok()
             .filter(|_| !patterns.is_empty());
+        let public: Vec<String> = public_values(fixtures).map(str::to_string).collect();
+        let keeper = aho_corasick::AhoCorasick::new(&public)
+            .ok()
+            .filter(|_| !public.is_empty());
         Scrubber {
             secrets,
             tokens,
             searcher,
+            public,
+            keeper,
         }
     }
 
-    /// Whether this scrubber was built for exactly these fixtures' secrets.
+    /// Whether this scrubber was built for exactly these fixtures' secrets and public values.
     fn serves(&self, fixtures: &Fixtures) -> bool {
         let mut mine = self.secrets.iter();
+        let mut public = self.public.iter();
         fixture_secrets(fixtures).all(|(s, _)| mine.next().is_some_and(|m| m == s))
             && mine.next().is_none()
+            && public_values(fixtures).all(|v| public.next().is_some_and(|m| m == v))
+            && public.next().is_none()
     }
 
-    fn scrub(&self, text: &str) -> String {
-        match &self.searcher {
-            Some(ac) if ac.is_match(text) => ac.replace_all(text, &self.tokens),
-            _ => text.to_string(),
+    /// Where the fixtures' public values and the `echoed` strings are in `text` (byte
+    /// ranges, overlapping).
+    fn kept(&self, text: &str, echoed: &[&str]) -> Vec<(usize, usize)> {
+        let mut spans: Vec<(usize, usize)> = match &self.keeper {
+            Some(k) => k
+                .find_overlapping_iter(text)
+                .map(|m| (m.start(), m.end()))
+                .collect(),
+            None => Vec::new(),
+        };
+        for e in echoed {
+            spans.extend(text.match_indices(e).map(|(at, m)| (at, at + m.len())));
         }
+        spans
+    }
+
+    /// `text` with every fixture secret replaced by its token, except inside a public value
+    /// or an `echoed` string.
+    fn scrub(&self, text: &str, echoed: &[&str]) -> String {
+        let Some(ac) = self.searcher.as_ref().filter(|ac| ac.is_match(text)) else {
+            return text.to_string();
+        };
+        let kept = self.kept(text, echoed);
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for m in ac.find_iter(text) {
+            if inside(&kept, m.start(), m.end()) {
+                continue;
+            }
+            out.push_str(&text[last..m.start()]);
+            out.push_str(&self.tokens[m.pattern().as_usize()]);
+            last = m.end();
+        }
+        out.push_str(&text[last..]);
+        out
+    }
+
+    /// `text` with `value` replaced by `token`, except inside a public value or an `echoed`
+    /// string.
+    fn replace_outside_kept(
+        &self,
+        text: &str,
+        echoed: &[&str],
+        value: &str,
+        token: &str,
+    ) -> String {
+        let kept = self.kept(text, echoed);
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for (at, m) in text.match_indices(value) {
+            if inside(&kept, at, at + m.len()) {
+                continue;
+            }
+            out.push_str(&text[last..at]);
+            out.push_str(token);
+            last = at + m.len();
+        }
+        out.push_str(&text[last..]);
+        out
     }
 }
 
@@ -508,6 +640,57 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_secret_that_is_part_of_a_public_fixture_value_is_left_there_and_masked_elsewhere() {
+        let mut f = Fixtures::builtin();
+        // A kmsuser password that happens to be part of every proxy's endpoint.
+        f.clusters[0].kmsuser_password = "example.test".into();
+        let endpoint = f.xks_proxies[0].uri_endpoint.clone();
+        let sent = vec![(
+            "ok-2.example".to_string(),
+            "[secret=other:12:pattern-ok]".to_string(),
+        )];
+        let answer = |body: Value| Outcome::Response {
+            status: 200,
+            request_id: None,
+            content_type: None,
+            error_type: None,
+            body,
+            text: None,
+        };
+        let request = json!({"XksProxyUriEndpoint": "https://xks.example.test:443"});
+        let echo =
+            json!({"UriEndpoint": endpoint, "message": "https://xks.example.test:443 is bad"});
+        let Outcome::Response { body: echoed, .. } =
+            mask_response(&f, &sent, &request, answer(echo.clone()))
+        else {
+            panic!("a response")
+        };
+        assert_eq!(echoed, echo);
+        let leak =
+            json!({"UriEndpoint": endpoint, "message": "password example.test, ok-2.example"});
+        let Outcome::Response { body, .. } = mask_response(&f, &sent, &request, answer(leak))
+        else {
+            panic!("a response")
+        };
+        assert_eq!(body["UriEndpoint"], json!(endpoint));
+        let token = cluster_secret_token(&f.clusters[0].id);
+        assert_eq!(
+            body["message"],
+            json!(format!("password {token}, [secret=other:12:pattern-ok]"))
+        );
+        assert!(!holds_secret(&f, "example.test", &endpoint, &[]));
+        let twice = format!("{endpoint} example.test");
+        assert!(holds_secret(&f, "example.test", &twice, &[]));
+        assert!(!holds_secret(
+            &f,
+            "example.test",
+            "https://xks.example.test:443",
+            &["https://xks.example.test:443"]
+        ));
+        assert!(!holds_secret(&f, "example.test", "nothing", &[]));
+    }
+
+    #[test]
     fn a_secret_an_endpoint_leaks_is_masked_in_the_response_too() {
         let f = Fixtures::builtin();
         let password = f.clusters[0].kmsuser_password.clone();
@@ -528,7 +711,8 @@ mod tests {
         assert_eq!(sent.len(), 1, "{sent:?}");
         sent.push(("abc".into(), "[secret=other:3:pattern-broken]".into()));
         // Without the sent secret (a scrubber for another secret set on this thread) it stays.
-        let Outcome::Response { body, .. } = mask_response(&f, &[], leaky.clone()) else {
+        let Outcome::Response { body, .. } = mask_response(&f, &[], &Value::Null, leaky.clone())
+        else {
             panic!("a response")
         };
         assert!(
@@ -537,7 +721,8 @@ mod tests {
                 .unwrap()
                 .ends_with("! wrong-password-1")
         );
-        let Outcome::Response { body, text, .. } = mask_response(&f, &sent, leaky) else {
+        let Outcome::Response { body, text, .. } = mask_response(&f, &sent, &Value::Null, leaky)
+        else {
             panic!("a response")
         };
         let all = format!("{body} {}", text.unwrap_or_default());
@@ -559,7 +744,7 @@ mod tests {
         let clean = Outcome::Unknown {
             reason: "reset".into(),
         };
-        assert_eq!(mask_response(&f, &sent, clean.clone()), clean);
+        assert_eq!(mask_response(&f, &sent, &Value::Null, clean.clone()), clean);
     }
 
     #[test]

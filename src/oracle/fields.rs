@@ -9,7 +9,7 @@ use super::common::{
     CREATE, DESCRIBE, entries, fixture_secrets, json_type, redacted, snippet, store_id,
 };
 use super::{Context, Severity, Verdict};
-use crate::history::{History, Outcome, is_secret_shape};
+use crate::history::{History, Outcome, echoable, holds_secret, is_secret_shape};
 use crate::spec::{ShapeType, Spec};
 
 /// What the check enforces, in one line.
@@ -69,11 +69,11 @@ pub fn fields(ctx: &Context<'_>, history: &History) -> Verdict {
         strings.extend(text.iter().map(String::as_str));
         strings.extend(error_type.iter().map(String::as_str));
         strings.extend(keys.iter().map(String::as_str));
+        let echoed = echoable(&e.request);
         for secret in &secrets {
-            if strings
-                .iter()
-                .any(|s| s.contains(secret.value) || s.contains(secret.token.as_str()))
-            {
+            if strings.iter().any(|s| {
+                holds_secret(ctx.fixtures, secret.value, s, &echoed) || s.contains(&secret.token)
+            }) {
                 verdict.fail(
                     op,
                     "fields/no-secret",
@@ -637,6 +637,26 @@ mod tests {
                 f.message
             );
         }
+    }
+
+    #[test]
+    fn a_secret_that_is_part_of_a_returned_fixture_value_is_no_leak() {
+        // A kmsuser password that happens to be part of the proxy endpoint a listing returns.
+        let mut fixtures = crate::model::Fixtures::builtin();
+        fixtures.clusters[0].kmsuser_password = "example.test".into();
+        let fixtures = std::sync::Arc::new(fixtures);
+        let c = Context {
+            fixtures: &fixtures,
+            ..ctx()
+        };
+        let h = listing(vec![xks_entry("cks-1", "a", "CONNECTED")]);
+        let v = fields(&c, &h.history());
+        assert_eq!(failures(&v), Vec::<String>::new(), "{:#?}", v.findings);
+        // Elsewhere it is a leak.
+        let mut e = xks_entry("cks-1", "a", "CONNECTED");
+        e["CustomKeyStoreName"] = json!("example.test");
+        let v = fields(&c, &listing(vec![e]).history());
+        assert_eq!(failures(&v), ["fields/no-secret"]);
     }
 
     #[test]

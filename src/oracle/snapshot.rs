@@ -41,16 +41,35 @@ pub struct Comparison {
     pub diff: Option<String>,
 }
 
+/// What an inferred expectation covers: a structural difference on one of these transcript
+/// steps and at one of these paths is unsettled, not a failure.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inferred {
+    /// Transcript steps (1-based); None: every step.
+    pub steps: Option<Vec<usize>>,
+    /// Member paths (`XksProxyConfiguration.VpcEndpointServiceOwner`) or rules (`answer`) as
+    /// findings name them; empty: every path.
+    pub paths: Vec<String>,
+}
+
+impl Inferred {
+    /// Whether a finding of rule `rule` on transcript step `step` is covered.
+    pub fn covers(&self, step: usize, rule: &str) -> bool {
+        let path = rule.split_once('/').map_or(rule, |(_, p)| p);
+        self.steps.as_ref().is_none_or(|s| s.contains(&step))
+            && (self.paths.is_empty() || self.paths.iter().any(|p| p == path || p == rule))
+    }
+}
+
 /// Judges `actual` against `expected` (None: no snapshot); `history` is the scenario's played
 /// history, whose exchange of step k (0-based `step` k-1) transcript step k shows. `inferred`:
-/// the scenario's expectations rest on our inference, so a structural difference is
-/// unsettled, not a failure.
+/// what rests on our inference, where a structural difference is unsettled, not a failure.
 pub fn compare(
     ctx: &Context<'_>,
     expected: Option<&str>,
     actual: &str,
     history: &History,
-    inferred: bool,
+    inferred: Option<&Inferred>,
 ) -> Comparison {
     let mut verdict = Verdict::default();
     for op in operations(actual) {
@@ -76,11 +95,6 @@ pub fn compare(
             diff: None,
         };
     }
-    let severity = if inferred {
-        Severity::Unsettled
-    } else {
-        Severity::Failure
-    };
     let diff = TextDiff::from_lines(expected, actual);
     let (want, got) = (steps(expected), steps(actual));
     let differing: Vec<usize> = (0..want.len().max(got.len()))
@@ -102,7 +116,7 @@ pub fn compare(
             })
             .collect();
         if found.is_empty() {
-            found = structural(ctx, step, want.get(i), got.get(i), history, severity);
+            found = structural(ctx, step, want.get(i), got.get(i), history, inferred);
         }
         let mut seen: Vec<Finding> = Vec::new();
         for f in found {
@@ -114,8 +128,9 @@ pub fn compare(
         verdict.findings.extend(seen);
     }
     if verdict.findings.is_empty() {
+        // A difference outside every step: no inference covers it.
         verdict.find(
-            severity,
+            Severity::Failure,
             "-",
             "transcript",
             "the transcript differs",
@@ -190,11 +205,15 @@ fn structural(
     want: Option<&String>,
     got: Option<&String>,
     history: &History,
-    severity: Severity,
+    inferred: Option<&Inferred>,
 ) -> Vec<Finding> {
     let op = got.or(want).map_or("-", |t| step_operation(t)).to_string();
     let finding = |rule: String, kind: String, detail: String| Finding {
-        severity,
+        severity: if inferred.is_some_and(|i| i.covers(step, &rule)) {
+            Severity::Unsettled
+        } else {
+            Severity::Failure
+        },
         operation: op.clone(),
         rule,
         kind,
@@ -334,7 +353,7 @@ mod tests {
 
     /// Compares without a history (the structural kinds only).
     fn judge(expected: &str, actual: &str) -> Comparison {
-        compare(&ctx(), Some(expected), actual, &History::default(), false)
+        compare(&ctx(), Some(expected), actual, &History::default(), None)
     }
 
     fn signatures(c: &Comparison) -> Vec<String> {
@@ -449,7 +468,7 @@ mod tests {
                 .any(|f| f.exchange == Some(0) && f.severity == Severity::Failure),
             "the errors oracle flags step 1"
         );
-        let c = compare(&ctx(), Some(&snap), &actual, &history, false);
+        let c = compare(&ctx(), Some(&snap), &actual, &history, None);
         assert_eq!(
             signatures(&c),
             ["DescribeCustomKeyStores/fields/XksProxyConfiguration.AccessKeyId: missing"],
@@ -472,7 +491,13 @@ mod tests {
         );
         let mut history = xks_history(xks_entry("cks-1", "a", "DISCONNECTED"), false);
         history.exchanges.truncate(1);
-        let c = compare(&ctx(), Some(&snap), &actual, &history, true);
+        let c = compare(
+            &ctx(),
+            Some(&snap),
+            &actual,
+            &history,
+            Some(&Inferred::default()),
+        );
         let rules: Vec<&str> = c.verdict.findings.iter().map(|f| f.rule.as_str()).collect();
         assert_eq!(rules, ["errors/request-id"], "{:#?}", c.verdict.findings);
         let f = &c.verdict.findings[0];
@@ -530,14 +555,7 @@ mod tests {
     text: \"<html>\"",
         ]);
         let (want, got) = (steps(&snap), steps(&html));
-        let found = structural(
-            &ctx(),
-            2,
-            want.get(1),
-            got.get(1),
-            &history,
-            Severity::Failure,
-        );
+        let found = structural(&ctx(), 2, want.get(1), got.get(1), &history, None);
         let kinds: Vec<String> = found.iter().map(Finding::signature).collect();
         assert_eq!(
             kinds,
@@ -636,7 +654,14 @@ mod tests {
     fn an_inferred_scenario_is_unsettled_and_a_missing_snapshot_fails() {
         let snap = transcript(&[CREATE, DELETE]);
         let actual = snap.replace("status: 400", "status: 409");
-        let c = compare(&ctx(), Some(&snap), &actual, &History::default(), true);
+        let all = Inferred::default();
+        let c = compare(
+            &ctx(),
+            Some(&snap),
+            &actual,
+            &History::default(),
+            Some(&all),
+        );
         assert_eq!(
             signatures(&c),
             [
@@ -648,11 +673,91 @@ mod tests {
             judge(&snap, &actual).verdict.findings[0].severity,
             Severity::Failure
         );
-        let m = compare(&ctx(), None, &snap, &History::default(), false);
+        let m = compare(&ctx(), None, &snap, &History::default(), None);
         assert_eq!(m.verdict.findings.len(), 1);
         assert_eq!(m.verdict.findings[0].rule, "snapshot/missing");
         assert_eq!(m.verdict.findings[0].severity, Severity::Failure);
         assert_eq!(m.diff, None);
+    }
+
+    #[test]
+    fn an_inference_covers_its_steps_and_paths_and_nothing_else() {
+        // A VPC store's listing: the inference is about VpcEndpointServiceOwner on step 2.
+        let vpc = XKS
+            .replace("PUBLIC_ENDPOINT", "VPC_ENDPOINT_SERVICE")
+            .replace(
+                "            UriPath: \"[xks:public.path]\"",
+                "            UriPath: \"[xks:public.path]\"\n            VpcEndpointServiceName: \"[xks:vpc.vpc-service]\"",
+            );
+        let snap = transcript(&[CREATE, &vpc]);
+        let owner = snap.replace(
+            "            VpcEndpointServiceName:",
+            "            VpcEndpointServiceOwner: \"[account]\"\n            VpcEndpointServiceName:",
+        );
+        let no_key = snap.replace(
+            "            AccessKeyId: \"[xks:public.access-key-id]\"\n",
+            "",
+        );
+        let scope = Inferred {
+            steps: Some(vec![2]),
+            paths: vec!["XksProxyConfiguration.VpcEndpointServiceOwner".into()],
+        };
+        let judge = |actual: &str, scope: &Inferred| {
+            let c = compare(
+                &ctx(),
+                Some(&snap),
+                actual,
+                &History::default(),
+                Some(scope),
+            );
+            c.verdict
+                .findings
+                .iter()
+                .map(|f| (f.signature(), f.severity))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            judge(&owner, &scope),
+            [(
+                "DescribeCustomKeyStores/fields/XksProxyConfiguration.VpcEndpointServiceOwner: unexpected".to_string(),
+                Severity::Unsettled
+            )]
+        );
+        // Outside the paths, and outside the steps: a failure.
+        assert_eq!(
+            judge(&no_key, &scope),
+            [(
+                "DescribeCustomKeyStores/fields/XksProxyConfiguration.AccessKeyId: missing"
+                    .to_string(),
+                Severity::Failure
+            )]
+        );
+        let step_one = Inferred {
+            steps: Some(vec![1]),
+            paths: Vec::new(),
+        };
+        assert_eq!(judge(&owner, &step_one)[0].1, Severity::Failure);
+        // A step without paths covers every difference on it.
+        let step_two = Inferred {
+            steps: Some(vec![2]),
+            paths: Vec::new(),
+        };
+        assert_eq!(judge(&no_key, &step_two)[0].1, Severity::Unsettled);
+        // A rule names a kind of difference on every step.
+        assert!(
+            Inferred {
+                steps: None,
+                paths: vec!["answer".into()]
+            }
+            .covers(7, "answer")
+        );
+        assert!(
+            !Inferred {
+                steps: None,
+                paths: vec!["answer".into()]
+            }
+            .covers(7, "fields/answer2")
+        );
     }
 
     #[test]

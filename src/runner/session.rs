@@ -318,7 +318,12 @@ impl Session {
             let outcome = match result {
                 Ok(reply) => {
                     let sent = self.sent_secrets.lock().expect("not poisoned");
-                    mask_response(&self.endpoint.fixtures, &sent, reply.into_outcome())
+                    mask_response(
+                        &self.endpoint.fixtures,
+                        &sent,
+                        &request,
+                        reply.into_outcome(),
+                    )
                 }
                 Err(CallError::Unknown(reason)) | Err(CallError::NotSent(reason)) => {
                     Outcome::Unknown { reason }

@@ -17,14 +17,55 @@ pub struct Scenario {
     pub name: String,
     /// One line: what the scenario shows.
     pub purpose: String,
-    /// Why an expectation here is our inference rather than documented KMS behaviour.
+    /// Where an expectation here is our inference rather than documented KMS behaviour.
     #[serde(default)]
-    pub inferred: Option<String>,
+    pub inferred: Option<Inference>,
     /// The steps, in order.
     pub steps: Vec<ScenarioStep>,
     /// The file the scenario came from.
     #[serde(skip)]
     pub file: String,
+}
+
+/// An expectation of a scenario that is our inference, and what it covers: a difference on
+/// one of its steps and at one of its paths is unsettled; any other fails as usual.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inference {
+    /// The steps it covers (1-based, as written: a repeated step covers its repetitions);
+    /// empty: every step.
+    #[serde(default)]
+    pub steps: Vec<usize>,
+    /// The paths it covers, as findings name them: a member path (`ConnectionErrorCode`,
+    /// `XksProxyConfiguration.VpcEndpointServiceOwner`) or a rule (`answer`); empty: all.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Why the expectation is our inference.
+    pub why: String,
+}
+
+impl std::fmt::Display for Inference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let steps: Vec<String> = self.steps.iter().map(usize::to_string).collect();
+        let mut scope = Vec::new();
+        if !steps.is_empty() {
+            scope.push(format!("step {}", steps.join(", ")));
+        }
+        if !self.paths.is_empty() {
+            scope.push(self.paths.join(", "));
+        }
+        write!(f, "[{}] {}", scope.join("; "), self.why)
+    }
+}
+
+impl Scenario {
+    /// The transcript steps (1-based, repetitions unrolled) of written step `step` (1-based).
+    pub fn transcript_steps(&self, step: usize) -> std::ops::Range<usize> {
+        let repeats = |s: &ScenarioStep| s.repeat.unwrap_or(1);
+        let start: usize = self.steps.iter().take(step - 1).map(repeats).sum::<usize>() + 1;
+        let n = self.steps.get(step - 1).map_or(0, repeats);
+        start..start + n
+    }
 }
 
 /// One step of a scenario, as written.
@@ -121,6 +162,17 @@ fn check(s: &Scenario) -> Result<(), String> {
     }
     for (i, step) in s.steps.iter().enumerate() {
         check_step(step).map_err(|e| format!("step {}: {e}", i + 1))?;
+    }
+    if let Some(i) = &s.inferred {
+        if i.why.trim().is_empty() || i.why.contains('\n') {
+            return Err("an inference says why in one non-empty line".into());
+        }
+        if i.steps.is_empty() && i.paths.is_empty() {
+            return Err("an inference names the steps or paths it covers".into());
+        }
+        if let Some(n) = i.steps.iter().find(|n| **n == 0 || **n > s.steps.len()) {
+            return Err(format!("the inference names step {n}, which is not there"));
+        }
     }
     Ok(())
 }
@@ -232,6 +284,37 @@ steps = []"#,
         ];
         for (text, why) in cases {
             let e = parse("f.toml", text).unwrap_err();
+            assert!(e.contains(why), "{e} should say {why}");
+        }
+    }
+
+    #[test]
+    fn an_inference_names_its_scope_and_maps_to_transcript_steps() {
+        let text = r#"[[scenario]]
+name = "x"
+purpose = "p"
+inferred = { steps = [3], paths = ["ConnectionErrorCode"], why = "w" }
+steps = [
+  { op = "CreateCustomKeyStore", create = "cluster:healthy", repeat = 2, body = { CustomKeyStoreName = "$name:q{n}" } },
+  { op = "ConnectCustomKeyStore", body = { CustomKeyStoreId = "$store:0" } },
+  { settle = 0 },
+]"#;
+        let s = parse("x.toml", text).unwrap().remove(0);
+        let i = s.inferred.clone().unwrap();
+        assert_eq!((i.steps.as_slice(), i.why.as_str()), (&[3][..], "w"));
+        assert_eq!(i.to_string(), "[step 3; ConnectionErrorCode] w");
+        assert_eq!(s.transcript_steps(1), 1..3);
+        assert_eq!(s.transcript_steps(3), 4..5);
+        for (scope, why) in [
+            ("{ why = \"w\" }", "names the steps or paths"),
+            ("{ steps = [4], why = \"w\" }", "step 4"),
+            ("\"just a reason\"", "invalid type"),
+        ] {
+            let bad = text.replace(
+                r#"{ steps = [3], paths = ["ConnectionErrorCode"], why = "w" }"#,
+                scope,
+            );
+            let e = parse("x.toml", &bad).unwrap_err();
             assert!(e.contains(why), "{e} should say {why}");
         }
     }

@@ -5,13 +5,14 @@
 
 pub mod corpus;
 pub mod normalise;
+pub mod placeholders;
 pub mod replay;
 pub mod roles;
 pub mod script;
 pub mod snapfile;
 pub mod transcript;
 
-pub use corpus::{Scenario, builtin};
+pub use corpus::{Inference, Scenario, builtin};
 pub use normalise::Normaliser;
 pub use replay::{Played, play};
 pub use snapfile::Snapshots;

@@ -11,7 +11,7 @@
 //! | `message` | `[message]` | a string (`pinned_message` is kept) |
 //! | markers the endpoint issued | `[marker]` | a string |
 //! | store names with the run's prefix | `[prefix]REST` | a string |
-//! | fixture values and secret tokens | `[ROLE]`, `[ROLE.FIELD]`, `[secret=ROLE]` | the value the role's backend has |
+//! | fixture values and secret tokens | `[ROLE]`, `[ROLE.FIELD]`, `[secret=ROLE]` | the value the role's backend has; where roles share it, the role [`super::placeholders`] picks for the place |
 //! | listings (`CustomKeyStores`) | sorted; the pages of one walk (each page's Marker the
 //! previous page's NextMarker) sorted together and dealt back in their page sizes | KMS defines no order |
 //!
@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use insta::_macro_support::{SerializationFormat, serialize_value};
 use insta::internals::Content;
 
+use super::placeholders::ByPath;
 use super::transcript::Transcript;
 
 /// Where `cargo test` writes the snapshots from (insta's `source:` line).
@@ -34,8 +35,8 @@ pub const SOURCE: &str = "tests/scenarios.rs";
 pub struct Normaliser {
     /// The run's name prefix.
     pub prefix: String,
-    /// Fixture value (or secret token) → placeholder.
-    pub placeholders: Vec<(String, String)>,
+    /// The placeholder of each fixture value (or secret token), by its insta path.
+    pub placeholders: ByPath,
     /// Store IDs the endpoint issued (in responses).
     pub issued_ids: BTreeSet<String>,
     /// Markers the endpoint issued (NextMarker values).
@@ -44,7 +45,7 @@ pub struct Normaliser {
 
 impl Normaliser {
     /// A normaliser for `transcript`, learning the IDs and markers the endpoint issued from it.
-    pub fn new(prefix: &str, placeholders: Vec<(String, String)>, t: &Transcript) -> Normaliser {
+    pub fn new(prefix: &str, placeholders: ByPath, t: &Transcript) -> Normaliser {
         let mut n = Normaliser {
             prefix: prefix.to_string(),
             placeholders,
@@ -124,14 +125,11 @@ impl Normaliser {
             },
         );
         let placeholders = self.placeholders.clone();
-        s.add_dynamic_redaction(FIXTURE_MEMBERS, move |c: Content, _| {
-            let found = c
-                .as_str()
-                .and_then(|v| placeholders.iter().find(|(value, _)| value == v));
-            match found {
-                Some((_, token)) => Content::from(token.as_str()),
-                None => c,
-            }
+        s.add_dynamic_redaction(FIXTURE_MEMBERS, move |c: Content, path| match placeholders
+            .get(&path.to_string())
+        {
+            Some(token) if c.as_str().is_some() => Content::from(token.as_str()),
+            _ => c,
         });
         s.add_dynamic_redaction(".steps", |c: Content, _| pages_as_sets(c));
         s
@@ -294,7 +292,14 @@ mod tests {
     }
 
     fn render(t: &Transcript) -> String {
-        let placeholders = vec![("cluster-healthyaaaaa".into(), "[cluster:healthy]".into())];
+        let script = crate::scenario::script::Script {
+            steps: Vec::new(),
+            pinned: Vec::new(),
+            roles: vec!["cluster:healthy".into()],
+            origins: Vec::new(),
+        };
+        let f = crate::model::Fixtures::builtin();
+        let placeholders = crate::scenario::placeholders::placeholders(&f, &script, t);
         Normaliser::new("run1-", placeholders, t).render(t, "d")
     }
 

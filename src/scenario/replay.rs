@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::corpus::Scenario;
 use super::normalise::Normaliser;
-use super::roles::placeholders;
+use super::placeholders::placeholders;
 use super::script::script;
 use super::transcript::{Transcript, transcript};
 use crate::generate::Step;
@@ -45,7 +45,7 @@ pub async fn play(
     let transcript = transcript(&script.steps, &script.pinned, &history);
     let normaliser = Normaliser::new(
         prefix,
-        placeholders(&endpoint.fixtures, &script.roles),
+        placeholders(&endpoint.fixtures, &script, &transcript),
         &transcript,
     );
     let text = normaliser.render(&transcript, &scenario.purpose);

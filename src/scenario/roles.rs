@@ -2,7 +2,6 @@
 //! scenario runs against any fixture set, and snapshots name the role, not the backend.
 
 use crate::generate::backends::Backend;
-use crate::history::{cluster_secret_token, proxy_secret_token};
 use crate::model::fixtures::{Cluster, XksProxy};
 use crate::model::{Fixtures, XksBehaviour};
 
@@ -138,44 +137,57 @@ pub fn value(fixtures: &Fixtures, reference: &str) -> Result<String, String> {
     }
 }
 
-/// What a snapshot shows instead of a fixture value: the value → `[ROLE.FIELD]` pairs of the
-/// roles in `roles`, and the secret tokens of the history (`[secret=cluster:ID]`) →
-/// `[secret=ROLE]`. Secrets themselves are never in the list.
-pub fn placeholders(fixtures: &Fixtures, roles: &[String]) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
-    let mut put = |value: String, token: String| {
-        if !out.iter().any(|(v, _)| *v == value) {
-            out.push((value, token));
-        }
-    };
-    for role in roles {
-        match backend(fixtures, role) {
-            Ok(Backend::Cluster(i)) => {
-                let c = &fixtures.clusters[i];
-                put(c.id.clone(), format!("[{role}]"));
-                put(
-                    c.trust_anchor_certificate.clone(),
-                    format!("[{role}.anchor]"),
-                );
-                put(cluster_secret_token(&c.id), format!("[secret={role}]"));
-            }
-            Ok(Backend::Proxy { index, .. }) => {
-                let p = &fixtures.xks_proxies[index];
-                put(p.uri_endpoint.clone(), format!("[{role}.endpoint]"));
-                put(p.uri_path.clone(), format!("[{role}.path]"));
-                put(p.access_key_id.clone(), format!("[{role}.access-key-id]"));
-                put(
-                    proxy_secret_token(&p.uri_endpoint),
-                    format!("[secret={role}]"),
-                );
-                if let Some(v) = &p.vpc_endpoint_service_name {
-                    put(v.clone(), format!("[{role}.vpc-service]"));
-                }
-            }
-            Err(_) => {}
-        }
+/// The fixture field a member carries (`""`: the cluster ID), by member name, in requests and
+/// responses alike; None for a member that carries no fixture value.
+pub fn member_field(member: &str) -> Option<&'static str> {
+    Some(match member {
+        "CloudHsmClusterId" => "",
+        "TrustAnchorCertificate" => "anchor",
+        "KeyStorePassword" => "password",
+        "RawSecretAccessKey" => "secret",
+        "AccessKeyId" => "access-key-id",
+        "XksProxyUriEndpoint" | "UriEndpoint" => "endpoint",
+        "XksProxyUriPath" | "UriPath" => "path",
+        "XksProxyVpcEndpointServiceName" | "VpcEndpointServiceName" => "vpc-service",
+        _ => return None,
+    })
+}
+
+/// The reference to `field` of `role` (`""`: the role itself, a cluster's ID).
+pub fn reference(role: &Role, field: &str) -> String {
+    if field.is_empty() {
+        role.to_string()
+    } else {
+        format!("{role}.{field}")
     }
-    out
+}
+
+/// The fields of a role's backend that can stand in a request or a response, in the order
+/// placeholders prefer them.
+pub fn fields(fixtures: &Fixtures, role: &Role) -> &'static [&'static str] {
+    match backend(fixtures, role) {
+        Ok(Backend::Cluster(_)) => &["", "anchor", "password"],
+        Ok(Backend::Proxy { .. }) => {
+            &["endpoint", "path", "access-key-id", "secret", "vpc-service"]
+        }
+        Err(_) => &[],
+    }
+}
+
+/// Whether a field is a secret (a history holds a masking token in its place).
+pub fn is_secret(field: &str) -> bool {
+    field == "password" || field == "secret"
+}
+
+/// What a snapshot shows for the value of a reference: `[ROLE]`, `[ROLE.FIELD]`, and for a
+/// secret `[secret=ROLE]`.
+pub fn placeholder(reference: &str) -> String {
+    match reference.rsplit_once('.') {
+        Some((role, field)) if role.contains(':') && is_secret(field) => {
+            format!("[secret={role}]")
+        }
+        _ => format!("[{reference}]"),
+    }
 }
 
 #[cfg(test)]
@@ -262,17 +274,20 @@ mod tests {
     }
 
     #[test]
-    fn placeholders_name_roles_and_never_hold_a_secret() {
-        let f = Fixtures::builtin();
-        let p = placeholders(&f, &["cluster:healthy".into(), "xks:public".into()]);
-        assert!(p.contains(&("cluster-healthyaaaaa".into(), "[cluster:healthy]".into())));
-        assert!(p.contains(&(
-            "[secret=xks:https://xks-ok.example.test]".into(),
-            "[secret=xks:public]".into()
-        )));
-        for (value, _) in &p {
-            assert_ne!(value, "kmsuser-pass-a");
-            assert_ne!(value, &f.xks_proxies[0].secret_access_key);
-        }
+    fn placeholders_name_roles_and_secrets_by_role() {
+        assert_eq!(placeholder("cluster:healthy"), "[cluster:healthy]");
+        assert_eq!(
+            placeholder("cluster:healthy.anchor"),
+            "[cluster:healthy.anchor]"
+        );
+        assert_eq!(
+            placeholder("cluster:healthy.password"),
+            "[secret=cluster:healthy]"
+        );
+        assert_eq!(placeholder("xks:public-2.secret"), "[secret=xks:public-2]");
+        assert_eq!(reference("xks:vpc", "path"), "xks:vpc.path");
+        assert_eq!(reference("cluster:related", ""), "cluster:related");
+        assert_eq!(member_field("UriPath"), Some("path"));
+        assert_eq!(member_field("CustomKeyStoreName"), None);
     }
 }

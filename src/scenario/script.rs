@@ -19,6 +19,18 @@ pub struct Script {
     pub pinned: Vec<bool>,
     /// The roles the scenario names, in order of first use.
     pub roles: Vec<String>,
+    /// For each step, where its request holds a fixture value and which reference
+    /// (`ROLE[.FIELD]`) it came from.
+    pub origins: Vec<Vec<Origin>>,
+}
+
+/// A fixture value in a request: its place in the body and the reference it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The member names (and list indexes) from the body to the value.
+    pub path: Vec<String>,
+    /// The reference, `ROLE` or `ROLE.FIELD` (as in `$cluster:healthy.anchor`).
+    pub reference: String,
 }
 
 /// The script of `scenario` against `fixtures`, or why it cannot run there (a role no fixture
@@ -28,12 +40,15 @@ pub fn script(scenario: &Scenario, fixtures: &Fixtures) -> Result<Script, String
         steps: Vec::new(),
         pinned: Vec::new(),
         roles: Vec::new(),
+        origins: Vec::new(),
     };
     for step in &scenario.steps {
         for n in 0..step.repeat.unwrap_or(1) {
-            let built = build(step, n, fixtures, &mut out.roles)?;
+            let mut origins = Vec::new();
+            let built = build(step, n, fixtures, &mut out.roles, &mut origins)?;
             out.steps.push(built);
             out.pinned.push(step.pin_message);
+            out.origins.push(origins);
         }
     }
     Ok(out)
@@ -44,6 +59,7 @@ fn build(
     n: usize,
     fixtures: &Fixtures,
     roles: &mut Vec<String>,
+    origins: &mut Vec<Origin>,
 ) -> Result<Step, String> {
     if let Some(store) = step.settle {
         return Ok(Step::Settle { store });
@@ -71,12 +87,15 @@ fn build(
             for path in &step.omit {
                 remove_path(&mut body, &path.split('.').collect::<Vec<_>>());
             }
-            merge(&mut body, step.body_json());
+            let over = step.body_json();
+            role_origins(fixtures, role, &body, &mut Vec::new(), origins);
+            origins.retain(|o| !overridden(&over, &o.path));
+            merge(&mut body, over);
             body
         }
         None => step.body_json(),
     };
-    body = resolve(&body, n, fixtures, roles)?;
+    body = resolve(&body, n, fixtures, roles, &mut Vec::new(), origins)?;
     Ok(Step::Call {
         operation,
         body,
@@ -107,12 +126,62 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
-/// Replaces `{n}` and fixture references (`$cluster:…`, `$xks:…`) in every string.
+/// The origins of the fixture values in `role`'s create body: each string of a member that
+/// carries a fixture field ([`roles::member_field`]) and holds that field's value.
+fn role_origins(
+    fixtures: &Fixtures,
+    role: &str,
+    value: &Value,
+    path: &mut Vec<String>,
+    out: &mut Vec<Origin>,
+) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                path.push(k.clone());
+                role_origins(fixtures, role, v, path, out);
+                path.pop();
+            }
+        }
+        Value::String(s) => {
+            let field = path.last().and_then(|m| roles::member_field(m));
+            if let Some(field) = field {
+                let reference = roles::reference(role, field);
+                if roles::value(fixtures, &reference).is_ok_and(|v| v == *s) {
+                    out.push(Origin {
+                        path: path.clone(),
+                        reference,
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether `over` sets the member at `path` or one of its parents to something else than an
+/// object merged into it.
+fn overridden(over: &Value, path: &[String]) -> bool {
+    let mut at = over;
+    for key in path {
+        match at.get(key) {
+            Some(v) if v.is_object() => at = v,
+            Some(_) => return true,
+            None => return false,
+        }
+    }
+    true
+}
+
+/// Replaces `{n}` and fixture references (`$cluster:…`, `$xks:…`) in every string, noting
+/// where each reference was in `origins`.
 fn resolve(
     value: &Value,
     n: usize,
     fixtures: &Fixtures,
     roles: &mut Vec<String>,
+    path: &mut Vec<String>,
+    origins: &mut Vec<Origin>,
 ) -> Result<Value, String> {
     Ok(match value {
         Value::String(s) => {
@@ -128,6 +197,10 @@ fn resolve(
                     };
                     let v = roles::value(fixtures, r)?;
                     note(roles, role);
+                    origins.push(Origin {
+                        path: path.clone(),
+                        reference: r.to_string(),
+                    });
                     Value::String(v)
                 }
                 None => Value::String(s),
@@ -136,16 +209,23 @@ fn resolve(
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
-                out.insert(k.clone(), resolve(v, n, fixtures, roles)?);
+                path.push(k.clone());
+                let resolved = resolve(v, n, fixtures, roles, path, origins);
+                path.pop();
+                out.insert(k.clone(), resolved?);
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| resolve(v, n, fixtures, roles))
-                .collect::<Result<_, _>>()?,
-        ),
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for (i, v) in items.iter().enumerate() {
+                path.push(i.to_string());
+                let resolved = resolve(v, n, fixtures, roles, path, origins);
+                path.pop();
+                out.push(resolved?);
+            }
+            Value::Array(out)
+        }
         other => other.clone(),
     })
 }
@@ -183,6 +263,36 @@ steps = [{ op = "CreateCustomKeyStore", create = "xks:public", omit = ["XksProxy
             })
         );
         assert_eq!(got.roles, vec!["xks:public", "cluster:healthy"]);
+    }
+
+    #[test]
+    fn origins_name_the_reference_of_each_fixture_value_and_drop_overridden_ones() {
+        let s = one(r#"[[scenario]]
+name = "x"
+purpose = "p"
+steps = [{ op = "CreateCustomKeyStore", create = "xks:public", body = { XksProxyUriPath = "/mine/kms/xks/v1", XksProxyUriEndpoint = "$xks:public-2.endpoint" } }]"#);
+        let got = script(&s, &Fixtures::builtin()).unwrap();
+        let mut origins: Vec<(String, String)> = got.origins[0]
+            .iter()
+            .map(|o| (o.path.join("."), o.reference.clone()))
+            .collect();
+        origins.sort();
+        let want = [
+            (
+                "XksProxyAuthenticationCredential.AccessKeyId",
+                "xks:public.access-key-id",
+            ),
+            (
+                "XksProxyAuthenticationCredential.RawSecretAccessKey",
+                "xks:public.secret",
+            ),
+            ("XksProxyUriEndpoint", "xks:public-2.endpoint"),
+        ];
+        let want: Vec<(String, String)> = want
+            .iter()
+            .map(|(p, r)| (p.to_string(), r.to_string()))
+            .collect();
+        assert_eq!(origins, want);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::{Suite, Target};
 use crate::history::History;
 use crate::model::ModelConfig;
-use crate::oracle::snapshot::compare;
+use crate::oracle::snapshot::{Inferred, compare};
 use crate::oracle::{Family, Severity, Verdict};
 use crate::report::{CheckReport, FailureDetail};
 use crate::scenario::script::script;
@@ -172,7 +172,7 @@ impl Suite {
                     expected.as_deref(),
                     &played.text,
                     &played.history,
-                    scenario.inferred.is_some(),
+                    inferred(scenario).as_ref(),
                 );
                 report.verdict = c.verdict;
                 for (id, why) in &played.leftovers {
@@ -209,6 +209,21 @@ impl Suite {
         report.duration = started.elapsed();
         report
     }
+}
+
+/// What a scenario's inference covers, in transcript steps.
+pub fn inferred(scenario: &Scenario) -> Option<Inferred> {
+    let i = scenario.inferred.as_ref()?;
+    let steps = (!i.steps.is_empty()).then(|| {
+        i.steps
+            .iter()
+            .flat_map(|s| scenario.transcript_steps(*s))
+            .collect()
+    });
+    Some(Inferred {
+        steps,
+        paths: i.paths.clone(),
+    })
 }
 
 /// The operations a scenario sends (a settle step polls DescribeCustomKeyStores).
