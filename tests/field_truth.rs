@@ -114,6 +114,22 @@ fn selected_scenarios_none_of_which_can_run_are_a_usage_error() {
     );
 }
 
+/// The JSON report a run wrote to `report.json` in `dir` (`shown`: its output, for the panic).
+fn json_report(dir: &Path, shown: &str) -> Value {
+    std::fs::read_to_string(dir.join("report.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_else(|| panic!("no JSON report: {shown}"))
+}
+
+/// The report's entry for check `name`.
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no {name} check: {report:#}"))
+}
+
 /// The verdict libtest printed for trial `name` (`ok`, `FAILED`, `ignored`).
 fn verdict<'a>(shown: &'a str, name: &str) -> Option<&'a str> {
     shown.lines().find_map(|l| {
@@ -284,14 +300,8 @@ fn a_deviation_that_does_not_show_again_keeps_its_evidence_and_is_unsettled() {
     );
     // Unsettled fails only with --strict.
     assert_eq!(code, 0, "{shown}");
-    let report: Value = std::fs::read_to_string(dir.join("report.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| panic!("no JSON report: {shown}"));
-    let check = report["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == "fields"))
-        .unwrap_or_else(|| panic!("no fields check: {report:#}"));
+    let report = json_report(&dir, &shown);
+    let check = check(&report, "fields");
     let failures = check["failures"].as_array().cloned().unwrap_or_default();
     let flaky: Vec<&Value> = failures
         .iter()
@@ -341,15 +351,8 @@ fn a_finding_about_a_length_says_which_measure_moves_it() {
         &dir,
     );
     assert_eq!(code, 1, "{shown}");
-    let report: Value = std::fs::read_to_string(dir.join("report.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_else(|| panic!("no JSON report: {shown}"));
-    let findings = report["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["name"] == "pagination"))
-        .map(|c| c["findings"].to_string())
-        .unwrap_or_else(|| panic!("no pagination check: {report:#}"));
+    let report = json_report(&dir, &shown);
+    let findings = check(&report, "pagination")["findings"].to_string();
     assert!(
         findings.contains("the spec's limit (1 to 1024) counts characters"),
         "{findings}"

@@ -455,11 +455,11 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         ..Arguments::default()
     };
     if !options.list {
-        let selected: Vec<&Trial> = trials
+        let selected_names: Vec<&str> = trials
             .iter()
             .filter(|t| !arguments.is_filtered_out(t))
+            .map(|t| t.name())
             .collect();
-        let selected_names: Vec<&str> = selected.iter().map(|t| t.name()).collect();
         let need_failing: Vec<&String> = need_failing
             .iter()
             .filter(|n| selected_names.contains(&format!("snapshot::{n}").as_str()))
@@ -478,21 +478,17 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
                     .join(", ")
             );
         }
-        if selected.iter().all(|t| t.has_ignored_flag()) {
+        let why = |name: &str| {
+            scenario_rows
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, explain)| explain.clone())
+        };
+        if let Err(e) = something_runs(&arguments, &trials, why) {
             if let Some(j) = &journal {
                 runtime.block_on(clean_from_journal(&suite, j));
             }
-            let why: Vec<String> = scenario_rows
-                .iter()
-                .filter(|(n, _)| selected_names.contains(&n.as_str()))
-                .map(|(n, explain)| format!("  {n}: {explain}"))
-                .collect();
-            return Err(format!(
-                "none of the {} checks and scenarios selected can run here, so the run would \
-                 check nothing:\n{}",
-                selected.len(),
-                why.join("\n")
-            ));
+            return Err(e);
         }
     }
     let conclusion = libtest_mimic::run(&arguments, trials);
@@ -572,6 +568,31 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
 /// Why a scenario that needs a failing backend is not run against an endpoint without fixtures.
 const HEALTHY_ONLY: &str = "and against an endpoint without --fixtures only healthy backends are \
      assumed (give --fixtures naming the failure roles, or --fixtures builtin)";
+
+/// A usage error when every trial `arguments` selects is ignored (cannot run here), each named
+/// with `why` it cannot: a run that checks nothing must not pass.
+pub(crate) fn something_runs(
+    arguments: &Arguments,
+    trials: &[Trial],
+    why: impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    let selected: Vec<&Trial> = trials
+        .iter()
+        .filter(|t| !arguments.is_filtered_out(t))
+        .collect();
+    if !selected.iter().all(|t| t.has_ignored_flag()) {
+        return Ok(());
+    }
+    let lines: Vec<String> = selected
+        .iter()
+        .map(|t| format!("  {}: {}", t.name(), why(t.name()).unwrap_or_default()))
+        .collect();
+    Err(format!(
+        "none of the {} trials selected can run here, so the run would check nothing:\n{}",
+        selected.len(),
+        lines.join("\n")
+    ))
+}
 
 /// A usage error when `--filter` and `--skip` leave no check and no scenario: a run that
 /// checks nothing must not pass.

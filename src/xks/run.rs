@@ -481,23 +481,12 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
         ..Arguments::default()
     };
     if !args.list {
-        let runnable: Vec<&Trial> = trials
-            .iter()
-            .filter(|t| !arguments.is_filtered_out(t))
-            .collect();
-        if runnable.iter().all(|t| t.has_ignored_flag()) {
-            let why: Vec<String> = rows
-                .iter()
-                .filter(|(name, ..)| runnable.iter().any(|t| t.name() == *name))
-                .map(|(name, _, _, unmet)| format!("  {name}: {}", unmet.as_deref().unwrap_or("")))
-                .collect();
-            return Err(format!(
-                "none of the {} checks selected can run against this proxy, so the run would \
-                 check nothing:\n{}",
-                runnable.len(),
-                why.join("\n")
-            ));
-        }
+        let why = |name: &str| {
+            rows.iter()
+                .find(|(n, ..)| *n == name)
+                .and_then(|(.., unmet)| unmet.clone())
+        };
+        crate::suite::run::something_runs(&arguments, &trials, why)?;
     }
     let conclusion = libtest_mimic::run(&arguments, trials);
     if args.list {

@@ -143,15 +143,7 @@ impl<'a> Probe<'a> {
         let reply = match &ex.reply {
             Ok(r) if r.status == 200 => r.clone(),
             _ => {
-                let got = ex.outcome();
-                let kind = labelled(case, &format!("expected 200, got {}", ex.outcome_kind()));
-                self.find(
-                    operation,
-                    rule,
-                    kind,
-                    format!("{what}: expected 200, got {got}"),
-                    Some(i),
-                );
+                self.not_200(i, operation, rule, case, &what);
                 return None;
             }
         };
@@ -192,21 +184,23 @@ impl<'a> Probe<'a> {
         {
             return Some(r.body.clone());
         }
-        let got = ex.outcome();
-        let kind = match &ex.reply {
-            Ok(r) if r.status == 200 => {
-                "expected 200 with a JSON object, got 200 without one".into()
-            }
-            _ => format!("expected 200, got {}", ex.outcome_kind()),
-        };
-        let message = match &ex.reply {
-            Ok(r) if r.status == 200 => {
-                format!("{what}: expected 200 with a JSON object, got a body that is not one")
-            }
-            _ => format!("{what}: expected 200, got {got}"),
-        };
-        self.find(operation, rule, labelled(case, &kind), message, Some(i));
+        if matches!(&ex.reply, Ok(r) if r.status == 200) {
+            let kind = "expected 200 with a JSON object, got 200 without one";
+            let message =
+                format!("{what}: expected 200 with a JSON object, got a body that is not one");
+            self.find(operation, rule, labelled(case, kind), message, Some(i));
+        } else {
+            self.not_200(i, operation, rule, case, &what);
+        }
         None
+    }
+
+    /// The finding for exchange `i`, which should have been a 200 and was not.
+    fn not_200(&mut self, i: usize, operation: &str, rule: &str, case: &str, what: &str) {
+        let ex = &self.exchanges[i];
+        let kind = labelled(case, &format!("expected 200, got {}", ex.outcome_kind()));
+        let message = format!("{what}: expected 200, got {}", ex.outcome());
+        self.find(operation, rule, kind, message, Some(i));
     }
 
     /// Sends a request that must fail with `error` (and its status); true when it did.

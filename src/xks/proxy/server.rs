@@ -48,15 +48,8 @@ pub(super) async fn serve(
                 let (watcher, mut stopping) = (graceful.watcher(), stop.clone());
                 tokio::spawn(async move {
                     let Some(acceptor) = acceptor else {
-                        let open = app.clone();
-                        let _counted = open.connection();
-                        let service = service_fn(move |request| {
-                            let app = app.clone();
-                            async move {
-                                Ok::<_, std::convert::Infallible>(handle(&app, request).await)
-                            }
-                        });
-                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        let connection = connection(&builder, stream, app.clone());
+                        let _counted = app.connection();
                         let _ = watcher.watch(connection).await;
                         return;
                     };
@@ -70,15 +63,8 @@ pub(super) async fn serve(
                         },
                         _ = stopping.changed() => return,
                     };
-                    let open = app.clone();
-                    let _counted = open.connection();
-                    let service = service_fn(move |request| {
-                        let app = app.clone();
-                        async move {
-                            Ok::<_, std::convert::Infallible>(handle(&app, request).await)
-                        }
-                    });
-                    let connection = builder.serve_connection(TokioIo::new(tls), service);
+                    let connection = connection(&builder, tls, app.clone());
+                    let _counted = app.connection();
                     let _ = watcher.watch(connection).await;
                 });
             }
@@ -94,4 +80,20 @@ pub(super) async fn serve(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(DRAIN_TIMEOUT) => {}
     }
+}
+
+/// One HTTP/1.1 connection over `io` (TLS or plain TCP), every request handled by `app`.
+fn connection<I>(
+    builder: &http1::Builder,
+    io: I,
+    app: Arc<App>,
+) -> impl hyper_util::server::graceful::GracefulConnection
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(handle(&app, request).await) }
+    });
+    builder.serve_connection(TokioIo::new(io), service)
 }
