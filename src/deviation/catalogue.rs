@@ -38,7 +38,7 @@ pub struct Deviation {
 impl Deviation {
     /// Steps in the shortest reproducer (0 when there is none).
     pub fn steps(&self) -> usize {
-        self.reproducer.as_ref().map_or(0, |(_, d)| d.steps.len())
+        self.reproducer.as_ref().map_or(0, |(_, d)| d.step_count())
     }
 }
 
@@ -163,7 +163,7 @@ pub fn catalogue(report: &RunReport, policy: &Policy) -> Catalogue {
             }
             let shorter = match (&entry.reproducer, &reproducer) {
                 (None, Some(_)) => true,
-                (Some((_, old)), Some((_, new))) => new.steps.len() < old.steps.len(),
+                (Some((_, old)), Some((_, new))) => new.step_count() < old.step_count(),
                 _ => false,
             };
             if shorter && seen.folded.is_none() {

@@ -69,7 +69,7 @@ pub fn catalogue_text(report: &RunReport, strict_baseline: bool) -> String {
         if let Some((trial, r)) = &d.reproducer {
             detail.push(format!(
                 "shortest reproducer {} step(s) ({trial})",
-                r.steps.len()
+                r.step_count()
             ));
         }
         if !d.folded.is_empty() {

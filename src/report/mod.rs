@@ -112,6 +112,15 @@ pub struct FailureDetail {
     pub raw: Option<RawReproduction>,
 }
 
+impl FailureDetail {
+    /// The length of its reproducer: KMS steps, or the XKS requests of a raw one.
+    pub fn step_count(&self) -> usize {
+        self.raw
+            .as_ref()
+            .map_or(self.steps.len(), |r| r.steps.len())
+    }
+}
+
 /// A reproduction whose requests are not KMS operations (the XKS proxy API), secrets masked.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RawReproduction {
@@ -1044,6 +1053,20 @@ mod tests {
     use super::*;
     use crate::deviation::Policy;
     use serde_json::json;
+
+    #[test]
+    fn an_xks_reproducer_counts_its_requests_as_steps() {
+        let mut detail = sample::blocked_policy().unimplemented["DisconnectCustomKeyStore"]
+            .detail
+            .clone();
+        assert_eq!(detail.step_count(), 1);
+        detail.steps.clear();
+        detail.raw = Some(RawReproduction {
+            steps: vec!["GetKeyMetadata".into(), "Encrypt".into(), "Decrypt".into()],
+            ..RawReproduction::default()
+        });
+        assert_eq!(detail.step_count(), 3);
+    }
 
     #[test]
     fn statuses_and_totals_follow_the_resolved_deviations_and_strictness() {
