@@ -3,6 +3,7 @@
 pub mod config;
 pub mod journal;
 pub mod session;
+pub mod transitions;
 
 use std::time::{Duration, SystemTime};
 

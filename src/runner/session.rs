@@ -11,6 +11,7 @@ use rand::RngExt;
 use serde_json::{Value, json};
 
 use super::journal::{Entry, Journal};
+use super::transitions::{self, Schedule};
 use super::{CallError, KmsClient};
 use crate::generate::{MARKER_REF, NAME_REF, STORE_REF, Step};
 use crate::history::{
@@ -352,10 +353,12 @@ impl Session {
     }
 
     /// Polls Describe for one store until it is neither CONNECTING nor DISCONNECTING, or the
-    /// transition timeout passes. Every poll is recorded.
+    /// transition timeout passes, pausing as the endpoint's earlier transitions suggest (see
+    /// [`transitions`]). Every poll is recorded.
     async fn settle(&mut self, step: u32, id: &str) {
-        let deadline = Instant::now() + self.endpoint.transition_timeout;
-        let mut pause = Duration::from_millis(1);
+        let started = Instant::now();
+        let deadline = started + self.endpoint.transition_timeout;
+        let mut schedule = Schedule::new(transitions::learned(&self.endpoint.url));
         loop {
             let body = json!({ "CustomKeyStoreId": id });
             let exchanges = self
@@ -367,11 +370,13 @@ impl Session {
                 .map(str::to_string);
             self.history.exchanges.extend(exchanges);
             let transitional = matches!(state.as_deref(), Some("CONNECTING" | "DISCONNECTING"));
+            if transitional {
+                transitions::observe(&self.endpoint.url, started.elapsed());
+            }
             if !transitional || Instant::now() >= deadline {
                 return;
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
+            tokio::time::sleep(schedule.pause()).await;
         }
     }
 
