@@ -680,63 +680,77 @@ fn ctrl_c_during_a_remote_run_cleans_up_and_exits_130() {
         &watch,
         &["--connect-delay-ms", "100", "--seed", "17"],
     );
-    let journal = dir.join("journal.jsonl");
-    let mut args = run_args(
-        Phase::Creating,
-        &bench.proxy,
-        &journal.display().to_string(),
-        &dir.join("regressions").display().to_string(),
-    );
-    // Long enough that Ctrl-C comes mid-run.
-    let last = args.len() - 1;
-    args[last] = "50".into();
-    let trigger = Trigger {
-        phase: Phase::Connecting,
-        nth: 3,
-        seen: 0,
-        hold: false,
-        journal: journal.clone(),
-    };
-    let (mut child, what) = until_moment(&watch, trigger, &args, &dir, "ctrl-c");
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(sent.success());
-    let started = std::time::Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waits") {
-            break status;
-        }
-        if started.elapsed() > HANG_GUARD {
-            let _ = child.kill();
-            panic!(
-                "the run did not end after Ctrl-C:\n{}",
-                printed(&dir, "ctrl-c")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert_eq!(
-        status.code(),
-        Some(130),
-        "Ctrl-C at {what}: {status}\n{}",
-        printed(&dir, "ctrl-c")
-    );
-    assert!(
-        printed(&dir, "ctrl-c").contains("interrupted; removing the stores"),
-        "{}",
-        printed(&dir, "ctrl-c")
-    );
-    let after = runtime.block_on(stores(&client(&bench.emulator.url)));
-    assert_eq!(
-        after,
-        bench.before,
-        "Ctrl-C at {what} left stores behind or changed the ones before:\n{}\njournal:\n{}",
-        printed(&dir, "ctrl-c"),
-        String::from_utf8_lossy(&std::fs::read(&journal).unwrap_or_default())
-    );
-    let (code, stdout, shown) = cleanup(&journal, &dir);
-    assert_eq!(code, 0, "{shown}");
-    assert!(stdout.contains("nothing to clean up"), "{shown}");
+    // Mid-request, a Create's answer held (its store surely exists, the journal has no ID for
+    // it); and right after a Create or a Connect, the run going on (its case would create more
+    // while Ctrl-C cleans up).
+    for (label, phase, nth, hold) in [
+        ("ctrl-c-held-create", Phase::Creating, 5, true),
+        ("ctrl-c-create-3", Phase::Creating, 3, false),
+        ("ctrl-c-create-9", Phase::Creating, 9, false),
+        ("ctrl-c-connect-2", Phase::Connecting, 2, false),
+    ] {
+        let journal = dir.join(format!("{label}.jsonl"));
+        let mut args = run_args(
+            Phase::Creating,
+            &bench.proxy,
+            &journal.display().to_string(),
+            &dir.join(format!("{label}-regressions"))
+                .display()
+                .to_string(),
+        );
+        // Long enough that Ctrl-C comes mid-run.
+        let last = args.len() - 1;
+        args[last] = "50".into();
+        let trigger = Trigger {
+            phase,
+            nth,
+            seen: 0,
+            hold,
+            journal: journal.clone(),
+        };
+        let (mut child, what) = until_moment(&watch, trigger, &args, &dir, label);
+        let sent = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        // A held answer may go now: Ctrl-C waits for the Creates in flight to be answered.
+        watch.released.store(true, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waits") {
+                break status;
+            }
+            if started.elapsed() > HANG_GUARD {
+                let _ = child.kill();
+                panic!(
+                    "{label}: the run did not end after Ctrl-C:\n{}",
+                    printed(&dir, label)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        watch.released.store(true, Ordering::SeqCst);
+        let shown = printed(&dir, label);
+        assert_eq!(
+            status.code(),
+            Some(130),
+            "{label} at {what}: {status}\n{shown}"
+        );
+        assert!(
+            shown.contains("interrupted; removing the stores"),
+            "{shown}"
+        );
+        let after = runtime.block_on(stores(&client(&bench.emulator.url)));
+        assert_eq!(
+            after,
+            bench.before,
+            "{label} at {what} left stores behind or changed the ones before:\n{shown}\njournal:\n{}",
+            String::from_utf8_lossy(&std::fs::read(&journal).unwrap_or_default())
+        );
+        let (code, stdout, shown) = cleanup(&journal, &dir);
+        assert_eq!(code, 0, "{shown}");
+        assert!(stdout.contains("nothing to clean up"), "{label}: {shown}");
+        eprintln!("{label}: Ctrl-C at {what}; exit 130, nothing left");
+    }
 }
