@@ -7,6 +7,7 @@
 //!   a second cleanup is a no-op. Every other kill also leaves a journal line cut mid-character,
 //!   as a kill during a write can: it is read up to the last whole entry, with a warning.
 //! - Ctrl-C (SIGINT) during a remote run cleans up by itself and exits 130.
+//! - A cleanup that cannot reach the endpoint keeps the entry and exits 1.
 //!
 //! How a phase is reached: the run talks to the emulator through a pass-through HTTP proxy in
 //! this test, which sees each request (its `X-Amz-Target`), its answer and the journal at that
@@ -752,5 +753,26 @@ fn ctrl_c_during_a_remote_run_cleans_up_and_exits_130() {
         assert_eq!(code, 0, "{shown}");
         assert!(stdout.contains("nothing to clean up"), "{label}: {shown}");
         eprintln!("{label}: Ctrl-C at {what}; exit 130, nothing left");
+    }
+}
+
+#[test]
+fn cleanup_that_cannot_reach_the_endpoint_keeps_the_entry_and_fails() {
+    let dir = scratch("kill-unreachable");
+    let journal = dir.join("journal.jsonl");
+    // Nothing listens on port 1: the store may well exist, nobody can say.
+    let entry = json!({
+        "event": "creating",
+        "endpoint": "http://127.0.0.1:1",
+        "name": "ckscheck-unreachable-x",
+    });
+    std::fs::write(&journal, format!("{entry}\n")).expect("a journal");
+    for attempt in ["first", "second"] {
+        let (code, stdout, shown) = cleanup(&journal, &dir);
+        assert_eq!(code, 1, "{attempt} cleanup:\n{shown}");
+        assert!(
+            stdout.contains("could not remove ckscheck-unreachable-x"),
+            "{attempt} cleanup:\n{shown}"
+        );
     }
 }
