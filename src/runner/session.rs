@@ -81,6 +81,8 @@ pub struct Session {
     /// Names sent in Creates whose outcome is unknown.
     maybe_created: Vec<String>,
     create_steps: usize,
+    /// Create slots journaled whose answer has not come back yet.
+    journaled: Vec<usize>,
     /// The secrets this session has sent, with their tokens, masked in every response.
     sent_secrets: std::sync::Mutex<Vec<(String, String)>>,
 }
@@ -96,6 +98,7 @@ impl Session {
             created: Vec::new(),
             maybe_created: Vec::new(),
             create_steps: 0,
+            journaled: Vec::new(),
             sent_secrets: Default::default(),
         }
     }
@@ -130,7 +133,9 @@ impl Session {
                 expect,
             } => {
                 let body = self.resolve(body);
-                let slot = self.before_create(operation, &body);
+                let Ok(slot) = self.before_create(operation, &body) else {
+                    return;
+                };
                 let exchanges = self
                     .send(
                         index,
@@ -173,7 +178,9 @@ impl Session {
                     } = s
                     {
                         let body = self.resolve(body);
-                        let slot = self.before_create(operation, &body);
+                        let Ok(slot) = self.before_create(operation, &body) else {
+                            continue;
+                        };
                         prepared.push((operation.clone(), body, expect.clone(), slot));
                     }
                 }
@@ -227,9 +234,10 @@ impl Session {
     }
 
     /// Reserves a handle for a Create step and journals its name; None for other operations.
-    fn before_create(&mut self, operation: &str, body: &Value) -> Option<usize> {
+    /// Err when the journal is sealed (the run is interrupted): the Create must not be sent.
+    fn before_create(&mut self, operation: &str, body: &Value) -> Result<Option<usize>, ()> {
         if operation != "CreateCustomKeyStore" {
-            return None;
+            return Ok(None);
         }
         let slot = self.create_steps;
         self.create_steps += 1;
@@ -241,17 +249,26 @@ impl Session {
                 endpoint: self.endpoint.url.clone(),
                 name: name.to_string(),
             };
-            if let Err(e) = journal.record(&entry) {
-                eprintln!(
+            match journal.record(&entry) {
+                Ok(()) => self.journaled.push(slot),
+                // Interrupted: the run's cleanup has begun; this Create is not sent.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Err(()),
+                Err(e) => eprintln!(
                     "ckscheck: cannot write the journal {}: {e}",
                     journal.path().display()
-                );
+                ),
             }
         }
-        Some(slot)
+        Ok(Some(slot))
     }
 
     fn after_create(&mut self, slot: Option<usize>, body: &Value, last: Option<&Exchange>) {
+        if let (Some(slot), Some(journal)) = (slot, &self.endpoint.journal)
+            && let Some(at) = self.journaled.iter().position(|s| *s == slot)
+        {
+            self.journaled.swap_remove(at);
+            journal.answered();
+        }
         let (Some(slot), Some(last)) = (slot, last) else {
             return;
         };
@@ -465,19 +482,31 @@ pub async fn remove_journaled(
 ) -> Result<Option<String>, String> {
     let id = match id {
         Some(id) => Some(id),
-        None => endpoint
-            .client
-            .call(
-                "DescribeCustomKeyStores",
-                &json!({ "CustomKeyStoreName": name }),
-            )
-            .await
-            .ok()
-            .and_then(|r| {
-                r.body["CustomKeyStores"][0]["CustomKeyStoreId"]
-                    .as_str()
-                    .map(str::to_string)
-            }),
+        None => {
+            // Only an answer that the name is unknown counts as absent: an unreachable or
+            // failing endpoint says nothing about the store.
+            let r = endpoint
+                .client
+                .call(
+                    "DescribeCustomKeyStores",
+                    &json!({ "CustomKeyStoreName": name }),
+                )
+                .await
+                .map_err(|e| format!("cannot look it up by name: {e}"))?;
+            let unknown = r
+                .error_name()
+                .is_some_and(|n| n.ends_with("NotFoundException"));
+            if r.status != 200 && !unknown {
+                return Err(format!(
+                    "cannot look it up by name: DescribeCustomKeyStores answered {} {}",
+                    r.status,
+                    r.error_name().unwrap_or_default()
+                ));
+            }
+            r.body["CustomKeyStores"][0]["CustomKeyStoreId"]
+                .as_str()
+                .map(str::to_string)
+        }
     };
     if let Some(id) = &id {
         remove_store(endpoint, id)

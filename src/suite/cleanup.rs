@@ -12,8 +12,12 @@ use crate::runner::session::{Endpoint, RetryPolicy, remove_journaled};
 
 /// Removes every store the journal says may still exist; exit code 0 when none is left.
 pub async fn cleanup(journal_path: &Path, region: Option<&str>) -> Result<u8, String> {
-    let leftovers = Journal::leftovers(journal_path)
+    let read = Journal::leftovers(journal_path)
         .map_err(|e| format!("cannot read the journal {}: {e}", journal_path.display()))?;
+    for warning in &read.warnings {
+        eprintln!("ckscheck: warning: {warning}");
+    }
+    let leftovers = read.stores;
     if leftovers.is_empty() {
         println!("nothing to clean up in {}", journal_path.display());
         return Ok(0);
@@ -38,8 +42,11 @@ pub async fn cleanup(journal_path: &Path, region: Option<&str>) -> Result<u8, St
         };
         let result = remove_journaled(&endpoint, &name, id).await;
         match result {
-            Ok(_) => {
-                println!("removed {name} at {url}");
+            Ok(found) => {
+                match found {
+                    Some(id) => println!("removed {name} ({id}) at {url}"),
+                    None => println!("{name} at {url} is not there (never created, or gone)"),
+                }
                 journal
                     .record(&Entry::Gone {
                         endpoint: url,

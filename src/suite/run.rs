@@ -699,7 +699,11 @@ pub(super) async fn clean_from_journal(suite: &Suite, journal: &Journal) {
     let Ok(leftovers) = Journal::leftovers(journal.path()) else {
         return;
     };
+    for warning in &leftovers.warnings {
+        eprintln!("ckscheck: warning: {warning}");
+    }
     let ours: Vec<_> = leftovers
+        .stores
         .into_iter()
         .filter(|(_, name, _)| name.starts_with(&suite.prefix))
         .collect();
@@ -742,7 +746,11 @@ pub(super) async fn clean_from_journal(suite: &Suite, journal: &Journal) {
     }
 }
 
-/// On Ctrl-C: removes what the run journaled, then exits with 130.
+/// How long Ctrl-C waits for Creates already sent to be answered before it cleans up.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(30);
+
+/// On Ctrl-C: seals the journal (no new Create is sent), waits for the Creates in flight to be
+/// answered, removes what the run journaled, then exits with 130.
 pub(super) fn install_cleanup_on_interrupt(
     runtime: &tokio::runtime::Runtime,
     suite: Arc<Suite>,
@@ -751,6 +759,12 @@ pub(super) fn install_cleanup_on_interrupt(
     runtime.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\nckscheck: interrupted; removing the stores this run created...");
+            let deadline = tokio::time::Instant::now() + INTERRUPT_GRACE;
+            // Cases still running keep going, but create nothing more; a Create in flight is
+            // waited for, so its store is in the journal with its ID (or known not made).
+            while journal.seal() > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
             clean_from_journal(&suite, &journal).await;
             std::process::exit(130);
         }
