@@ -96,7 +96,8 @@ fn a_budget_stopped_shrink_reports_a_sequence_that_shows_the_deviation() {
     );
 
     // The reported sequence, saved as a regression, shows the deviation again on a fresh
-    // server: replayed first, and with no shrinking requests it is reported as it is.
+    // server: replayed before any case is drawn, and with no shrinking requests it is reported
+    // as it is.
     let (code, replayed, shown) = run(&["--shrink-requests", "0"], &dir);
     assert_eq!(code, 1, "the replay fails too:\n{shown}");
     let check = pagination(&replayed);
@@ -107,6 +108,14 @@ fn a_budget_stopped_shrink_reports_a_sequence_that_shows_the_deviation() {
     assert_eq!(
         again["steps"], steps,
         "the saved sequence is the one that shows it:\n{shown}"
+    );
+    // Found by the saved sequence itself, before any drawn case: the requests up to the case
+    // that showed it are that sequence's own.
+    let exchanges = again["exchanges"].as_array().map_or(0, Vec::len) as u64;
+    assert_eq!(
+        again["requests_needed"].as_u64(),
+        Some(exchanges),
+        "the saved sequence alone showed it, not a drawn case:\n{shown}"
     );
     assert_eq!(again["shrink"]["requests"], 0, "nothing was sent shrinking");
 }
