@@ -165,6 +165,15 @@ struct RunArgs {
     /// check reached it.
     #[arg(long, value_name = "N", default_value_t = ckscheck::suite::MAX_DEVIATIONS)]
     max_deviations: usize,
+    /// Requests one shrink may send; when spent, the shortest sequence found so far that showed
+    /// the deviation is reported, marked as stopped early [default: unlimited embedded, 300
+    /// against an endpoint].
+    #[arg(long, value_name = "N")]
+    shrink_requests: Option<u64>,
+    /// Seconds one shrink may take [default: 60 for a check's first deviation and 15 for each
+    /// further one embedded, 20 against an endpoint].
+    #[arg(long, value_name = "SECONDS")]
+    shrink_time: Option<u64>,
 }
 
 #[derive(clap::Args)]
@@ -364,6 +373,8 @@ fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, S
         write_baseline: args.write_baseline,
         strict_baseline: args.strict_baseline,
         max_deviations: Some(args.max_deviations),
+        shrink_requests: args.shrink_requests,
+        shrink_time: args.shrink_time.map(Duration::from_secs),
         ..RunOptions::default()
     };
     run(options, runtime)

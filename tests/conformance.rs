@@ -41,9 +41,9 @@ fn explain(row: &Row, wanted: &str) -> String {
     if row.caught_by.is_empty() {
         text.push_str("nothing");
     }
-    for (check, needed, steps) in &row.caught_by {
+    for (check, needed, requests, steps) in &row.caught_by {
         text.push_str(&format!(
-            "\n  {check} (after {needed} cases, shrunk to {steps} steps)"
+            "\n  {check} (after {needed} cases and {requests} requests, shrunk to {steps} steps)"
         ));
     }
     for (id, steps) in &row.deviations {
@@ -123,7 +123,17 @@ fn main() -> ExitCode {
             // trial asks, so each check stops at its first deviation.
             let which = |c: &str| meant.is_empty() || meant.contains(&c);
             let row = row(&[fault], cases, seed, which, Some(1), &runtime).map_err(Failed::from)?;
-            if row.ok {
+            // Requests to the first failure are counted in the draw: every case up to it sent
+            // at least one request.
+            let uncounted = row
+                .caught_by
+                .iter()
+                .find(|(_, cases, requests, _)| *requests < u64::from(*cases));
+            if let Some((check, cases, requests, _)) = uncounted {
+                let why =
+                    format!("{check}: {requests} requests to the first failure over {cases} cases");
+                Err(explain(&row, &why).into())
+            } else if row.ok {
                 Ok(())
             } else if meant.is_empty() {
                 Err(explain(&row, "expected no check to fail (warning only)").into())

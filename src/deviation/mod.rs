@@ -275,6 +275,8 @@ mod tests {
             history,
             seed: 1,
             cases_needed: 1,
+            requests_needed: 0,
+            shrink: None,
             diff: None,
             replay: None,
             reproducer: None,

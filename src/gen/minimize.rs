@@ -1,36 +1,46 @@
 //! Shrinking a failing case: proptest's value tree simplifies values inside the case, then
 //! step removal drops whole steps that the failure does not need, so a report shows the
-//! shortest sequence.
-
-use std::time::{Duration, Instant};
+//! shortest sequence. Both stop as soon as the judge says the shrink's budget is spent.
 
 use proptest::strategy::ValueTree;
 use serde_json::Value;
 
 use super::{STORE_REF, Step};
 
+/// What trying one candidate told: it still fails, it passes, or the shrink's budget is spent
+/// (nothing was sent; shrinking stops with the best found so far).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tried {
+    /// The candidate still shows the failure.
+    Fails,
+    /// It does not.
+    Passes,
+    /// The budget is spent: stop.
+    Spent,
+}
+
 /// The simplest value of `tree` that still `fails`, as proptest's runner shrinks: simplify
-/// while the case fails, complicate when it passes, until the tree gives up or `tries` cases
-/// or `time` are spent. `tree.current()` must fail to begin with.
+/// while the case fails, complicate when it passes, until the tree gives up, `tries` cases are
+/// tried or `fails` says the budget is spent. `tree.current()` must fail to begin with.
 pub fn shrink<T: ValueTree>(
     tree: &mut T,
     tries: usize,
-    time: Duration,
-    mut fails: impl FnMut(&T::Value) -> bool,
+    mut fails: impl FnMut(&T::Value) -> Tried,
 ) -> T::Value {
-    let started = Instant::now();
     let mut minimal = tree.current();
     let mut more = tree.simplify();
     for _ in 0..tries {
-        if !more || started.elapsed() > time {
+        if !more {
             break;
         }
         let candidate = tree.current();
-        more = if fails(&candidate) {
-            minimal = candidate;
-            tree.simplify()
-        } else {
-            tree.complicate()
+        more = match fails(&candidate) {
+            Tried::Fails => {
+                minimal = candidate;
+                tree.simplify()
+            }
+            Tried::Passes => tree.complicate(),
+            Tried::Spent => break,
         };
     }
     minimal
@@ -108,11 +118,12 @@ pub fn without(steps: &[Step], i: usize) -> Option<Vec<Step>> {
 }
 
 /// Drops steps, last first, for as long as `still_fails` holds for the shorter sequence, until
-/// no single step can go or `budget` tries are spent. Empty sequences are not tried.
+/// no single step can go, `budget` tries are spent or `still_fails` says the shrink's budget
+/// is. Empty sequences are not tried.
 pub fn minimize(
     mut steps: Vec<Step>,
     mut budget: usize,
-    mut still_fails: impl FnMut(&[Step]) -> bool,
+    mut still_fails: impl FnMut(&[Step]) -> Tried,
 ) -> Vec<Step> {
     loop {
         let mut shorter = false;
@@ -126,9 +137,13 @@ pub fn minimize(
                 continue;
             };
             budget -= 1;
-            if still_fails(&candidate) {
-                steps = candidate;
-                shorter = true;
+            match still_fails(&candidate) {
+                Tried::Fails => {
+                    steps = candidate;
+                    shorter = true;
+                }
+                Tried::Passes => {}
+                Tried::Spent => return steps,
             }
         }
         if !shorter {
@@ -142,6 +157,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    fn tried(fails: bool) -> Tried {
+        if fails { Tried::Fails } else { Tried::Passes }
+    }
 
     fn create(name: &str) -> Step {
         Step::Call {
@@ -208,7 +227,7 @@ mod tests {
             })
         };
         assert!(fails(&steps), "the planted failure holds at the start");
-        let out = minimize(steps, 100, fails);
+        let out = minimize(steps, 100, |s| tried(fails(s)));
         assert_eq!(
             out,
             vec![
@@ -225,9 +244,41 @@ mod tests {
         let mut tries = 0;
         let out = minimize(steps.clone(), 2, |_| {
             tries += 1;
-            false
+            Tried::Passes
         });
         assert_eq!((out, tries), (steps, 2));
+    }
+
+    #[test]
+    fn minimize_and_shrink_stop_when_the_judge_says_the_budget_is_spent() {
+        let steps = vec![create("a"), create("b"), create("c")];
+        let mut tries = 0;
+        // The first removal still fails, then the budget is spent.
+        let out = minimize(steps.clone(), 100, |_| {
+            tries += 1;
+            if tries == 1 {
+                Tried::Fails
+            } else {
+                Tried::Spent
+            }
+        });
+        assert_eq!((out, tries), (steps[..2].to_vec(), 2));
+        let mut tree = int_tree();
+        let start = tree.current();
+        let mut tries = 0;
+        let out = shrink(&mut tree, 1000, |_| {
+            tries += 1;
+            if tries <= 2 {
+                Tried::Fails
+            } else {
+                Tried::Spent
+            }
+        });
+        assert_eq!(tries, 3, "stopped at the first spent answer");
+        assert!(
+            out < start,
+            "the last failing value is kept: {out} < {start}"
+        );
     }
 
     /// A value tree over integers drawn from `0..1000` with a fixed seed.
@@ -250,7 +301,7 @@ mod tests {
     fn shrink_finds_the_smallest_value_that_still_fails() {
         let mut tree = int_tree();
         let start = tree.current();
-        let out = shrink(&mut tree, 1000, Duration::from_secs(60), |&n| n >= 123);
+        let out = shrink(&mut tree, 1000, |&n| tried(n >= 123));
         assert_eq!(out, 123, "shrunk from {start}");
     }
 
@@ -258,13 +309,13 @@ mod tests {
     fn shrink_keeps_the_start_when_no_simpler_value_fails_and_stops_at_the_try_budget() {
         let mut tree = int_tree();
         let start = tree.current();
-        let out = shrink(&mut tree, 1000, Duration::from_secs(60), |&n| n == start);
+        let out = shrink(&mut tree, 1000, |&n| tried(n == start));
         assert_eq!(out, start);
         let mut tree = int_tree();
         let mut tries = 0;
-        let out = shrink(&mut tree, 3, Duration::from_secs(60), |_| {
+        let out = shrink(&mut tree, 3, |_| {
             tries += 1;
-            true
+            Tried::Fails
         });
         assert_eq!(tries, 3, "three tries, then it stops");
         assert!(

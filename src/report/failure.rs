@@ -177,6 +177,12 @@ fn block(
         for (i, step) in failure.steps.iter().enumerate() {
             let _ = writeln!(out, "  {}. {}", i + 1, step_line(&redact_step(step)));
         }
+        if let Some(why) = failure.shrink.as_ref().and_then(|s| s.stopped.as_ref()) {
+            let _ = writeln!(
+                out,
+                "  ({why}; this is the shortest sequence found so far that showed the deviation)"
+            );
+        }
         let history = redact_history(&failure.history);
         let _ = writeln!(
             out,
@@ -597,6 +603,8 @@ mod tests {
             history: Default::default(),
             seed: 42,
             cases_needed: 0,
+            requests_needed: 0,
+            shrink: None,
             diff: None,
             replay: None,
             reproducer: None,

@@ -18,7 +18,10 @@ const PROBE: &str = "probe";
 /// - `checks`, each with `name`, `family`, `explain`, `cases`, `requests`, `duration_ms`,
 ///   `status` (`passed`/`failed`/`ignored`), `findings`, `exercised`, `metrics`, `failures`
 ///   (one per counterexample: `signature` (null for a scenario's or a trial that could not
-///   run), `summary`, `seed`, `replay`, `reproducer`, `steps`, `exchanges`, `aws_cli`, `curl`;
+///   run), `summary`, `seed`, `replay`, `reproducer`, `requests_needed` (requests sent until
+///   the case that first showed it), `shrink` (null unless shrunk: `requests`, `sent`,
+///   `cached`, `last`, and `stopped` when a budget stopped it), `steps`, `exchanges`,
+///   `aws_cli`, `curl`;
 ///   for an XKS check these come from [`FailureDetail::raw`], `aws_cli` empty),
 ///   `deviations` (the trial's distinct deviations: `id`, `operation`, `rule`, `summary`,
 ///   `status`, and `folded`, `failure` (index into `failures`) when set) and `capped` (a note
@@ -45,6 +48,8 @@ pub fn json_report(report: &RunReport) -> Value {
                     item.insert("seed".into(), json!(f.seed));
                     item.insert("replay".into(), json!(replay(report, f, &c.name)));
                     item.insert("reproducer".into(), json!(f.reproducer));
+                    item.insert("requests_needed".into(), json!(f.requests_needed));
+                    item.insert("shrink".into(), json!(f.shrink));
                     item.extend(reproduction(report, f));
                     Value::Object(item)
                 })

@@ -281,6 +281,8 @@ mod tests {
             history: Default::default(),
             seed: 42,
             cases_needed: 0,
+            requests_needed: 0,
+            shrink: None,
             diff: None,
             replay: None,
             reproducer: None,

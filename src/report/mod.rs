@@ -9,6 +9,7 @@
 //! out: every value of a secret member becomes a `[secret…]` token.
 
 pub mod catalogue;
+pub mod cost;
 pub mod failure;
 pub mod json;
 pub mod junit;
@@ -80,7 +81,7 @@ pub struct CheckReport {
 }
 
 /// The shrunk counterexample of a failed check.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct FailureDetail {
     /// The signature of the deviation it shows (None: a scenario's steps, which show all of its
     /// findings, or a trial that could not run).
@@ -96,6 +97,12 @@ pub struct FailureDetail {
     pub seed: u64,
     /// Generated cases run up to and including the first failing one.
     pub cases_needed: u32,
+    /// Requests sent up to and including the first case that showed it (saved regressions and
+    /// baseline reproducers first, then drawn cases in drawing order).
+    pub requests_needed: u64,
+    /// How shrinking it went (None: not shrunk, e.g. a scenario or an XKS check).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shrink: Option<crate::suite::ShrinkStats>,
     /// For a scenario: its snapshot (`-`) against what came back (`+`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
@@ -134,7 +141,7 @@ pub struct RawReproduction {
 }
 
 /// The results of a whole run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     /// The run seed.
     pub seed: u64,
@@ -770,6 +777,8 @@ pub(crate) mod sample {
             history,
             seed: 42,
             cases_needed: needed,
+            requests_needed: 0,
+            shrink: None,
             diff: None,
             replay: None,
             reproducer: None,
@@ -1002,6 +1011,8 @@ pub(crate) mod sample {
             },
             seed: 42,
             cases_needed: 0,
+            requests_needed: 0,
+            shrink: None,
             diff: None,
             replay: None,
             reproducer: None,

@@ -14,6 +14,7 @@ pub mod record;
 pub mod run;
 pub mod scenarios;
 pub mod selftest;
+mod shrink;
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -27,6 +28,7 @@ use tokio::runtime::Handle;
 pub use checks::{Check, checks};
 pub use probe::PROBED;
 pub use property::MAX_DEVIATIONS;
+pub use shrink::{ShrinkBudget, ShrinkStats};
 
 use crate::deviation::Policy;
 use crate::emulator::{self, EmulatorConfig, RunningEmulator};
@@ -100,6 +102,8 @@ pub struct Suite {
     pub policy: Policy,
     /// The most distinct deviations one check shrinks and reports.
     pub max_deviations: usize,
+    /// What one shrink may spend.
+    pub shrink_budget: ShrinkBudget,
     /// Every answer of the run, by operation: whether the endpoint answered it as implemented.
     pub census: Mutex<Census>,
 }
@@ -152,6 +156,7 @@ impl Suite {
         steps: &[Step],
         history: History,
         cases_needed: u32,
+        requests_needed: u64,
     ) -> FailureDetail {
         FailureDetail {
             signature,
@@ -160,6 +165,8 @@ impl Suite {
             history,
             seed: self.seed,
             cases_needed,
+            requests_needed,
+            shrink: None,
             diff: None,
             replay: None,
             reproducer: None,

@@ -82,7 +82,7 @@ impl Suite {
             let single = History {
                 exchanges: vec![exchange],
             };
-            let mut detail = self.failure(Some(id), summary, &steps[step..=step], single, 0);
+            let mut detail = self.failure(Some(id), summary, &steps[step..=step], single, 0, 1);
             detail.cases_needed = 0;
             out.insert(operation.clone(), Unimplemented { answer, detail });
         }

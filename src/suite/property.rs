@@ -4,19 +4,22 @@
 //! budget: every distinct failing signature is kept with the earliest case in drawing order that
 //! showed it, then each is shrunk on its own (a candidate counts only if it still shows that
 //! signature), so one check reports each distinct deviation with its own smallest sequence.
+//! Each shrink runs within its budget (see [`super::shrink`]) and sends no candidate twice.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
 
+use super::shrink::Candidates;
 use super::{CheckTarget, Suite, keep_non_failures, seed_bytes};
+use crate::generate::minimize::Tried;
 use crate::generate::{self, Step};
 use crate::history::History;
 use crate::oracle::{Finding, Severity, Verdict};
@@ -28,10 +31,6 @@ use crate::suite::Check;
 const MINIMIZE_TRIES: usize = 200;
 /// The most simplifications proptest's value tree is asked for while shrinking one deviation.
 const SHRINK_TRIES: usize = 1024;
-/// The most time spent asking it for the first deviation of a check.
-const SHRINK_TIME: Duration = Duration::from_secs(60);
-/// ... and for each further one.
-const SHRINK_TIME_MORE: Duration = Duration::from_secs(15);
 
 /// The most distinct deviations one check reports when `--max-deviations` is not given.
 pub const MAX_DEVIATIONS: usize = 20;
@@ -54,6 +53,8 @@ struct Found {
     finding: Finding,
     /// What the case that first showed it recorded: the evidence when it does not show again.
     history: History,
+    /// Requests the check had sent when that case ended (in drawing order for drawn cases).
+    requests_needed: u64,
 }
 
 /// A run that showed a signature: its sequence, what it recorded, and the findings.
@@ -65,6 +66,8 @@ struct Drawn {
     cases: u32,
     /// Requests they sent.
     requests: u64,
+    /// Requests each case sent, by case number.
+    case_requests: Vec<u64>,
     /// Each failing signature with the earliest case in drawing order that showed it, and
     /// what that case recorded.
     firsts: BTreeMap<String, (u32, Finding, History)>,
@@ -88,7 +91,7 @@ impl Suite {
                 let summary = format!("the target could not be reached: {e}");
                 report
                     .failures
-                    .push(self.failure(None, summary, &[], History::default(), 0));
+                    .push(self.failure(None, summary, &[], History::default(), 0, 0));
                 return report;
             }
         };
@@ -105,6 +108,7 @@ impl Suite {
         for steps in self.fixed_sequences(check) {
             cases += 1;
             let (history, verdict) = judge(&steps);
+            let requests_needed = *requests.borrow();
             for f in self.failing(&verdict) {
                 let sig = f.signature();
                 if !found.iter().any(|(s, _)| *s == sig) {
@@ -115,6 +119,7 @@ impl Suite {
                             origin,
                             finding: f.clone(),
                             history: history.clone(),
+                            requests_needed,
                         },
                     ));
                 }
@@ -122,6 +127,7 @@ impl Suite {
             observed.absorb(keep_non_failures(verdict));
         }
         let fixed_cases = cases;
+        let fixed_requests = *requests.borrow();
         let drawn = self.draw(check, &lanes, &mut observed, found.len());
         cases += drawn.cases;
         *requests.borrow_mut() += drawn.requests;
@@ -130,12 +136,14 @@ impl Suite {
         for (sig, (case, finding, history)) in by_case {
             if !found.iter().any(|(s, _)| s == sig) {
                 let origin = Origin::Drawn(*case);
+                let upto = &drawn.case_requests[..=*case as usize];
                 found.push((
                     sig.clone(),
                     Found {
                         origin,
                         finding: finding.clone(),
                         history: history.clone(),
+                        requests_needed: fixed_requests + upto.iter().sum::<u64>(),
                     },
                 ));
             }
@@ -178,62 +186,61 @@ impl Suite {
                 .collect();
             let mut newly_met: Vec<(String, Found)> = Vec::new();
             // The last run that showed the signature (shrinking keeps only such candidates, so
-            // it is the shrunk sequence's), and how many runs shrinking made.
+            // it is the shrunk sequence's); candidates are judged once each, within the budget.
             let last_hit: RefCell<Option<Hit>> = RefCell::default();
-            let tries = std::cell::Cell::new(0usize);
-            let mut shows = |s: &[Step]| {
-                tries.set(tries.get() + 1);
-                let (history, verdict) = judge(s);
-                let mut mine = Vec::new();
-                for f in self.failing(&verdict) {
-                    let other = f.signature();
-                    if other == sig {
-                        mine.push(f.clone());
-                    } else if !known.contains(&other) && !newly_met.iter().any(|(m, _)| *m == other)
-                    {
-                        let origin = Origin::Fixed(s.to_vec());
-                        newly_met.push((
-                            other,
-                            Found {
-                                origin,
-                                finding: f.clone(),
-                                history: history.clone(),
-                            },
-                        ));
+            let mut candidates: Candidates<(History, Vec<Finding>)> =
+                Candidates::new(self.shrink_budget, failures.is_empty());
+            let mut shows = |s: &[Step]| -> Tried {
+                let (tried, hit) = candidates.judge(s, |s| {
+                    let (history, verdict) = judge(s);
+                    let sent = history.exchanges.len() as u64;
+                    let mut mine = Vec::new();
+                    for f in self.failing(&verdict) {
+                        let other = f.signature();
+                        if other == sig {
+                            mine.push(f.clone());
+                        } else if !known.contains(&other)
+                            && !newly_met.iter().any(|(m, _)| *m == other)
+                        {
+                            let origin = Origin::Fixed(s.to_vec());
+                            newly_met.push((
+                                other,
+                                Found {
+                                    origin,
+                                    finding: f.clone(),
+                                    history: history.clone(),
+                                    requests_needed: *requests.borrow(),
+                                },
+                            ));
+                        }
                     }
-                }
-                let hit = !mine.is_empty();
-                if hit {
+                    (sent, (!mine.is_empty()).then_some((history, mine)))
+                });
+                if let Some((history, mine)) = hit {
                     *last_hit.borrow_mut() = Some((s.to_vec(), history, mine));
                 }
-                hit
-            };
-            let time = if failures.is_empty() {
-                SHRINK_TIME
-            } else {
-                SHRINK_TIME_MORE
+                tried
             };
             let (original, start, needed) = match &item.origin {
                 Origin::Drawn(case) => {
                     let mut tree = self.regenerate(check, &drawn.rngs[*case as usize]);
                     let original = tree.current();
-                    let shrunk = generate::minimize::shrink(
-                        &mut tree,
-                        SHRINK_TRIES,
-                        time,
-                        |s: &Vec<Step>| shows(s),
-                    );
+                    let shrunk =
+                        generate::minimize::shrink(&mut tree, SHRINK_TRIES, |s: &Vec<Step>| {
+                            shows(s)
+                        });
                     (original, shrunk, fixed_cases + case + 1)
                 }
                 Origin::Fixed(steps) => (steps.clone(), steps.clone(), cases),
             };
-            let mut minimal = generate::minimize::minimize(start, MINIMIZE_TRIES, |s| shows(s));
+            let mut minimal = generate::minimize::minimize(start, MINIMIZE_TRIES, &mut shows);
             let hit_minimal = last_hit
                 .borrow()
                 .as_ref()
                 .is_some_and(|(s, _, _)| *s == minimal);
             if !hit_minimal {
-                // Shrinking never ran the shrunk sequence itself: run it once more.
+                // Shrinking never ran the shrunk sequence itself: run it once more (unless the
+                // budget is spent).
                 shows(&minimal);
             }
             let counted = found
@@ -247,12 +254,22 @@ impl Suite {
                 capped.get_or_insert_with(|| self.cap_note(cases));
             }
             met.extend(newly_met);
-            let tries = tries.get();
+            let stats = candidates.stats;
+            let tries = stats.sent;
             let (history, summary) = match last_hit.take().filter(|(s, _, _)| *s == minimal) {
                 Some((_, history, mine)) => {
                     let text = mine.iter().map(line).collect::<Vec<_>>().join("\n");
                     verdict_failures.findings.extend(mine);
                     (history, text)
+                }
+                None if stats.stopped.is_some() => {
+                    // The budget ran out before a shorter candidate showed it or the case could
+                    // be run again: the case that showed it is the counterexample, with what it
+                    // recorded (never a run that did not show it).
+                    minimal = original;
+                    let text = line(&item.finding);
+                    verdict_failures.findings.push(item.finding.clone());
+                    (item.history.clone(), text)
                 }
                 None => {
                     // Seen once, never again while shrinking: timing or chance, not a deviation
@@ -272,13 +289,22 @@ impl Suite {
                     (item.history.clone(), text)
                 }
             };
-            let detail = self.failure(Some(sig), summary, &minimal, history, needed);
+            let mut detail = self.failure(
+                Some(sig),
+                summary,
+                &minimal,
+                history,
+                needed,
+                item.requests_needed,
+            );
+            detail.shrink = Some(stats);
             self.save_regression(check, &detail.steps);
             failures.push(detail);
         }
         if let (true, Some(why)) = (failures.is_empty(), &drawn.aborted) {
             let summary = format!("the check was aborted: {why}");
-            failures.push(self.failure(None, summary, &[], History::default(), cases));
+            let sent = *requests.borrow();
+            failures.push(self.failure(None, summary, &[], History::default(), cases, sent));
         }
         for lane in lanes {
             if let Some(emulator) = lane.emulator {
@@ -379,6 +405,7 @@ impl Suite {
         let mut free: Vec<usize> = (0..lanes.len()).rev().collect();
         let mut running = FuturesUnordered::new();
         let mut requests = 0;
+        let mut case_requests: Vec<u64> = Vec::new();
         self.runtime.block_on(async {
             loop {
                 while aborted.is_none()
@@ -392,6 +419,7 @@ impl Suite {
                             let number = rngs.len() as u32;
                             rngs.push(before);
                             done.push(false);
+                            case_requests.push(0);
                             let case = self.case(&lanes[lane], tree.current());
                             running.push(async move { (number, lane, case.await) });
                         }
@@ -404,6 +432,7 @@ impl Suite {
                 free.push(lane);
                 done[number as usize] = true;
                 requests += history.exchanges.len() as u64;
+                case_requests[number as usize] = history.exchanges.len() as u64;
                 let verdict = self.judge(check, &history);
                 for f in self.failing(&verdict) {
                     match firsts.get_mut(&f.signature()) {
@@ -436,6 +465,7 @@ impl Suite {
         Drawn {
             cases: rngs.len() as u32,
             requests,
+            case_requests,
             firsts,
             rngs,
             aborted,

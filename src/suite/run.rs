@@ -8,7 +8,7 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::json;
 
-use super::{MAX_DEVIATIONS, Suite, Target, checks, proxies, scenarios};
+use super::{MAX_DEVIATIONS, ShrinkBudget, Suite, Target, checks, proxies, scenarios};
 use crate::deviation::{self, Baseline, Policy};
 use crate::emulator::{EmulatorConfig, Fault};
 use crate::generate::GenContext;
@@ -80,6 +80,10 @@ pub struct RunOptions {
     pub strict_baseline: bool,
     /// The most distinct deviations one check reports (None: [`MAX_DEVIATIONS`]).
     pub max_deviations: Option<usize>,
+    /// Requests one shrink may send (None: unlimited embedded, 300 against an endpoint).
+    pub shrink_requests: Option<u64>,
+    /// Time one shrink may take (None: 60 s / 15 s embedded, 20 s against an endpoint).
+    pub shrink_time: Option<Duration>,
 }
 
 impl Default for RunOptions {
@@ -113,6 +117,8 @@ impl Default for RunOptions {
             write_baseline: None,
             strict_baseline: false,
             max_deviations: None,
+            shrink_requests: None,
+            shrink_time: None,
         }
     }
 }
@@ -331,6 +337,11 @@ pub fn prepare(
             unimplemented: Default::default(),
         },
         max_deviations: options.max_deviations.unwrap_or(MAX_DEVIATIONS),
+        shrink_budget: ShrinkBudget::resolve(
+            options.shrink_requests,
+            options.shrink_time,
+            embedded,
+        ),
         census: Default::default(),
     };
     if !options.list {
@@ -537,6 +548,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         }
     }
     run_report.catalogue = catalogue;
+    print!("{}", report::cost::cost_text(&run_report));
     print_notes(&run_report);
     print!(
         "{}",

@@ -124,7 +124,8 @@ impl Suite {
             let (steps, history) = played
                 .map(|p| (p.steps.as_slice(), p.history.clone()))
                 .unwrap_or((&[], History::default()));
-            let mut d: FailureDetail = self.failure(None, summary, steps, history, 1);
+            let requests = history.exchanges.len() as u64;
+            let mut d: FailureDetail = self.failure(None, summary, steps, history, 1, requests);
             d.diff = diff;
             d
         };

@@ -43,9 +43,10 @@ pub const COMBINED: [Fault; 3] = [
 pub struct Row {
     /// The faults planted (none: the clean emulator).
     pub faults: Vec<Fault>,
-    /// The checks that failed, with the cases needed for their first deviation and the length
-    /// of its shrunk sequence.
-    pub caught_by: Vec<(String, u32, usize)>,
+    /// The checks that failed, with the cases needed for their first deviation, the requests
+    /// sent until its first failing case was seen (counted in the draw) and the length of its
+    /// shrunk sequence.
+    pub caught_by: Vec<(String, u32, u64, usize)>,
     /// The distinct failing deviations the run reported, each with its shortest reproducer's
     /// length in steps.
     pub deviations: Vec<(String, usize)>,
@@ -100,7 +101,7 @@ pub fn row(
             .map(|h| h.join().expect("a check panicked"))
             .collect()
     });
-    let caught_by: Vec<(String, u32, usize)> = reports
+    let caught_by: Vec<(String, u32, u64, usize)> = reports
         .iter()
         .filter(|r| r.status() == crate::report::Status::Failed)
         .map(|r| {
@@ -108,6 +109,7 @@ pub fn row(
             (
                 r.name.clone(),
                 first.map_or(0, |f| f.cases_needed),
+                first.map_or(0, |f| f.requests_needed),
                 first.map_or(0, |f| f.steps.len()),
             )
         })
@@ -131,7 +133,7 @@ pub fn row(
         [f] if f.warning_only() => caught_by.is_empty(),
         [f] => caught_by
             .iter()
-            .any(|(check, _, _)| meant_to_catch(*f).contains(&check.as_str())),
+            .any(|(check, _, _, _)| meant_to_catch(*f).contains(&check.as_str())),
         _ => !deviations.is_empty(),
     };
     let summaries = reports
@@ -220,9 +222,9 @@ pub fn selftest(
     }
     println!();
     println!(
-        "| fault | meant for | caught by | cases needed | shrunk steps (XKS: requests) | deviations | seconds | |"
+        "| fault | meant for | caught by | cases needed | requests to first failure | shrunk steps (XKS: requests) | deviations | seconds | |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut wrong = Vec::new();
     let total = plan.len();
     let mut done: Vec<Row> = Vec::new();
@@ -267,16 +269,16 @@ pub fn selftest(
                 [f] if f.warning_only() => "nothing (warning only, as it should)",
                 _ => "NOTHING",
             };
-            println!("| {name} | {meant} | {expected} | | | {count} | {seconds} | {verdict} |");
+            println!("| {name} | {meant} | {expected} | | | | {count} | {seconds} | {verdict} |");
         }
-        for (check, needed, steps) in &row.caught_by {
+        for (check, needed, requests, steps) in &row.caught_by {
             println!(
-                "| {name} | {meant} | {check} | {needed} | {steps} | {count} | {seconds} | {verdict} |"
+                "| {name} | {meant} | {check} | {needed} | {requests} | {steps} | {count} | {seconds} | {verdict} |"
             );
         }
         if faults.len() > 1 || !row.ok {
             for (id, steps) in &row.deviations {
-                println!("|   | | deviation: {id} | | {steps} | | | |");
+                println!("|   | | deviation: {id} | | | {steps} | | | |");
             }
         }
         if !row.ok {
@@ -338,11 +340,11 @@ fn xks_rows(
             } else {
                 "NOTHING"
             };
-            println!("| {name} | {meant} | {expected} | | | | {seconds} | {verdict} |");
+            println!("| {name} | {meant} | {expected} | | | | | {seconds} | {verdict} |");
         }
         for (check, needed, exchanges) in &row.caught_by {
             println!(
-                "| {name} | {meant} | {check} | {needed} | {exchanges} | | {seconds} | {verdict} |"
+                "| {name} | {meant} | {check} | {needed} | | {exchanges} | | {seconds} | {verdict} |"
             );
         }
         if !row.ok {

@@ -281,6 +281,8 @@ pub fn report(
             history: Default::default(),
             seed,
             cases_needed: c.cases_needed,
+            requests_needed: 0,
+            shrink: None,
             diff: None,
             replay: Some(replay),
             reproducer: Some(reproducer),
