@@ -6,7 +6,6 @@
 //! - a deviation that does not show again while shrinking keeps the case that showed it, with
 //!   its findings and exchanges, and is unsettled rather than failing.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -15,16 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use ckscheck::model::Fixtures;
 
 mod common;
-use common::{Emulator, ckscheck, scratch, text};
+use common::{Emulator, ckscheck, loopback_server, scratch, text};
 
 /// Runs ckscheck with ARGS in `dir`; its exit code and everything it printed.
 fn status(args: &[&str], dir: &Path) -> (i32, String) {
@@ -200,31 +196,14 @@ fn against_an_endpoint_without_fixtures_only_healthy_backends_are_assumed() {
 /// A proxy in front of `upstream` that changes one answer, once: the first listing with a
 /// CONNECTED store says `CONNECTED_ONCE` instead. An endpoint that lies once and never again.
 async fn lie_once(upstream: String) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a loopback port");
-    let addr = listener.local_addr().expect("its address");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
     let lied = Arc::new(AtomicBool::new(false));
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (client, upstream, lied) = (client.clone(), upstream.clone(), lied.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let (client, upstream, lied) = (client.clone(), upstream.clone(), lied.clone());
-                    async move { Ok::<_, Infallible>(forward(req, &client, &upstream, &lied).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
+    loopback_server(move |req: Request<Incoming>| {
+        let (client, upstream, lied) = (client.clone(), upstream.clone(), lied.clone());
+        async move { forward(req, &client, &upstream, &lied).await }
+    })
+    .await
 }
 
 async fn forward(

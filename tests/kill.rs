@@ -26,7 +26,6 @@
 //! - scenario: the N-th request of a run of the `snapshot::connect` scenarios once they create
 //!   stores.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
@@ -39,17 +38,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
 use ckscheck::runner::KmsClient;
 use ckscheck::sigv4::Credential;
 
 mod common;
-use common::{Emulator, ckscheck, scratch, text};
+use common::{Emulator, ckscheck, ckscheck_command, loopback_server, scratch, text};
 
 /// The seed every kill moment is drawn from.
 const SEED: u64 = 0x17_0001;
@@ -206,31 +202,13 @@ fn open_ids(lines: &[Value]) -> Vec<String> {
 
 /// A pass-through proxy to `upstream` that tells `watch` about every exchange.
 async fn proxy(upstream: String, watch: Arc<Watch>) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a loopback port");
-    let addr = listener.local_addr().expect("its address");
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::new();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let (client, upstream, watch) = (client.clone(), upstream.clone(), watch.clone());
-            tokio::spawn(async move {
-                let service = service_fn(move |req: Request<Incoming>| {
-                    let (client, upstream, watch) =
-                        (client.clone(), upstream.clone(), watch.clone());
-                    async move { Ok::<_, Infallible>(forward(req, &client, &upstream, &watch).await) }
-                });
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
+    loopback_server(move |req: Request<Incoming>| {
+        let (client, upstream, watch) = (client.clone(), upstream.clone(), watch.clone());
+        async move { forward(req, &client, &upstream, &watch).await }
+    })
+    .await
 }
 
 async fn forward(
@@ -399,28 +377,8 @@ async fn stores_before(c: &KmsClient) -> Vec<(String, String, String, String)> {
 fn spawn(args: &[&str], dir: &Path, label: &str) -> Child {
     let out = std::fs::File::create(dir.join(format!("{label}.out"))).expect("an output file");
     let err = std::fs::File::create(dir.join(format!("{label}.err"))).expect("an output file");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_ckscheck"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env("AWS_ACCESS_KEY_ID", "AKIDKILLTESTRUN")
-        .env("AWS_SECRET_ACCESS_KEY", "killTestRunSecret0123456789")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("HOME", dir)
-        .env("CI", "true")
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err);
-    for var in [
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_KMS",
-        "AWS_PROFILE",
-        "AWS_SESSION_TOKEN",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-    ] {
-        command.env_remove(var);
-    }
+    let mut command = ckscheck_command(args, dir);
+    command.stdin(Stdio::null()).stdout(out).stderr(err);
     command.spawn().expect("ckscheck starts")
 }
 

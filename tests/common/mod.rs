@@ -115,6 +115,15 @@ impl Drop for Emulator {
 #[allow(dead_code)]
 /// Runs the ckscheck binary with test credentials and no ambient AWS configuration.
 pub fn ckscheck(args: &[&str], scratch: &Path) -> Output {
+    ckscheck_command(args, scratch)
+        .output()
+        .expect("ckscheck runs")
+}
+
+#[allow(dead_code)]
+/// The ckscheck binary with ARGS in `scratch`, test credentials and no ambient AWS
+/// configuration, ready to run or spawn.
+pub fn ckscheck_command(args: &[&str], scratch: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ckscheck"));
     command
         .args(args)
@@ -137,7 +146,42 @@ pub fn ckscheck(args: &[&str], scratch: &Path) -> Output {
     ] {
         command.env_remove(var);
     }
-    command.output().expect("ckscheck runs")
+    command
+}
+
+#[allow(dead_code)]
+/// A loopback HTTP/1.1 server whose every request `handle` answers (a proxy in front of an
+/// endpoint, say, that watches or changes what passes); its address. It serves until the
+/// runtime it was started on ends.
+pub async fn loopback_server<H, F>(handle: H) -> std::net::SocketAddr
+where
+    H: Fn(hyper::Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = hyper::Response<http_body_util::Full<bytes::Bytes>>>
+        + Send
+        + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let answer = handle(req);
+                    async move { Ok::<_, std::convert::Infallible>(answer.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
 }
 
 #[allow(dead_code)]
