@@ -127,7 +127,9 @@ struct RunArgs {
     /// Write a Markdown parity matrix (operation x check family).
     #[arg(long, value_name = "FILE.md")]
     matrix: Option<PathBuf>,
-    /// Checks and scenarios run at once [default: 16 embedded, 1 against an endpoint].
+    /// Checks and scenarios run at once [default: 16 embedded, 6 against an endpoint on this
+    /// machine, 1 against any other]. Against an endpoint each runs in a region of its own,
+    /// once a probe shows the endpoint keeps regions apart; else they take turns.
     #[arg(long, value_name = "N")]
     jobs: Option<usize>,
     /// Requests per second per operation, 0 for unlimited [default: 5, unlimited on loopback].

@@ -111,7 +111,7 @@ fn with_shared_values(suite: &Suite, scenario: &Scenario) -> Result<(), Failed> 
         )
         .into());
     }
-    let leaks: Vec<String> = fields(&suite.oracle_context(), &played.history)
+    let leaks: Vec<String> = fields(&suite.oracle_context(&suite.regions.home), &played.history)
         .findings
         .iter()
         .filter(|f| f.rule == "fields/no-secret")

@@ -909,7 +909,14 @@ mod tests {
             refused.contains("CustomKeyStoreNotFoundException"),
             "{refused}"
         );
-        let stores = emulator.app.model.lock().expect("not poisoned").stores(0);
+        let stores = emulator
+            .app
+            .regions
+            .lock()
+            .expect("not poisoned")
+            .model(None)
+            .expect("the home region")
+            .stores(0);
         assert!(stores.is_empty(), "{stores:?}");
         emulator.stop().await;
     }

@@ -9,6 +9,7 @@ use hyper::body::Incoming;
 
 use super::EmulatorConfig;
 use super::faults::{self, Planted};
+use super::regions::{Regions, signed_region};
 use super::wire::Body;
 use super::xks_probe::Prober;
 use crate::model::{KmsError, Model, XksObservation};
@@ -17,8 +18,8 @@ use crate::spec::Spec;
 
 /// Shared state of a running emulator.
 pub struct App {
-    /// The model, behind a lock: one request applies at a time.
-    pub model: Mutex<Model>,
+    /// The models, one per region, behind a lock: one request applies at a time.
+    pub regions: Mutex<Regions>,
     /// The emulator's settings.
     pub config: EmulatorConfig,
     /// Signature checks, when the emulator verifies SigV4.
@@ -105,12 +106,26 @@ pub async fn handle(app: &Arc<App>, request: Request<Incoming>) -> Response<Body
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let observed = observe_proxy(app, now, operation, &body).await;
+    let region = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(signed_region)
+        .map(str::to_string);
+    let region = region.as_deref();
+    let observed = match observe_proxy(app, region, now, operation, &body).await {
+        Ok(observed) => observed,
+        Err(e) => return fail(None, &e),
+    };
     let (outcome, deferred) = {
-        let mut model = app
-            .model
+        let mut regions = app
+            .regions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let model = match regions.model(region) {
+            Ok(model) => model,
+            Err(e) => return fail(None, &e),
+        };
         let apply = |model: &mut Model| app.faults.apply(model, now, operation, &body);
         if operation == "ConnectCustomKeyStore" {
             model.deferring_connects(apply)
@@ -121,13 +136,16 @@ pub async fn handle(app: &Arc<App>, request: Request<Incoming>) -> Response<Body
     // As KMS, answer a connect at once and call the proxy meanwhile; the store stays
     // CONNECTING until the proxy has answered (or KMS's budget has passed).
     for target in deferred {
-        let app = app.clone();
+        let (app, region) = (app.clone(), region.map(str::to_string));
         tokio::spawn(async move {
             let observed = app.prober.observe(target, "ConnectCustomKeyStore").await;
-            app.model
+            let mut regions = app
+                .regions
                 .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .resolve_connect(observed);
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Ok(model) = regions.model(region.as_deref()) {
+                model.resolve_connect(observed);
+            }
         });
     }
     match outcome {
@@ -141,23 +159,27 @@ pub async fn handle(app: &Arc<App>, request: Request<Incoming>) -> Response<Body
 /// and the apply makes the model simulate instead.
 async fn observe_proxy(
     app: &App,
+    region: Option<&str>,
     now: u64,
     operation: &str,
     body: &[u8],
-) -> Option<XksObservation> {
+) -> Result<Option<XksObservation>, KmsError> {
     if !matches!(operation, "CreateCustomKeyStore" | "UpdateCustomKeyStore") {
-        return None;
+        return Ok(None);
     }
     let target = {
-        let model = app
-            .model
+        let mut regions = app
+            .regions
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        model.probe_target_of(|model| {
+        regions.model(region)?.probe_target_of(|model| {
             let _ = app.faults.apply(model, now, operation, body);
         })
-    }?;
-    Some(app.prober.observe(target, operation).await)
+    };
+    Ok(match target {
+        Some(target) => Some(app.prober.observe(target, operation).await),
+        None => None,
+    })
 }
 
 fn authenticate(app: &App, parts: &http::request::Parts, body: &[u8]) -> Result<(), KmsError> {

@@ -2,6 +2,7 @@
 
 pub mod faults;
 mod handler;
+mod regions;
 mod server;
 mod wire;
 pub mod xks_probe;
@@ -16,9 +17,10 @@ use tokio::task::JoinHandle;
 
 pub use faults::Fault;
 
-use crate::model::{Fixtures, IdSource, Model, ModelConfig};
+use crate::model::{Fixtures, IdSource, ModelConfig};
 use crate::sigv4::{Credential, Verifier};
 use crate::spec::Spec;
+use regions::Regions;
 
 /// Everything `ckscheck serve` can be told.
 #[derive(Debug, Clone)]
@@ -63,15 +65,16 @@ pub struct RunningEmulator {
 }
 
 impl RunningEmulator {
-    /// Forgets every store and key: the emulator is as freshly started (new IDs).
+    /// Forgets every store and key in every region: the emulator is as freshly started (new
+    /// IDs).
     pub fn reset(&self) {
         let config = &self.app.config;
-        let fresh = Model::new(
+        let fresh = Regions::new(
             config.model.clone(),
             config.fixtures.clone(),
             Box::new(crate::model::SeededIds::new(rand::random())),
         );
-        *self.app.model.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        *self.app.regions.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
     }
 
     /// The endpoint URL, e.g. `http://127.0.0.1:4566`.
@@ -95,7 +98,7 @@ pub fn start(
     ids: Box<dyn IdSource>,
 ) -> std::io::Result<RunningEmulator> {
     let addr = listener.local_addr()?;
-    let model = Model::new(config.model.clone(), config.fixtures.clone(), ids);
+    let regions = Regions::new(config.model.clone(), config.fixtures.clone(), ids);
     let verifier = config.verify_sigv4.clone().map(|credentials| Verifier {
         credentials,
         service: Spec::kms().service.signing_name.clone(),
@@ -103,7 +106,7 @@ pub fn start(
         max_skew: Duration::from_secs(300),
     });
     let app = Arc::new(handler::App {
-        model: Mutex::new(model),
+        regions: Mutex::new(regions),
         faults: faults::Planted::new(&config.faults),
         prober: xks_probe::Prober::new(&config.model.region, config.xks_budget),
         config,

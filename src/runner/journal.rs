@@ -16,6 +16,9 @@ pub enum Entry {
     Creating {
         /// Endpoint URL.
         endpoint: String,
+        /// The region the request was signed for (absent in journals older than regions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
         /// The store name sent.
         name: String,
     },
@@ -23,6 +26,9 @@ pub enum Entry {
     Created {
         /// Endpoint URL.
         endpoint: String,
+        /// The region the request was signed for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
         /// The store name.
         name: String,
         /// The issued ID.
@@ -32,6 +38,9 @@ pub enum Entry {
     Gone {
         /// Endpoint URL.
         endpoint: String,
+        /// The region the store was in.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
         /// The store name.
         name: String,
     },
@@ -54,10 +63,29 @@ struct Writer {
 /// What a journal says may still exist, and what in it could not be read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Leftovers {
-    /// (endpoint, name, ID if known), in order.
-    pub stores: Vec<(String, String, Option<String>)>,
+    /// The stores that may still exist, in order.
+    pub stores: Vec<Leftover>,
     /// One line per unreadable line (a last line cut short by a kill, or a damaged one).
     pub warnings: Vec<String>,
+}
+
+/// A store a journal says may still exist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftover {
+    /// Endpoint URL.
+    pub endpoint: String,
+    /// The region it was created in (None: the journal does not say; use the run's region).
+    pub region: Option<String>,
+    /// The store name.
+    pub name: String,
+    /// The ID the endpoint issued, if the answer came back.
+    pub id: Option<String>,
+}
+
+impl Leftover {
+    fn is(&self, endpoint: &str, region: &Option<String>, name: &str) -> bool {
+        self.endpoint == endpoint && self.region == *region && self.name == name
+    }
 }
 
 impl Journal {
@@ -129,7 +157,7 @@ impl Journal {
         writer.in_flight
     }
 
-    /// The stores a journal says may still exist: (endpoint, name, ID if known), in order. A
+    /// The stores a journal says may still exist, in order. A
     /// line that cannot be read (cut short by a kill) is skipped with a warning; the entries
     /// around it still count.
     pub fn leftovers(path: &Path) -> std::io::Result<Leftovers> {
@@ -158,22 +186,40 @@ impl Journal {
                 continue;
             };
             match entry {
-                Entry::Creating { endpoint, name } => {
-                    if !open.iter().any(|(e, n, _)| *e == endpoint && *n == name) {
-                        open.push((endpoint, name, None));
+                Entry::Creating {
+                    endpoint,
+                    region,
+                    name,
+                } => {
+                    if !open.iter().any(|l| l.is(&endpoint, &region, &name)) {
+                        open.push(Leftover {
+                            endpoint,
+                            region,
+                            name,
+                            id: None,
+                        });
                     }
                 }
-                Entry::Created { endpoint, name, id } => {
-                    match open
-                        .iter_mut()
-                        .find(|(e, n, _)| *e == endpoint && *n == name)
-                    {
-                        Some(slot) => slot.2 = Some(id),
-                        None => open.push((endpoint, name, Some(id))),
-                    }
-                }
-                Entry::Gone { endpoint, name } => {
-                    open.retain(|(e, n, _)| !(*e == endpoint && *n == name));
+                Entry::Created {
+                    endpoint,
+                    region,
+                    name,
+                    id,
+                } => match open.iter_mut().find(|l| l.is(&endpoint, &region, &name)) {
+                    Some(slot) => slot.id = Some(id),
+                    None => open.push(Leftover {
+                        endpoint,
+                        region,
+                        name,
+                        id: Some(id),
+                    }),
+                },
+                Entry::Gone {
+                    endpoint,
+                    region,
+                    name,
+                } => {
+                    open.retain(|l| !l.is(&endpoint, &region, &name));
                 }
             }
         }
@@ -195,11 +241,13 @@ mod tests {
         let e = "http://127.0.0.1:1".to_string();
         let creating = |n: &str| Entry::Creating {
             endpoint: e.clone(),
+            region: None,
             name: n.into(),
         };
         j.record(&creating("a")).unwrap();
         j.record(&Entry::Created {
             endpoint: e.clone(),
+            region: None,
             name: "a".into(),
             id: "cks-1".into(),
         })
@@ -208,6 +256,7 @@ mod tests {
         j.record(&creating("c")).unwrap();
         j.record(&Entry::Gone {
             endpoint: e.clone(),
+            region: None,
             name: "c".into(),
         })
         .unwrap();
@@ -219,10 +268,52 @@ mod tests {
         assert_eq!(
             left.stores,
             vec![
-                (e.clone(), "a".to_string(), Some("cks-1".to_string())),
-                (e.clone(), "b".to_string(), None)
+                Leftover {
+                    endpoint: e.clone(),
+                    region: None,
+                    name: "a".into(),
+                    id: Some("cks-1".into())
+                },
+                Leftover {
+                    endpoint: e.clone(),
+                    region: None,
+                    name: "b".into(),
+                    id: None
+                },
             ]
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_name_in_two_regions_is_two_stores() {
+        let dir = std::env::temp_dir().join(format!("ckscheck-journal-rg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("journal.jsonl");
+        let _ = std::fs::remove_file(&path);
+        let j = Journal::open(&path).unwrap();
+        let e = "http://127.0.0.1:1".to_string();
+        for region in ["us-east-1", "eu-west-1"] {
+            j.record(&Entry::Created {
+                endpoint: e.clone(),
+                region: Some(region.into()),
+                name: "a".into(),
+                id: format!("cks-{region}"),
+            })
+            .unwrap();
+        }
+        j.record(&Entry::Gone {
+            endpoint: e.clone(),
+            region: Some("us-east-1".into()),
+            name: "a".into(),
+        })
+        .unwrap();
+        let left = Journal::leftovers(&path).unwrap().stores;
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].region.as_deref(), Some("eu-west-1"));
+        assert_eq!(left[0].id.as_deref(), Some("cks-eu-west-1"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("\"region\":\"eu-west-1\""), "{text}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -236,6 +327,7 @@ mod tests {
         let j = Journal::open(&path).unwrap();
         j.record(&Entry::Creating {
             endpoint: e.clone(),
+            region: None,
             name: "a".into(),
         })
         .unwrap();
@@ -243,6 +335,7 @@ mod tests {
         // A kill in the middle of a name's two-byte character: the cut is not even UTF-8.
         let whole = serde_json::to_vec(&Entry::Creating {
             endpoint: e.clone(),
+            region: None,
             name: "b\u{e9}".into(),
         })
         .unwrap();
@@ -252,7 +345,12 @@ mod tests {
         f.write_all(cut).unwrap();
         drop(f);
         let left = Journal::leftovers(&path).expect("a cut journal is read, not refused");
-        assert_eq!(left.stores, vec![(e.clone(), "a".to_string(), None)]);
+        let names: Vec<(&str, Option<&str>)> = left
+            .stores
+            .iter()
+            .map(|l| (l.name.as_str(), l.id.as_deref()))
+            .collect();
+        assert_eq!(names, vec![("a", None)]);
         assert_eq!(left.warnings.len(), 1);
         assert!(
             left.warnings[0].contains("cut short"),
@@ -263,6 +361,7 @@ mod tests {
         let j = Journal::open(&path).unwrap();
         j.record(&Entry::Gone {
             endpoint: e.clone(),
+            region: None,
             name: "a".into(),
         })
         .unwrap();
@@ -287,6 +386,7 @@ mod tests {
         let e = "http://127.0.0.1:1".to_string();
         let creating = |n: &str| Entry::Creating {
             endpoint: e.clone(),
+            region: None,
             name: n.into(),
         };
         let j = Journal::open(&path).unwrap();
@@ -296,6 +396,7 @@ mod tests {
         assert_eq!(refused.kind(), std::io::ErrorKind::Interrupted);
         j.record(&Entry::Gone {
             endpoint: e.clone(),
+            region: None,
             name: "a".into(),
         })
         .unwrap();

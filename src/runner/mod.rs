@@ -140,6 +140,11 @@ impl KmsClient {
         })
     }
 
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
     /// Calls `operation` with a JSON body and returns the reply, or a transport error.
     pub async fn call(&self, operation: &str, body: &Value) -> Result<Reply, CallError> {
         self.call_raw(operation, body.to_string().into_bytes())

@@ -247,6 +247,7 @@ impl Session {
         {
             let entry = Entry::Creating {
                 endpoint: self.endpoint.url.clone(),
+                region: Some(self.endpoint.client.region().to_string()),
                 name: name.to_string(),
             };
             match journal.record(&entry) {
@@ -280,6 +281,25 @@ impl Session {
             self.maybe_created.push(name);
             return;
         }
+        // A client error created nothing: unless an earlier Create of this session holds the
+        // name, the journal need not look for it (a name refused as invalid could not even be
+        // looked up).
+        let refused = last.status().is_some_and(|s| (400..500).contains(&s));
+        if refused
+            && !self.maybe_created.contains(&name)
+            && !self.history.exchanges.iter().any(|e| {
+                e.operation == "CreateCustomKeyStore"
+                    && e.request["CustomKeyStoreName"] == name.as_str()
+                    && (e.status() == Some(200) || e.is_unknown())
+            })
+            && let Some(journal) = &self.endpoint.journal
+        {
+            let _ = journal.record(&Entry::Gone {
+                endpoint: self.endpoint.url.clone(),
+                region: Some(self.endpoint.client.region().to_string()),
+                name: name.clone(),
+            });
+        }
         if let Some(id) = last.body()["CustomKeyStoreId"]
             .as_str()
             .filter(|_| last.status() == Some(200))
@@ -288,6 +308,7 @@ impl Session {
             if let Some(journal) = &self.endpoint.journal {
                 let entry = Entry::Created {
                     endpoint: self.endpoint.url.clone(),
+                    region: Some(self.endpoint.client.region().to_string()),
                     name,
                     id: id.to_string(),
                 };
@@ -464,6 +485,7 @@ impl Session {
                 if let Some(name) = name {
                     let _ = journal.record(&Entry::Gone {
                         endpoint: self.endpoint.url.clone(),
+                        region: Some(self.endpoint.client.region().to_string()),
                         name,
                     });
                 }

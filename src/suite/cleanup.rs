@@ -29,8 +29,16 @@ pub async fn cleanup(journal_path: &Path, region: Option<&str>) -> Result<u8, St
         .ok_or("no region: give --region, or set AWS_REGION or AWS_DEFAULT_REGION")?;
     let credential = config::credentials().await?;
     let mut left = 0;
-    for (url, name, id) in leftovers {
-        let client = KmsClient::new(&url, &region, credential.clone(), Duration::from_secs(10))?;
+    for leftover in leftovers {
+        let (url, name, id) = (leftover.endpoint, leftover.name, leftover.id);
+        // The store's own region when the journal names it, else the one given.
+        let store_region = leftover.region.clone().unwrap_or_else(|| region.clone());
+        let client = KmsClient::new(
+            &url,
+            &store_region,
+            credential.clone(),
+            Duration::from_secs(10),
+        )?;
         let endpoint = Endpoint {
             client,
             url: url.clone(),
@@ -50,6 +58,7 @@ pub async fn cleanup(journal_path: &Path, region: Option<&str>) -> Result<u8, St
                 journal
                     .record(&Entry::Gone {
                         endpoint: url,
+                        region: leftover.region,
                         name,
                     })
                     .map_err(|e| e.to_string())?;

@@ -11,6 +11,7 @@ mod probe;
 mod property;
 pub mod proxies;
 pub mod record;
+pub mod regions;
 pub mod run;
 pub mod scenarios;
 pub mod selftest;
@@ -32,9 +33,9 @@ pub use shrink::{ShrinkBudget, ShrinkStats};
 
 use crate::deviation::Policy;
 use crate::emulator::{self, EmulatorConfig, RunningEmulator};
-use crate::generate::{GenContext, Step};
+use crate::generate::Step;
 use crate::history::{History, mask_secrets};
-use crate::model::{Fixtures, ModelConfig};
+use crate::model::Fixtures;
 use crate::oracle::{Context, Severity, Verdict, implemented};
 use crate::report::{CheckReport, FailureDetail};
 use crate::runner::journal::Journal;
@@ -75,10 +76,8 @@ pub struct Suite {
     pub journal: Option<Arc<Journal>>,
     /// The backends of the target.
     pub fixtures: Arc<Fixtures>,
-    /// The model configuration predictions use.
-    pub model: ModelConfig,
-    /// What generators may draw on.
-    pub gen_context: GenContext,
+    /// The regions trials run in (each one's quota is what predictions and generators use).
+    pub regions: regions::Regions,
     /// Prefix of every store name the run creates.
     pub prefix: String,
     /// Cases per check.
@@ -191,18 +190,26 @@ impl Suite {
         }
     }
 
-    /// The context oracles judge with.
-    pub fn oracle_context(&self) -> Context<'_> {
+    /// The context oracles judge a trial in `region` with.
+    pub fn oracle_context<'a>(&'a self, region: &'a regions::Region) -> Context<'a> {
         Context {
             spec: Spec::kms(),
             fixtures: &self.fixtures,
-            model: &self.model,
+            model: &region.model,
             name_prefix: &self.prefix,
         }
     }
 
-    /// Starts (embedded) or connects to (remote) `target`.
-    fn target_of(&self, target: &Target) -> Result<CheckTarget, String> {
+    /// The remote endpoint, signing for `region` (Err for the embedded emulator).
+    fn endpoint_in(&self, region: &str) -> Result<Arc<Endpoint>, String> {
+        match &self.target {
+            Target::Remote { .. } => Ok(self.target_of(&self.target, region)?.endpoint),
+            Target::Embedded(_) => Err("the embedded emulator has no regions to probe".into()),
+        }
+    }
+
+    /// Starts (embedded) or connects to (remote) `target`, signing for `region`.
+    fn target_of(&self, target: &Target, region: &str) -> Result<CheckTarget, String> {
         let (url, emulator) = match target {
             Target::Embedded(config) => {
                 let running = self
@@ -213,12 +220,7 @@ impl Suite {
             }
             Target::Remote { url } => (url.clone(), None),
         };
-        let client = KmsClient::new(
-            &url,
-            &self.region,
-            self.credential.clone(),
-            self.request_timeout,
-        )?;
+        let client = KmsClient::new(&url, region, self.credential.clone(), self.request_timeout)?;
         let endpoint = Endpoint {
             client,
             url,

@@ -27,7 +27,7 @@ impl Suite {
     /// implemented. Anything the probe's Create may have made on a lenient endpoint is journaled
     /// and removed. An unreachable target finds nothing here (the trials report it).
     pub fn probe_unimplemented(&self) -> BTreeMap<String, Unimplemented> {
-        let Ok(target) = self.target_of(&self.target) else {
+        let Ok(target) = self.target_of(&self.target, &self.regions.home.region) else {
             return BTreeMap::new();
         };
         let name = format!("{NAME_REF}probe");

@@ -17,6 +17,7 @@ use futures::stream::FuturesUnordered;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner};
 
+use super::regions::Region;
 use super::shrink::Candidates;
 use super::{CheckTarget, Suite, keep_non_failures, seed_bytes};
 use crate::generate::minimize::Tried;
@@ -84,7 +85,8 @@ impl Suite {
     /// shrinks each distinct failing signature, up to the deviation cap.
     pub fn run_check(&self, check: &Check) -> CheckReport {
         let started = Instant::now();
-        let lanes = match self.check_lanes() {
+        let region = self.regions.take();
+        let lanes = match self.check_lanes(&region) {
             Ok(lanes) => lanes,
             Err(e) => {
                 let mut report = self.report(check, 0, Verdict::default(), started);
@@ -99,7 +101,7 @@ impl Suite {
         let judge = |steps: &[Step]| {
             let history = self.runtime.block_on(self.case(&lanes[0], steps.to_vec()));
             *requests.borrow_mut() += history.exchanges.len() as u64;
-            let verdict = self.judge(check, &history);
+            let verdict = self.judge(check, &history, &region);
             (history, verdict)
         };
         let mut observed = Verdict::default();
@@ -128,7 +130,7 @@ impl Suite {
         }
         let fixed_cases = cases;
         let fixed_requests = *requests.borrow();
-        let drawn = self.draw(check, &lanes, &mut observed, found.len());
+        let drawn = self.draw(check, (&lanes, &region), &mut observed, found.len());
         cases += drawn.cases;
         *requests.borrow_mut() += drawn.requests;
         let mut by_case: Vec<(&String, &(u32, Finding, History))> = drawn.firsts.iter().collect();
@@ -223,7 +225,7 @@ impl Suite {
             };
             let (original, start, needed) = match &item.origin {
                 Origin::Drawn(case) => {
-                    let mut tree = self.regenerate(check, &drawn.rngs[*case as usize]);
+                    let mut tree = self.regenerate(check, &region, &drawn.rngs[*case as usize]);
                     let original = tree.current();
                     let shrunk =
                         generate::minimize::shrink(&mut tree, SHRINK_TRIES, |s: &Vec<Step>| {
@@ -320,8 +322,8 @@ impl Suite {
     }
 
     /// The check's verdict on one case, each finding with the cause a length measure gives.
-    fn judge(&self, check: &Check, history: &History) -> Verdict {
-        let mut verdict = (check.oracle)(&self.oracle_context(), history);
+    fn judge(&self, check: &Check, history: &History, region: &Region) -> Verdict {
+        let mut verdict = (check.oracle)(&self.oracle_context(region), history);
         crate::oracle::measures::explain(history, &mut verdict);
         verdict
     }
@@ -363,19 +365,24 @@ impl Suite {
     }
 
     /// The check's strategy: one of its workloads per case.
-    fn strategy(&self, check: &Check) -> impl Strategy<Value = Vec<Step>> + use<> {
+    fn strategy(&self, check: &Check, region: &Region) -> impl Strategy<Value = Vec<Step>> + use<> {
         proptest::strategy::Union::new(
             check
                 .workloads
                 .iter()
-                .map(|w| generate::workload(*w, &self.gen_context)),
+                .map(|w| generate::workload(*w, &region.gen_context)),
         )
     }
 
     /// The value tree of a case drawn from `rng` (the generator's state before it was drawn).
-    fn regenerate(&self, check: &Check, rng: &TestRng) -> impl ValueTree<Value = Vec<Step>> {
+    fn regenerate(
+        &self,
+        check: &Check,
+        region: &Region,
+        rng: &TestRng,
+    ) -> impl ValueTree<Value = Vec<Step>> {
         let mut runner = TestRunner::new_with_rng(proptest_config(), rng.clone());
-        self.strategy(check)
+        self.strategy(check, region)
             .new_tree(&mut runner)
             .expect("the case was drawn from this state before")
     }
@@ -388,11 +395,11 @@ impl Suite {
     fn draw(
         &self,
         check: &Check,
-        lanes: &[CheckTarget],
+        (lanes, region): (&[CheckTarget], &Region),
         observed: &mut Verdict,
         known: usize,
     ) -> Drawn {
-        let strategy = self.strategy(check);
+        let strategy = self.strategy(check, region);
         let mut runner = TestRunner::new_with_rng(
             proptest_config(),
             TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(self.seed, check.name)),
@@ -433,7 +440,7 @@ impl Suite {
                 done[number as usize] = true;
                 requests += history.exchanges.len() as u64;
                 case_requests[number as usize] = history.exchanges.len() as u64;
-                let verdict = self.judge(check, &history);
+                let verdict = self.judge(check, &history, region);
                 for f in self.failing(&verdict) {
                     match firsts.get_mut(&f.signature()) {
                         Some(slot) if number < slot.0 => {
@@ -475,9 +482,11 @@ impl Suite {
 
     /// The targets a check's cases run on: `lanes` embedded emulators of its own (at most one
     /// per case), or the one remote endpoint.
-    fn check_lanes(&self) -> Result<Vec<CheckTarget>, String> {
+    fn check_lanes(&self, region: &Region) -> Result<Vec<CheckTarget>, String> {
         let lanes = self.lanes.min(self.cases as usize).max(1);
-        (0..lanes).map(|_| self.target_of(&self.target)).collect()
+        (0..lanes)
+            .map(|_| self.target_of(&self.target, &region.region))
+            .collect()
     }
 
     /// Runs one case on `lane` from a clean slate and returns what it recorded (also to the

@@ -8,6 +8,7 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::json;
 
+use super::regions::{Region, Regions};
 use super::{MAX_DEVIATIONS, ShrinkBudget, Suite, Target, checks, proxies, scenarios};
 use crate::deviation::{self, Baseline, Policy};
 use crate::emulator::{EmulatorConfig, Fault};
@@ -133,13 +134,22 @@ pub const EMBEDDED_LANES: usize = 8;
 /// a healthy one could miss KMS's 250 ms budget on a 2-core machine.
 const EMBEDDED_JOBS: usize = 16;
 
-/// Checks run at once when `--jobs` is not given: against the embedded emulator
+/// Trials run at once against an endpoint on this machine when `--jobs` is not given, each in
+/// a region of its own (see [`Regions`]): they mostly wait out transitions.
+pub const LOOPBACK_JOBS: usize = 6;
+
+/// Trials run at once when `--jobs` is not given: against the embedded emulator
 /// `EMBEDDED_JOBS` (cases spend much of their time waiting on loopback round trips,
-/// proxies and transitions, so more checks than cores keep the cores busy); against a remote
-/// endpoint one, so the per-operation rate limit is not shared between checks and findings
-/// come in a readable order.
-pub fn default_jobs(embedded: bool) -> usize {
-    if embedded { EMBEDDED_JOBS } else { 1 }
+/// proxies and transitions, so more checks than cores keep the cores busy); against an
+/// endpoint on this machine `LOOPBACK_JOBS`, each in a region of its own; against any other
+/// endpoint one, since a real account's backends live in one region and its quota of
+/// requests is shared.
+pub fn default_jobs(embedded: bool, loopback: bool) -> usize {
+    match (embedded, loopback) {
+        (true, _) => EMBEDDED_JOBS,
+        (false, true) => LOOPBACK_JOBS,
+        (false, false) => 1,
+    }
 }
 
 /// `--fixtures builtin`: the full built-in set, failing backends included.
@@ -236,6 +246,10 @@ pub fn prepare(
     let run_id = format!("{:08x}", rand::random::<u32>());
     let prefix = format!("ckscheck-{run_id}-");
     let embedded = url.is_none();
+    let loopback = match &url {
+        Some(url) => config::is_loopback(&config::check_endpoint_url(url)?),
+        None => true,
+    };
     let (target, credential, region, rate, journal, allow_create_key) = match &url {
         None => {
             // Fast transitions keep the default run short; CONNECTING is still observable.
@@ -261,12 +275,10 @@ pub fn prepare(
             if !options.faults.is_empty() {
                 return Err("--fault plants bugs in the embedded emulator; it cannot be used with an endpoint".into());
             }
-            let parsed = config::check_endpoint_url(url)?;
             let region = runtime
                 .block_on(config::region(options.region.as_deref(), &env))
                 .ok_or("no region: give --region, or set AWS_REGION or AWS_DEFAULT_REGION")?;
             let credential = runtime.block_on(config::credentials())?;
-            let loopback = config::is_loopback(&parsed);
             let rate = options.rate.or(if loopback { None } else { Some(5) });
             let journal = Journal::open(&options.journal).map_err(|e| {
                 format!("cannot open the journal {}: {e}", options.journal.display())
@@ -311,13 +323,17 @@ pub fn prepare(
         transition_timeout: options.transition_timeout,
         journal: journal.clone(),
         fixtures: fixtures.clone(),
-        model,
-        gen_context: GenContext {
-            fixtures: fixtures.clone(),
+        regions: Regions::shared(Region::new(
+            &region,
+            &model,
+            &GenContext {
+                fixtures: fixtures.clone(),
+                quota,
+                allow_create_key,
+                name_prefix_len: prefix.chars().count(),
+            },
             quota,
-            allow_create_key,
-            name_prefix_len: prefix.chars().count(),
-        },
+        )),
         prefix,
         cases,
         seed,
@@ -347,6 +363,18 @@ pub fn prepare(
     if !options.list {
         suite.policy.unimplemented = suite.probe_unimplemented();
     }
+    if !embedded {
+        let wanted = options
+            .jobs
+            .unwrap_or_else(|| default_jobs(false, loopback))
+            .max(1);
+        let extra = if options.list || wanted == 1 {
+            Vec::new()
+        } else {
+            suite.more_regions(wanted - 1, options.quota)
+        };
+        suite.regions = Regions::exclusive(suite.regions.home.clone(), extra);
+    }
     let suite = Arc::new(suite);
     Ok(Prepared {
         suite,
@@ -364,7 +392,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         suite,
         journal,
         endpoint_label,
-        embedded,
+        embedded: _,
         healthy_only,
     } = prepare(&options, runtime)?;
     let (seed, region) = (suite.seed, suite.region.clone());
@@ -462,7 +490,10 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         filter: options.filter.clone(),
         skip: options.skip.clone(),
         list: options.list,
-        test_threads: Some(options.jobs.unwrap_or_else(|| default_jobs(embedded))),
+        test_threads: Some(match suite.regions.count() {
+            Some(regions) => regions,
+            None => options.jobs.unwrap_or_else(|| default_jobs(true, true)),
+        }),
         ..Arguments::default()
     };
     if !options.list {
@@ -676,7 +707,7 @@ fn open_history(
 }
 
 /// How many stores the endpoint already holds (they are someone else's).
-async fn foreign_stores(
+pub(super) async fn foreign_stores(
     url: &str,
     region: &str,
     credential: &Credential,
@@ -717,41 +748,41 @@ pub(super) async fn clean_from_journal(suite: &Suite, journal: &Journal) {
     let ours: Vec<_> = leftovers
         .stores
         .into_iter()
-        .filter(|(_, name, _)| name.starts_with(&suite.prefix))
+        .filter(|l| l.name.starts_with(&suite.prefix))
         .collect();
-    if ours.is_empty() {
-        return;
-    }
     let Target::Remote { url } = &suite.target else {
         return;
     };
-    let Ok(client) = KmsClient::new(
-        url,
-        &suite.region,
-        suite.credential.clone(),
-        Duration::from_secs(10),
-    ) else {
-        return;
-    };
-    let endpoint = Endpoint {
-        client,
-        url: url.clone(),
-        rate: suite.rate.and_then(Endpoint::rate_limiter),
-        retry: RetryPolicy::default(),
-        journal: None,
-        fixtures: suite.fixtures.clone(),
-        transition_timeout: suite.transition_timeout,
-    };
-    for (endpoint_url, name, id) in ours {
-        match remove_journaled(&endpoint, &name, id).await {
+    for leftover in ours {
+        let region = leftover.region.as_deref().unwrap_or(&suite.region);
+        let Ok(client) = KmsClient::new(
+            url,
+            region,
+            suite.credential.clone(),
+            Duration::from_secs(10),
+        ) else {
+            return;
+        };
+        let endpoint = Endpoint {
+            client,
+            url: url.clone(),
+            rate: suite.rate.and_then(Endpoint::rate_limiter),
+            retry: RetryPolicy::default(),
+            journal: None,
+            fixtures: suite.fixtures.clone(),
+            transition_timeout: suite.transition_timeout,
+        };
+        match remove_journaled(&endpoint, &leftover.name, leftover.id).await {
             Ok(_) => {
                 let _ = journal.record(&crate::runner::journal::Entry::Gone {
-                    endpoint: endpoint_url,
-                    name,
+                    endpoint: leftover.endpoint,
+                    region: leftover.region,
+                    name: leftover.name,
                 });
             }
             Err(why) => eprintln!(
-                "ckscheck: left behind {name}: {why}; `ckscheck cleanup --journal {}` retries",
+                "ckscheck: left behind {}: {why}; `ckscheck cleanup --journal {}` retries",
+                leftover.name,
                 journal.path().display()
             ),
         }

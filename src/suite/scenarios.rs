@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::regions::Region;
 use super::{Suite, Target};
 use crate::history::History;
 use crate::model::ModelConfig;
@@ -59,6 +60,11 @@ impl Suite {
     /// emulator is a fresh one, with the standard transition time (as `ckscheck serve` has),
     /// so a step right after a Connect or Disconnect sees the transitional state.
     pub fn play_scenario(&self, scenario: &Scenario) -> Playing {
+        self.play_scenario_in(scenario, &self.regions.take())
+    }
+
+    /// Plays `scenario` in `region` (see [`Suite::play_scenario`]).
+    fn play_scenario_in(&self, scenario: &Scenario, region: &Region) -> Playing {
         if let Err(why) = self.scenario_runnable(scenario) {
             return Playing::NotRunnable(why);
         }
@@ -71,7 +77,7 @@ impl Suite {
             }
             remote => remote.clone(),
         };
-        let target = match self.target_of(&target) {
+        let target = match self.target_of(&target, &region.region) {
             Ok(t) => t,
             Err(e) => return Playing::NoTarget(e),
         };
@@ -155,7 +161,8 @@ impl Suite {
                 return report;
             }
         };
-        match self.play_scenario(scenario) {
+        let region = self.regions.take();
+        match self.play_scenario_in(scenario, &region) {
             Playing::NoTarget(e) => {
                 let summary = format!("the target could not be reached: {e}");
                 report.failures.push(detail(summary, None, None));
@@ -169,7 +176,7 @@ impl Suite {
                 self.record(&played.history);
                 report.requests = played.history.exchanges.len() as u64;
                 let c = compare(
-                    &self.oracle_context(),
+                    &self.oracle_context(&region),
                     expected.as_deref(),
                     &played.text,
                     &played.history,

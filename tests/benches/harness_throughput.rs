@@ -428,7 +428,7 @@ fn run(
 
 fn main() -> ExitCode {
     bench_main("harness_throughput", |runtime| {
-        let settings = SuiteSettings::from_env("BENCH_JOBS", default_jobs(true))?;
+        let settings = SuiteSettings::from_env("BENCH_JOBS", default_jobs(true, true))?;
         let lanes = match std::env::var("BENCH_LANES") {
             Ok(v) => Some(
                 v.parse::<usize>()
