@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 /// Cases per check: enough for most faults to show, few enough for CI.
 const CASES: &str = "4";
+/// Requests one shrink may send: a trial's verdict is settled before it shrinks, so a small
+/// budget keeps the comparison whole and the test short.
+const SHRINK_REQUESTS: &str = "40";
 /// Transitions of the `ckscheck serve` under test, in ms (short, but still observable).
 const TRANSITION_MS: &str = "20";
 
@@ -142,6 +145,8 @@ fn run(fault: Option<&str>, jobs: Option<&str>, dir: &Path) -> (String, Verdicts
         CASES,
         "--seed",
         "11",
+        "--shrink-requests",
+        SHRINK_REQUESTS,
         "--json",
         report.to_str().unwrap(),
         "--journal",

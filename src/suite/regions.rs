@@ -99,6 +99,18 @@ impl Regions {
         }
     }
 
+    /// Adds `extra` to the regions trials can hold (a shared pool stays as it is).
+    pub fn add(&self, extra: Vec<Region>) {
+        if !self.exclusive {
+            return;
+        }
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        for region in extra {
+            free.insert(0, region);
+            self.freed.notify_one();
+        }
+    }
+
     /// How many trials can run at once (None: no limit from the regions).
     pub fn count(&self) -> Option<usize> {
         self.exclusive
@@ -151,39 +163,41 @@ impl Drop for Held<'_> {
 
 impl Suite {
     /// Up to `count` regions besides the home one where trials can run apart, each probed
-    /// (see [`Suite::probe_region`]); says on the terminal which, or why none.
-    pub(super) fn more_regions(&self, count: usize, quota: usize) -> Vec<Region> {
+    /// (see [`Suite::probe_region`]), and the line that tells the terminal which, or why none.
+    pub(super) fn more_regions(&self, count: usize, quota: usize) -> (Vec<Region>, String) {
         let home = &self.regions.home;
         let mut out = Vec::new();
+        let mut stopped = None;
         for region in REGION_CHOICES.iter().filter(|r| **r != home.region) {
             if out.len() == count {
                 break;
             }
             match self.probe_region(region, quota) {
                 Ok(room) => out.push(Region::new(region, &home.model, &home.gen_context, room)),
-                Err(why) if out.is_empty() => {
-                    println!(
-                        "trials run one at a time in {}: {region}: {why}",
-                        home.region
-                    );
-                    break;
-                }
                 Err(why) => {
-                    println!("no more regions: {region}: {why}");
+                    stopped = Some(format!("{region}: {why}"));
                     break;
                 }
             }
         }
-        if !out.is_empty() {
-            let names: Vec<&str> = out.iter().map(|r| r.region.as_str()).collect();
-            println!(
-                "{} trials at once, each in a region of its own: {}, {} (the endpoint keeps regions apart)",
-                out.len() + 1,
-                home.region,
-                names.join(", ")
+        if out.is_empty() {
+            let why = stopped.unwrap_or_else(|| "no other region to try".into());
+            return (
+                out,
+                format!("trials run one at a time in {}: {why}", home.region),
             );
         }
-        out
+        let names: Vec<&str> = out.iter().map(|r| r.region.as_str()).collect();
+        let mut line = format!(
+            "{} trials at once, each in a region of its own: {}, {} (the endpoint keeps regions apart)",
+            out.len() + 1,
+            home.region,
+            names.join(", ")
+        );
+        if let Some(why) = stopped {
+            line.push_str(&format!("; no more regions: {why}"));
+        }
+        (out, line)
     }
 
     /// Whether trials can run in `region` of the remote endpoint apart from the home region, and

@@ -198,6 +198,8 @@ pub struct Prepared {
     pub embedded: bool,
     /// Whether only healthy backends are assumed (an endpoint and no `--fixtures`).
     pub healthy_only: bool,
+    /// Whether the endpoint is on this machine.
+    pub loopback: bool,
 }
 
 /// Resolves the target, credentials, region, fixtures and quota into a suite.
@@ -364,16 +366,8 @@ pub fn prepare(
         suite.policy.unimplemented = suite.probe_unimplemented();
     }
     if !embedded {
-        let wanted = options
-            .jobs
-            .unwrap_or_else(|| default_jobs(false, loopback))
-            .max(1);
-        let extra = if options.list || wanted == 1 {
-            Vec::new()
-        } else {
-            suite.more_regions(wanted - 1, options.quota)
-        };
-        suite.regions = Regions::exclusive(suite.regions.home.clone(), extra);
+        // One trial at a time until `run` has probed for more regions.
+        suite.regions = Regions::exclusive(suite.regions.home.clone(), Vec::new());
     }
     let suite = Arc::new(suite);
     Ok(Prepared {
@@ -382,6 +376,7 @@ pub fn prepare(
         endpoint_label,
         embedded,
         healthy_only,
+        loopback,
     })
 }
 
@@ -392,8 +387,9 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         suite,
         journal,
         endpoint_label,
-        embedded: _,
+        embedded,
         healthy_only,
+        loopback,
     } = prepare(&options, runtime)?;
     let (seed, region) = (suite.seed, suite.region.clone());
     if !options.list {
@@ -486,15 +482,34 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         .with_ignored_flag(runnable.is_err());
         trials.push(trial);
     }
-    let arguments = Arguments {
+    let mut arguments = Arguments {
         filter: options.filter.clone(),
         skip: options.skip.clone(),
         list: options.list,
+        ..Arguments::default()
+    };
+    // More regions only for as many trials as will run; probed once Ctrl-C cleans up, as a
+    // probe creates a store.
+    let runs = trials
+        .iter()
+        .filter(|t| !t.has_ignored_flag() && !arguments.is_filtered_out(t))
+        .count();
+    let wanted = options
+        .jobs
+        .unwrap_or_else(|| default_jobs(embedded, loopback))
+        .min(runs)
+        .max(1);
+    if !embedded && !options.list && wanted > 1 {
+        let (extra, line) = suite.more_regions(wanted - 1, options.quota);
+        suite.regions.add(extra);
+        println!("{line}");
+    }
+    arguments = Arguments {
         test_threads: Some(match suite.regions.count() {
             Some(regions) => regions,
             None => options.jobs.unwrap_or_else(|| default_jobs(true, true)),
         }),
-        ..Arguments::default()
+        ..arguments
     };
     if !options.list {
         let selected_names: Vec<&str> = trials
