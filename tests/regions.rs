@@ -248,13 +248,11 @@ async fn an_endpoint_that_mixes_regions_gets_one_trial_at_a_time_and_keeps_nothi
             let (parts, body) = request.into_parts();
             let body = body.collect().await.expect("a body").to_bytes();
             let mut forward = reqwest::Client::new().post(format!("{upstream}{}", parts.uri));
+            let scope = regex::Regex::new(r"/[a-z]+-[a-z]+-[0-9]+/kms/").expect("a regex");
             for (name, value) in &parts.headers {
                 let value = value.to_str().unwrap_or_default();
                 let value = if name == "authorization" {
-                    regex::Regex::new(r"/[a-z]+-[a-z]+-[0-9]+/kms/")
-                        .unwrap()
-                        .replace(value, "/us-east-1/kms/")
-                        .into_owned()
+                    scope.replace(value, "/us-east-1/kms/").into_owned()
                 } else {
                     value.to_string()
                 };
