@@ -232,9 +232,13 @@ struct CleanupArgs {
     /// The journal a run wrote.
     #[arg(long, value_name = "FILE", default_value = "ckscheck-journal.jsonl")]
     journal: PathBuf,
-    /// Region to sign for.
+    /// Region to sign for, for journal entries that name none (older journals).
     #[arg(long)]
     region: Option<String>,
+    /// Seconds to wait for a store to leave CONNECTING or DISCONNECTING before deleting it
+    /// (real KMS can need 20 minutes).
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    transition_timeout: u64,
 }
 
 #[derive(clap::Args)]
@@ -414,9 +418,11 @@ fn main() -> ExitCode {
             selftest::selftest(args.cases, args.seed, args.filter.as_deref(), &runtime)
         }
         Command::Record(args) => record_command(*args, &runtime),
-        Command::Cleanup(args) => {
-            runtime.block_on(cleanup::cleanup(&args.journal, args.region.as_deref()))
-        }
+        Command::Cleanup(args) => runtime.block_on(cleanup::cleanup(
+            &args.journal,
+            args.region.as_deref(),
+            Duration::from_secs(args.transition_timeout),
+        )),
         Command::Xks(args) => match args.command {
             XksCommand::Run(args) => ckscheck::xks::run::run(*args, &runtime),
             XksCommand::Serve(args) => runtime

@@ -734,3 +734,76 @@ fn cleanup_that_cannot_reach_the_endpoint_keeps_the_entry_and_fails() {
         );
     }
 }
+
+/// `cleanup --transition-timeout` bounds the wait for a store stuck in CONNECTING: the entry
+/// stays and the cleanup fails in about that time (with the 60 s default it would wait the
+/// 30 s connect out and succeed). Fails if cleanup ignores the flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_waits_for_a_transition_no_longer_than_told() {
+    let served = Emulator::start(&["--connect-delay-ms", "30000"]);
+    let client = KmsClient::new(
+        &served.url,
+        "eu-west-1",
+        Credential::new("AKIDCLEANUP", "secret"),
+        Duration::from_secs(10),
+    )
+    .expect("a client");
+    let name = "ckscheck-slow-connect";
+    let body = ckscheck::generate::backends::create_body(
+        &ckscheck::model::Fixtures::builtin(),
+        ckscheck::generate::backends::Backend::Cluster(0),
+        name,
+        true,
+    );
+    let made = client.call("CreateCustomKeyStore", &body).await.unwrap();
+    assert_eq!(made.status, 200, "{}", made.text);
+    let id = made.body["CustomKeyStoreId"].as_str().unwrap().to_string();
+    let connect = json!({ "CustomKeyStoreId": id });
+    let connecting = client
+        .call("ConnectCustomKeyStore", &connect)
+        .await
+        .unwrap();
+    assert_eq!(connecting.status, 200, "{}", connecting.text);
+    let dir = scratch("kill-transition-timeout");
+    let journal = dir.join("journal.jsonl");
+    let entry = json!({
+        "event": "created", "endpoint": served.url, "region": "eu-west-1", "name": name, "id": id,
+    });
+    std::fs::write(&journal, format!("{entry}\n")).expect("a journal");
+    let started = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking({
+        let (journal, dir) = (journal.clone(), dir.clone());
+        move || {
+            // No --region: the entry names its own.
+            ckscheck(
+                &[
+                    "cleanup",
+                    "--journal",
+                    journal.to_str().unwrap(),
+                    "--transition-timeout",
+                    "1",
+                ],
+                &dir,
+            )
+        }
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("could not remove {name}")),
+        "{}",
+        text(&out)
+    );
+    assert!(took < Duration::from_secs(20), "cleanup took {took:?}");
+    let listed = client
+        .call("DescribeCustomKeyStores", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.body["CustomKeyStores"][0]["CustomKeyStoreId"],
+        json!(id)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -10,8 +10,13 @@ use crate::runner::config;
 use crate::runner::journal::{Entry, Journal};
 use crate::runner::session::{Endpoint, RetryPolicy, remove_journaled};
 
-/// Removes every store the journal says may still exist; exit code 0 when none is left.
-pub async fn cleanup(journal_path: &Path, region: Option<&str>) -> Result<u8, String> {
+/// Removes every store the journal says may still exist, waiting up to `transition_timeout`
+/// for a store to leave CONNECTING or DISCONNECTING; exit code 0 when none is left.
+pub async fn cleanup(
+    journal_path: &Path,
+    region: Option<&str>,
+    transition_timeout: Duration,
+) -> Result<u8, String> {
     let read = Journal::leftovers(journal_path)
         .map_err(|e| format!("cannot read the journal {}: {e}", journal_path.display()))?;
     for warning in &read.warnings {
@@ -24,9 +29,14 @@ pub async fn cleanup(journal_path: &Path, region: Option<&str>) -> Result<u8, St
     }
     let journal = Journal::open(journal_path).map_err(|e| e.to_string())?;
     let env = |k: &str| std::env::var(k).ok();
-    let region = config::region(region, &env)
-        .await
-        .ok_or("no region: give --region, or set AWS_REGION or AWS_DEFAULT_REGION")?;
+    // Entries name their store's region; only older journals need one given.
+    let region = match config::region(region, &env).await {
+        Some(region) => region,
+        None if leftovers.iter().all(|l| l.region.is_some()) => String::new(),
+        None => {
+            return Err("no region: give --region, or set AWS_REGION or AWS_DEFAULT_REGION".into());
+        }
+    };
     let credential = config::credentials().await?;
     let mut left = 0;
     for leftover in leftovers {
@@ -46,7 +56,7 @@ pub async fn cleanup(journal_path: &Path, region: Option<&str>) -> Result<u8, St
             retry: RetryPolicy::default(),
             journal: None,
             fixtures: Arc::new(Fixtures::default()),
-            transition_timeout: Duration::from_secs(60),
+            transition_timeout,
         };
         let result = remove_journaled(&endpoint, &name, id).await;
         match result {
