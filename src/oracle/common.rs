@@ -199,16 +199,30 @@ pub fn answer_kind(e: &Exchange) -> String {
     }
 }
 
-/// Why no answer came, in words that hold no address or port: `a timeout`, `a connection
-/// reset`, `a refused connection`, or `none`.
+/// Why no answer came, in words that hold no address or port: `a timeout`, `an answer over
+/// 1 MiB` (the harness reads no more), `a connection reset`, `a refused connection`, `a cut
+/// answer` (the body ended before its length or its last chunk), `a broken answer` (its body
+/// could not be read otherwise), or `none`.
 pub fn no_answer_kind(reason: &str) -> &'static str {
     let r = reason.to_ascii_lowercase();
-    if r.contains("timed out") || r.contains("timeout") {
+    let any = |words: &[&str]| words.iter().any(|w| r.contains(w));
+    if any(&["timed out", "timeout"]) {
         "a timeout"
+    } else if r.contains(&crate::runner::OVER_LIMIT.to_ascii_lowercase()) {
+        "an answer over 1 MiB"
     } else if r.contains("reset") {
         "a connection reset"
     } else if r.contains("refused") {
         "a refused connection"
+    } else if any(&[
+        "unexpected eof",
+        "end of file before message length reached",
+        "incomplete",
+        "closed before message completed",
+    ]) {
+        "a cut answer"
+    } else if any(&["error reading a body", "error decoding response body"]) {
+        "a broken answer"
     } else {
         "none"
     }
@@ -974,5 +988,45 @@ mod tests {
             "a refused connection"
         );
         assert_eq!(no_answer_kind("error sending request"), "none");
+    }
+
+    #[test]
+    fn broken_answers_are_transport_kinds_not_none() {
+        // The reasons the clients give for the hostile answers of tests/hostile_endpoints.rs.
+        let read = "error decoding response body: request or response body error: \
+                    error reading a body from connection";
+        for (reason, kind) in [
+            (
+                "answer over 1 MiB: more than 1048576 bytes came and reading stopped there",
+                "an answer over 1 MiB",
+            ),
+            (
+                "answer over 1 MiB: Content-Length 10485760 (the harness reads at most 1048576 bytes)",
+                "an answer over 1 MiB",
+            ),
+            (
+                &format!("{read}: Connection reset by peer (os error 104)"),
+                "a connection reset",
+            ),
+            (
+                &format!("{read}: end of file before message length reached"),
+                "a cut answer",
+            ),
+            (
+                &format!("{read}: unexpected EOF during chunk size line"),
+                "a cut answer",
+            ),
+            (
+                &format!("{read}: invalid chunk size line"),
+                "a broken answer",
+            ),
+            (read, "a broken answer"),
+            (
+                &format!("timed out ({read}: operation timed out)"),
+                "a timeout",
+            ),
+        ] {
+            assert_eq!(no_answer_kind(reason), kind, "{reason}");
+        }
     }
 }

@@ -79,10 +79,11 @@ pub enum CallError {
 
 impl CallError {
     fn from_reqwest(e: reqwest::Error) -> CallError {
+        let chain = error_chain(&e);
         let reason = if e.is_timeout() {
-            format!("timed out ({e})")
+            format!("timed out ({chain})")
         } else {
-            e.to_string()
+            chain
         };
         if e.is_connect() || e.is_builder() {
             CallError::NotSent(reason)
@@ -90,6 +91,77 @@ impl CallError {
             CallError::Unknown(reason)
         }
     }
+
+    fn from_body(e: BodyError) -> CallError {
+        match e {
+            BodyError::Read(e) => CallError::from_reqwest(e),
+            too_large => CallError::Unknown(too_large.to_string()),
+        }
+    }
+}
+
+/// The most bytes of an answer's body the harness reads (1 MiB); the rest of a longer answer
+/// is never read, and the call is a transport finding instead.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// The words every over-limit error starts with (the oracles recognise them).
+pub const OVER_LIMIT: &str = "answer over 1 MiB";
+
+/// Why an answer's body could not be read whole.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Its `Content-Length` says it is longer than the limit: none of it was read.
+    #[error(
+        "{OVER_LIMIT}: Content-Length {declared} (the harness reads at most {BODY_LIMIT} bytes)"
+    )]
+    Declared {
+        /// The length the answer declared.
+        declared: u64,
+    },
+    /// More than the limit came: reading stopped there.
+    #[error("{OVER_LIMIT}: more than {BODY_LIMIT} bytes came and reading stopped there")]
+    Overflow,
+    /// Reading failed (connection reset, body cut short, timeout).
+    #[error("{}", error_chain(.0))]
+    Read(reqwest::Error),
+}
+
+/// Reads `response`'s body chunk by chunk, at most `limit` bytes: an answer that declares or
+/// sends more is an error, and what lies past the limit is never read. The request's timeout
+/// covers the body too.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if let Some(declared) = response.content_length()
+        && declared > limit as u64
+    {
+        return Err(BodyError::Declared { declared });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::Overflow);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// An error and its `source()` chain as one line, `outer: cause: root cause` (a cause whose
+/// text its parent already shows is left out), so a transport finding says what happened.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !text.is_empty() && !chain.contains(&text) {
+            chain.push_str(": ");
+            chain.push_str(&text);
+        }
+        source = s.source();
+    }
+    chain
 }
 
 /// A new HTTP client. Building one the default way loads and parses the system's trust roots,
@@ -203,8 +275,11 @@ impl KmsClient {
         let request_id = header("x-amzn-requestid");
         let content_type = header("content-type");
         let error_type = header("x-amzn-errortype");
-        let text = response.text().await.map_err(CallError::from_reqwest)?;
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let bytes = read_capped(response, BODY_LIMIT)
+            .await
+            .map_err(CallError::from_body)?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         Ok(Reply {
             status,
             request_id,
@@ -213,5 +288,51 @@ impl KmsClient {
             body,
             text,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Layer {
+        text: &'static str,
+        #[source]
+        source: Option<Box<Layer>>,
+    }
+
+    fn layer(text: &'static str, source: Option<Layer>) -> Layer {
+        Layer {
+            text,
+            source: source.map(Box::new),
+        }
+    }
+
+    #[test]
+    fn an_error_chain_names_every_cause_once() {
+        let root = layer("connection reset by peer", None);
+        let middle = layer("error reading a body from connection", Some(root));
+        let top = layer("error decoding response body", Some(middle));
+        assert_eq!(
+            error_chain(&top),
+            "error decoding response body: error reading a body from connection: connection reset by peer"
+        );
+        // A cause whose text the outer error already shows is not said twice.
+        let echo = layer("timed out: deadline", Some(layer("deadline", None)));
+        assert_eq!(error_chain(&echo), "timed out: deadline");
+    }
+
+    #[test]
+    fn over_limit_errors_start_with_the_words_the_oracles_look_for() {
+        for e in [
+            BodyError::Declared { declared: 10 << 20 },
+            BodyError::Overflow,
+        ] {
+            assert!(e.to_string().starts_with(OVER_LIMIT), "{e}");
+            let call = CallError::from_body(e);
+            assert!(matches!(call, CallError::Unknown(ref r) if r.starts_with(OVER_LIMIT)));
+        }
     }
 }

@@ -278,14 +278,19 @@ impl Session {
             .unwrap_or_default()
             .to_string();
         if last.is_unknown() {
-            self.maybe_created.push(name);
+            if !self.maybe_created.contains(&name) {
+                self.maybe_created.push(name);
+            }
             return;
         }
         // A client error created nothing: unless an earlier Create of this session holds the
         // name, the journal need not look for it (a name refused as invalid could not even be
-        // looked up).
+        // looked up). A name refused as in use says a store of that name exists (one whose
+        // Create answer was lost, in this session or another): its journal line stays open.
         let refused = last.status().is_some_and(|s| (400..500).contains(&s));
+        let in_use = last.error_name().as_deref() == Some("CustomKeyStoreNameInUseException");
         if refused
+            && !in_use
             && !self.maybe_created.contains(&name)
             && !self.history.exchanges.iter().any(|e| {
                 e.operation == "CreateCustomKeyStore"
@@ -300,10 +305,19 @@ impl Session {
                 name: name.clone(),
             });
         }
-        if let Some(id) = last.body()["CustomKeyStoreId"]
+        let id = last.body()["CustomKeyStoreId"]
             .as_str()
-            .filter(|_| last.status() == Some(200))
-        {
+            .filter(|_| last.status() == Some(200));
+        if id.is_none() && !refused {
+            // An answer that names no store but refuses nothing (a 200 whose body is cut short
+            // or not JSON, a 5xx) may still have created one: cleanup looks it up by name, and
+            // the journal keeps its `creating` line open for `ckscheck cleanup`.
+            if !self.maybe_created.contains(&name) {
+                self.maybe_created.push(name.clone());
+            }
+            return;
+        }
+        if let Some(id) = id {
             self.created[slot] = Some(id.to_string());
             if let Some(journal) = &self.endpoint.journal {
                 let entry = Entry::Created {
@@ -455,7 +469,13 @@ impl Session {
     /// Disconnects and deletes every store this session created (or may have created).
     /// Returns the IDs it could not delete, with the reason.
     pub async fn cleanup(&mut self) -> Vec<(String, String)> {
-        let mut ids: Vec<String> = self.created.iter().flatten().cloned().collect();
+        // Each store with the name it was created under, when known.
+        let mut ids: Vec<(String, Option<String>)> = self
+            .created
+            .iter()
+            .flatten()
+            .map(|id| (id.clone(), None))
+            .collect();
         for name in std::mem::take(&mut self.maybe_created) {
             let reply = self
                 .endpoint
@@ -467,20 +487,23 @@ impl Session {
                 .await;
             if let Ok(r) = reply
                 && let Some(id) = r.body["CustomKeyStores"][0]["CustomKeyStoreId"].as_str()
+                && !ids.iter().any(|(known, _)| known == id)
             {
-                ids.push(id.to_string());
+                ids.push((id.to_string(), Some(name)));
             }
         }
         let mut leftovers = Vec::new();
-        for id in ids {
+        for (id, name) in ids {
             if let Err(why) = remove_store(&self.endpoint, &id).await {
                 leftovers.push((id, why));
             } else if let Some(journal) = &self.endpoint.journal {
-                let name = self.history.exchanges.iter().find_map(|e| {
-                    (e.operation == "CreateCustomKeyStore"
-                        && e.body()["CustomKeyStoreId"] == id.as_str())
-                    .then(|| e.request["CustomKeyStoreName"].as_str().map(str::to_string))
-                    .flatten()
+                let name = name.or_else(|| {
+                    self.history.exchanges.iter().find_map(|e| {
+                        (e.operation == "CreateCustomKeyStore"
+                            && e.body()["CustomKeyStoreId"] == id.as_str())
+                        .then(|| e.request["CustomKeyStoreName"].as_str().map(str::to_string))
+                        .flatten()
+                    })
                 });
                 if let Some(name) = name {
                     let _ = journal.record(&Entry::Gone {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 use super::tls::{self, Identity, Roots};
+use crate::runner::{BODY_LIMIT, BodyError, OVER_LIMIT, error_chain, read_capped};
 use crate::sigv4::{Credential, Signable, Signer};
 
 /// The SigV4 signing name of the XKS proxy API.
@@ -49,7 +50,8 @@ pub enum SendError {
     /// No answer within the timeout.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
-    /// The connection broke before a full answer came.
+    /// The connection broke before a full answer came, or the answer was longer than the
+    /// harness reads ([`BODY_LIMIT`]; the reason then starts with [`OVER_LIMIT`]).
     #[error("no answer: {0}")]
     Broken(String),
 }
@@ -57,13 +59,14 @@ pub enum SendError {
 impl SendError {
     /// What went wrong in a few words with no address, port or duration, for finding kinds:
     /// `not sent`, `no connection`, `a TLS handshake failure`, `a timeout`, `a broken
-    /// connection`.
+    /// connection`, `an answer over 1 MiB`.
     pub fn kind(&self) -> &'static str {
         match self {
             SendError::NotSent(_) => "not sent",
             SendError::Connect(_) => "no connection",
             SendError::Tls(_) => "a TLS handshake failure",
             SendError::Timeout(_) => "a timeout",
+            SendError::Broken(why) if why.starts_with(OVER_LIMIT) => "an answer over 1 MiB",
             SendError::Broken(_) => "a broken connection",
         }
     }
@@ -278,10 +281,12 @@ impl XksClient {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let bytes = response
-            .bytes()
+        let bytes = read_capped(response, BODY_LIMIT)
             .await
-            .map_err(|e| classify(e, self.target.timeout))?;
+            .map_err(|e| match e {
+                BodyError::Read(e) => classify(e, self.target.timeout),
+                too_large => SendError::Broken(too_large.to_string()),
+            })?;
         let latency = started.elapsed();
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -316,17 +321,13 @@ fn classify(e: reqwest::Error, timeout: Duration) -> SendError {
     if e.is_timeout() {
         return SendError::Timeout(timeout);
     }
-    let mut chain = String::new();
     let mut tls = false;
-    let mut source: Option<&dyn std::error::Error> = Some(&e);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(s) = source {
         tls |= holds_rustls_error(s);
-        if !chain.is_empty() {
-            chain.push_str(": ");
-        }
-        chain.push_str(&s.to_string());
         source = s.source();
     }
+    let chain = error_chain(&e);
     if tls {
         SendError::Tls(chain)
     } else if e.is_connect() {
@@ -349,5 +350,13 @@ mod tests {
         let plain =
             std::io::Error::other(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
         assert!(!holds_rustls_error(&plain));
+    }
+
+    #[test]
+    fn an_answer_over_the_limit_has_a_kind_of_its_own() {
+        let over = SendError::Broken(BodyError::Overflow.to_string());
+        assert_eq!(over.kind(), "an answer over 1 MiB");
+        let cut = SendError::Broken("end of file before message length reached".into());
+        assert_eq!(cut.kind(), "a broken connection");
     }
 }
