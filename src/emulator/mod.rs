@@ -2,6 +2,7 @@
 
 pub mod faults;
 mod handler;
+mod inspect;
 mod regions;
 mod server;
 mod wire;
