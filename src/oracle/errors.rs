@@ -31,7 +31,11 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
                     op,
                     "errors/no-answer",
                     format!("expected an answer, got {}", no_answer_kind(reason)),
-                    format!("expected an answer, got none: {}", redact(ctx, reason)),
+                    format!(
+                        "expected an answer, got {}: {}",
+                        no_answer_kind(reason),
+                        redact(ctx, reason)
+                    ),
                     Some(i),
                 );
                 continue;
