@@ -520,7 +520,8 @@ async fn h2_client(addr: SocketAddr) -> h2::client::SendRequest<Bytes> {
 
 /// Catches an HTTP/2 body read without a timeout (the stream hangs) and an h2 body cap that
 /// waits for the whole body: headers whose body never comes get a 4xx within `BOUND`; an h2
-/// request announcing 8 MiB gets 413 after 4 KiB.
+/// request announcing 8 MiB gets 413 after 4 KiB; then the same h2 connection serves a
+/// well-formed signed request (catches a server that no longer speaks h2c).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http2_stream_whose_body_never_comes_gets_a_4xx() {
     for server in both(Limits::with_timeouts(T)).await {
@@ -568,6 +569,38 @@ async fn an_http2_stream_whose_body_never_comes_gets_a_4xx() {
             drop(body);
             server.assert_serves(case).await;
         }
+        // The same connection still serves a well-formed, signed request over HTTP/2.
+        let body = match server.kind {
+            Kind::Emulator => b"{}".to_vec(),
+            Kind::Proxy => xks_metadata_body().to_string().into_bytes(),
+        };
+        let target = "TrentService.DescribeCustomKeyStores";
+        let mut request = http::Request::post(&uri);
+        for (k, v) in server.signed("POST", server.path(), target, &body) {
+            request = request.header(k, v);
+        }
+        let request = request
+            .header("content-length", body.len())
+            .body(())
+            .expect("a request");
+        client = timeout(BOUND, client.ready())
+            .await
+            .expect("ready in time")
+            .expect("ready");
+        let (response, mut stream) = client.send_request(request, false).expect("send");
+        stream
+            .send_data(Bytes::from(body), true)
+            .expect("send the body");
+        let response = timeout(BOUND, response)
+            .await
+            .expect("an h2 answer in time")
+            .expect("an h2 answer");
+        assert_eq!(
+            response.status(),
+            200,
+            "{:?}: a well-formed h2 request",
+            server.kind
+        );
         server.stop().await;
     }
 }
@@ -804,7 +837,11 @@ fn documented_5xx(kind: Kind, status: u16, body: &str) -> bool {
 
 /// Sends one fuzzed request over `client`; an error for a 5xx that is not documented or a
 /// dead connection.
-async fn fuzz_one(server: &Server, client: &reqwest::Client, case: &Fuzzed) -> Result<u16, String> {
+async fn fuzz_one(
+    server: &Server,
+    client: &reqwest::Client,
+    case: &Fuzzed,
+) -> Result<String, String> {
     let (path, target) = match server.kind {
         Kind::Emulator => ("/".to_string(), case.target.as_str()),
         Kind::Proxy => (case.target.clone(), ""),
@@ -842,7 +879,9 @@ async fn fuzz_one(server: &Server, client: &reqwest::Client, case: &Fuzzed) -> R
     if status >= 500 && !documented_5xx(server.kind, status, &body) {
         return Err(format!("{status}: {body}"));
     }
-    Ok(status)
+    let value: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let name = value["__type"].as_str().or(value["errorName"].as_str());
+    Ok(format!("{status} {}", name.unwrap_or_default()))
 }
 
 /// Random raw bytes (often after a plausible request line) on a new connection, half-closed:
