@@ -60,7 +60,7 @@ enum XksCommand {
     /// Certify an XKS proxy against the XKS Proxy API (default: the embedded reference proxy).
     Run(Box<ckscheck::xks::run::RunArgs>),
     /// Serve the reference XKS proxy (in-memory AES-256-GCM keys) over HTTPS until Ctrl-C.
-    Serve(Box<ckscheck::xks::proxy::serve::ServeArgs>),
+    Serve(Box<ckscheck::proxy::serve::ServeArgs>),
 }
 
 #[derive(clap::Args)]
@@ -426,7 +426,7 @@ fn main() -> ExitCode {
         Command::Xks(args) => match args.command {
             XksCommand::Run(args) => ckscheck::xks::run::run(*args, &runtime),
             XksCommand::Serve(args) => runtime
-                .block_on(ckscheck::xks::proxy::serve::serve(*args))
+                .block_on(ckscheck::proxy::serve::serve(*args))
                 .map(|()| 0),
         },
     };

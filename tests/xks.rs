@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use ckscheck::proxy::ProxyFault;
 use ckscheck::xks::checks::checks;
-use ckscheck::xks::proxy::ProxyFault;
 use ckscheck::xks::run::{RunArgs, prepare};
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -87,8 +87,8 @@ fn each_planted_fault_is_caught_by_its_check() {
 }
 
 /// A client for a proxy started here, trusting its CA.
-fn client_for(p: &ckscheck::xks::proxy::RunningProxy) -> ckscheck::xks::XksClient {
-    use ckscheck::xks::proxy::{DEFAULT_CREDENTIAL, DEFAULT_REGION, DEFAULT_URI_PATH};
+fn client_for(p: &ckscheck::proxy::RunningProxy) -> ckscheck::xks::XksClient {
+    use ckscheck::proxy::{DEFAULT_CREDENTIAL, DEFAULT_REGION, DEFAULT_URI_PATH};
     ckscheck::xks::XksClient::new(ckscheck::xks::XksTarget {
         endpoint: p.url(),
         uri_path: DEFAULT_URI_PATH.into(),
@@ -104,8 +104,8 @@ fn client_for(p: &ckscheck::xks::proxy::RunningProxy) -> ckscheck::xks::XksClien
 
 #[test]
 fn a_ciphertext_from_one_reference_proxy_decrypts_in_another_so_reproducers_replay() {
+    use ckscheck::proxy::{KEY_MAIN, ProxyConfig, start_on_loopback};
     use ckscheck::xks::checks::requests::{Sealed, encrypt};
-    use ckscheck::xks::proxy::{KEY_MAIN, ProxyConfig, start_on_loopback};
     let rt = runtime();
     rt.block_on(async {
         let a = start_on_loopback(ProxyConfig::reference("localhost"))
@@ -147,7 +147,7 @@ fn temp_file(name: &str, text: &str) -> std::path::PathBuf {
 /// anyone.
 #[test]
 fn mutual_tls_is_exercised_against_a_proxy_given_by_url() {
-    use ckscheck::xks::proxy::{DEFAULT_CREDENTIAL, KEY_MAIN, ProxyConfig, start_on_loopback};
+    use ckscheck::proxy::{DEFAULT_CREDENTIAL, KEY_MAIN, ProxyConfig, start_on_loopback};
     let rt = runtime();
     for require in [true, false] {
         let authority =
@@ -162,7 +162,7 @@ fn mutual_tls_is_exercised_against_a_proxy_given_by_url() {
         let tag = if require { "required" } else { "optional" };
         let args = RunArgs {
             endpoint_url: Some(format!("https://localhost:{}", proxy.addr.port())),
-            uri_path: Some(ckscheck::xks::proxy::DEFAULT_URI_PATH.into()),
+            uri_path: Some(ckscheck::proxy::DEFAULT_URI_PATH.into()),
             key_id: Some(KEY_MAIN.into()),
             ca_cert: Some(temp_file(&format!("ca-{tag}.pem"), &proxy.ca_pem)),
             client_cert: Some(temp_file(&format!("client-{tag}.pem"), &client.cert_pem)),
@@ -232,7 +232,7 @@ fn ckscheck(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
 
 #[test]
 fn xks_run_exit_codes_reports_and_reproducers_without_the_secret() {
-    use ckscheck::xks::proxy::DEFAULT_SECRET_ACCESS_KEY;
+    use ckscheck::proxy::DEFAULT_SECRET_ACCESS_KEY;
     let json = temp_file("clean.json", "");
     let junit = temp_file("clean.xml", "");
     let (code, out) = ckscheck(
@@ -526,7 +526,7 @@ fn a_wrong_keyspec_fails_xks_metadata_and_no_other_check() {
 /// key usage fails it on that key's Encrypt and Decrypt.
 #[test]
 fn a_key_with_no_usage_must_refuse_encrypt_and_decrypt() {
-    use ckscheck::xks::proxy::{
+    use ckscheck::proxy::{
         DEFAULT_CREDENTIAL, DEFAULT_URI_PATH, KEY_MAIN, KeyDef, ProxyConfig, start_on_loopback,
     };
     let rt = runtime();
@@ -586,7 +586,7 @@ fn a_key_with_no_usage_must_refuse_encrypt_and_decrypt() {
 /// exchange), not only the `reproducer` text; no secret in any of them.
 #[test]
 fn a_json_failure_has_structured_exchanges_and_curl_lines() {
-    use ckscheck::xks::proxy::DEFAULT_SECRET_ACCESS_KEY;
+    use ckscheck::proxy::DEFAULT_SECRET_ACCESS_KEY;
     let json = temp_file("structured.json", "");
     let (code, out) = ckscheck(
         &[
@@ -700,7 +700,7 @@ fn serve_plain_http() -> (std::process::Child, String) {
 /// finding (exit 0 without --strict, 1 with it), and the TLS checks are reported as not run.
 #[test]
 fn a_plain_http_proxy_is_certified_without_tls_and_every_report_says_so() {
-    use ckscheck::xks::proxy::{DEFAULT_CREDENTIAL, DEFAULT_URI_PATH, KEY_MAIN};
+    use ckscheck::proxy::{DEFAULT_CREDENTIAL, DEFAULT_URI_PATH, KEY_MAIN};
     let (mut server, url) = serve_plain_http();
     assert!(url.starts_with("http://"), "{url}");
     let json = temp_file("plain.json", "");

@@ -10,11 +10,11 @@ use ckscheck::emulator::{EmulatorConfig, RunningEmulator, start_on_loopback};
 use ckscheck::generate::backends::{Backend, create_body};
 use ckscheck::model::fixtures::XksProxy;
 use ckscheck::model::{Fixtures, ModelConfig, XksBehaviour};
-use ckscheck::runner::{KmsClient, Reply};
-use ckscheck::sigv4::Credential;
-use ckscheck::xks::proxy::{
+use ckscheck::proxy::{
     self, DEFAULT_CREDENTIAL, Prefix, ProxyConfig, ProxyFault, ROTATED_CREDENTIAL, RunningProxy,
 };
+use ckscheck::runner::{KmsClient, Reply};
+use ckscheck::sigv4::Credential;
 use ckscheck::xks::tls::Authority;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;

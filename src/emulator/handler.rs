@@ -4,7 +4,6 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use super::EmulatorConfig;
@@ -13,6 +12,7 @@ use super::regions::{Regions, signed_region};
 use super::wire::Body;
 use super::xks_probe::Prober;
 use crate::model::{KmsError, Model, XksObservation};
+use crate::server::{self, BodyError};
 use crate::sigv4::{AuthError, Verifier};
 use crate::spec::Spec;
 
@@ -28,6 +28,12 @@ pub struct App {
     pub faults: Planted,
     /// Calls real XKS proxies for KMS's health checks.
     pub prober: Prober,
+}
+
+impl server::Handler for App {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+        handle(&self, request).await
+    }
 }
 
 fn kms_error(name: &str, message: impl Into<String>) -> KmsError {
@@ -46,13 +52,9 @@ pub async fn handle(app: &Arc<App>, request: Request<Incoming>) -> Response<Body
         let named = faults::target_operation(&parts.headers);
         app.faults.error(named, status, e, &request_id)
     };
-    let limited = Limited::new(body, app.config.max_body_bytes);
-    let body = match tokio::time::timeout(app.config.read_timeout, limited.collect()).await {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(e))
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
+    let body = match server::read_body(&parts.headers, body, &app.config.limits()).await {
+        Ok(body) => body,
+        Err(BodyError::TooLarge) => {
             let e = kms_error(
                 "RequestEntityTooLargeException",
                 format!(
@@ -62,14 +64,14 @@ pub async fn handle(app: &Arc<App>, request: Request<Incoming>) -> Response<Body
             );
             return fail(Some(StatusCode::PAYLOAD_TOO_LARGE), &e);
         }
-        Ok(Err(_)) => {
+        Err(BodyError::Broken) => {
             let e = kms_error(
                 "SerializationException",
                 "The request body could not be read.",
             );
             return fail(None, &e);
         }
-        Err(_) => {
+        Err(BodyError::Timeout) => {
             let e = kms_error(
                 "RequestTimeoutException",
                 "The client did not send the request body in time.",

@@ -4,7 +4,6 @@ pub mod faults;
 mod handler;
 mod inspect;
 mod regions;
-mod server;
 mod wire;
 pub mod xks_probe;
 
@@ -19,6 +18,7 @@ use tokio::task::JoinHandle;
 pub use faults::Fault;
 
 use crate::model::{Fixtures, IdSource, ModelConfig};
+use crate::server::Limits;
 use crate::sigv4::{Credential, Verifier};
 use crate::spec::Spec;
 use regions::Regions;
@@ -32,9 +32,10 @@ pub struct EmulatorConfig {
     pub fixtures: Arc<Fixtures>,
     /// When set, signatures are checked against these credentials.
     pub verify_sigv4: Option<Vec<Credential>>,
-    /// Largest accepted request body, in bytes.
+    /// Largest accepted request body, in bytes (`Limits::max_body_bytes`; 413 beyond it).
     pub max_body_bytes: usize,
-    /// How long a client may take to send its headers, and then its body.
+    /// How long a client may take to send its headers, and then its body; also how long a
+    /// connection may sit with no request in flight (`Limits::header_timeout`, `body_timeout`).
     pub read_timeout: Duration,
     /// Deliberate conformance bugs to plant (none by default: a correct emulator).
     pub faults: Vec<Fault>,
@@ -48,10 +49,23 @@ impl Default for EmulatorConfig {
             model: ModelConfig::default(),
             fixtures: Fixtures::builtin().into(),
             verify_sigv4: None,
-            max_body_bytes: 1024 * 1024,
-            read_timeout: Duration::from_secs(10),
+            max_body_bytes: Limits::default().max_body_bytes,
+            read_timeout: Limits::default().header_timeout,
             faults: Vec::new(),
             xks_budget: crate::xks::KMS_BUDGET,
+        }
+    }
+}
+
+impl EmulatorConfig {
+    /// The HTTP layer's bounds: the documented defaults of `Limits` with this configuration's
+    /// body cap and read timeout (header, body and drain).
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_body_bytes: self.max_body_bytes,
+            header_timeout: self.read_timeout,
+            body_timeout: self.read_timeout,
+            ..Limits::default()
         }
     }
 }
@@ -114,9 +128,16 @@ pub fn start(
         verifier,
     });
     let (stop, stopped) = oneshot::channel();
-    let task = tokio::spawn(server::serve(listener, app.clone(), async {
-        let _ = stopped.await;
-    }));
+    let limits = app.config.limits();
+    let task = tokio::spawn(crate::server::serve(
+        listener,
+        None,
+        limits,
+        app.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     Ok(RunningEmulator {
         addr,
         app,

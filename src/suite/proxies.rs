@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use crate::model::fixtures::XksProxy;
 use crate::model::{Fixtures, XksBehaviour};
+use crate::proxy::{self, KeyDef, Prefix, ProxyConfig, ProxyFault, RunningProxy};
 use crate::sigv4::Credential;
-use crate::xks::proxy::{self, KeyDef, Prefix, ProxyConfig, ProxyFault, RunningProxy};
 use crate::xks::tls::Authority;
 
 /// The KMS operations whose health checks are KMS's Create/Update check of a proxy.

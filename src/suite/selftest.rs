@@ -195,7 +195,7 @@ pub fn selftest(
     if let Some(s) = filter {
         let kms = Fault::ALL.iter().map(|f| f.name().to_string());
         let combined = std::iter::once(COMBINED.map(|f| f.name()).join("+"));
-        let xks = crate::xks::proxy::ProxyFault::ALL
+        let xks = crate::proxy::ProxyFault::ALL
             .iter()
             .map(|f| format!("xks:{f}"));
         let names: Vec<String> = kms.chain(combined).chain(xks).collect();
@@ -315,7 +315,7 @@ fn xks_rows(
     filter: Option<&str>,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(usize, Vec<(String, Vec<(String, String)>)>), String> {
-    use crate::xks::proxy::ProxyFault;
+    use crate::proxy::ProxyFault;
     let label = |f: Option<ProxyFault>| {
         f.map_or("xks:(none: clean reference proxy)".to_string(), |f| {
             format!("xks:{f}")

@@ -1,13 +1,15 @@
 //! The XKS proxy API: its client (SigV4 with signing name `kms-xks-proxy`, HTTPS via rustls),
-//! the certification checks (`ckscheck xks run`) and the reference proxy (`ckscheck xks serve`).
+//! and the certification checks (`ckscheck xks run`). The reference proxy (`ckscheck xks serve`)
+//! lives apart, in `crate::proxy`: a certifier never imports the server it judges.
 
 pub mod checks;
 pub mod client;
 pub mod crypto;
-pub mod proxy;
 pub mod reproduce;
 pub mod run;
 pub mod selftest;
+#[cfg(test)]
+mod separation;
 pub mod tls;
 
 /// How long KMS waits for one XKS call before it fails the KMS request.

@@ -12,9 +12,9 @@ use libtest_mimic::{Arguments, Failed, Trial};
 
 use super::checks::{self, Ctx, Keys, XksCheck};
 use super::client::{SendError, XksClient, XksTarget};
-use super::proxy::{self, ProxyConfig, ProxyFault, RunningProxy};
 use super::reproduce::{self, Facts};
 use super::tls::{Identity, Roots};
+use crate::proxy::{self, ProxyConfig, ProxyFault, RunningProxy};
 use crate::report::reproducer::sh_word;
 use crate::report::{CheckReport, EMBEDDED_PROXY, RunReport};
 use crate::sigv4::Credential;

@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use super::checks::checks;
-use super::proxy::ProxyFault;
 use super::run::{RunArgs, prepare};
+use crate::proxy::ProxyFault;
 
 /// One XKS row of the selftest table.
 pub struct XksRow {

@@ -5,7 +5,7 @@
 //! half of the baseline's requests per second. The bench prints every round, the medians and the
 //! ratio, then exits non-zero if the ratio is below the target or any answer was not a 200.
 //!
-//! Both servers use the same hyper-util auto builder and accept loop (only the handler
+//! Both servers use the same HTTP layer, `ckscheck::server` (only the handler
 //! differs), and both get the same load: `BENCH_CONCURRENCY` tasks sharing one reqwest client
 //! (HTTP/1.1 keep-alive), each sending the same pre-signed request bytes back to back.
 //! Rounds alternate baseline, emulator, baseline, emulator... so drift affects both.
@@ -26,24 +26,20 @@
 #[allow(dead_code)]
 mod common;
 
-use std::convert::Infallible;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use ckscheck::emulator::{EmulatorConfig, RunningEmulator, start_on_loopback};
 use ckscheck::generate::backends::{self, Backend};
 use ckscheck::model::Fixtures;
+use ckscheck::server::{Handler, Limits, read_body, serve};
 use common::{
     Load, bench_main, credential, drive, env_or, median, presign, print_machine, print_verdict,
 };
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -130,8 +126,29 @@ fn store_requests(fixtures: &Fixtures, n: usize) -> Result<Vec<Value>, String> {
     Ok(out)
 }
 
-/// A trivial server with the emulator's accept loop and builder: answers every request with
-/// the same status, headers and body.
+/// A trivial handler: answers every request with the same status, headers and body.
+struct Constant {
+    body: Bytes,
+    content_type: HeaderValue,
+    request_id: HeaderValue,
+}
+
+impl Handler for Constant {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Full<Bytes>> {
+        // Read the request body, as any real handler must.
+        let (parts, body) = request.into_parts();
+        let _ = read_body(&parts.headers, body, &Limits::default()).await;
+        let mut response = Response::new(Full::new(self.body.clone()));
+        *response.status_mut() = StatusCode::OK;
+        let headers = response.headers_mut();
+        headers.insert("content-type", self.content_type.clone());
+        headers.insert("x-amzn-requestid", self.request_id.clone());
+        response
+    }
+}
+
+/// A trivial server on the emulator's HTTP layer (`ckscheck::server`, same limits): only the
+/// handler differs.
 async fn serve_constant(
     listener: TcpListener,
     body: Bytes,
@@ -139,50 +156,15 @@ async fn serve_constant(
     request_id: HeaderValue,
     shutdown: oneshot::Receiver<()>,
 ) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10));
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    continue;
-                };
-                let _ = stream.set_nodelay(true);
-                let (body, content_type, request_id) =
-                    (body.clone(), content_type.clone(), request_id.clone());
-                let service = service_fn(move |request: Request<Incoming>| {
-                    let (body, content_type, request_id) =
-                        (body.clone(), content_type.clone(), request_id.clone());
-                    async move {
-                        // Read the request body, as any real handler must.
-                        let _ = request.into_body().collect().await;
-                        let mut response = Response::new(Full::new(body));
-                        *response.status_mut() = StatusCode::OK;
-                        response.headers_mut().insert("content-type", content_type);
-                        response.headers_mut().insert("x-amzn-requestid", request_id);
-                        Ok::<_, Infallible>(response)
-                    }
-                });
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    let _ = connection.await;
-                });
-            }
-            _ = &mut shutdown => break,
-        }
-    }
-    drop(listener);
-    tokio::select! {
-        () = graceful.shutdown() => {}
-        () = tokio::time::sleep(Duration::from_secs(5)) => {}
-    }
+    let handler = Arc::new(Constant {
+        body,
+        content_type,
+        request_id,
+    });
+    serve(listener, None, Limits::default(), handler, async {
+        let _ = shutdown.await;
+    })
+    .await;
 }
 
 async fn setup_emulator(s: &Settings) -> Result<RunningEmulator, String> {

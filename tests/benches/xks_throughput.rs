@@ -31,8 +31,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ckscheck::proxy::KEY_MAIN;
 use ckscheck::xks::checks::{checks, requests};
-use ckscheck::xks::proxy::KEY_MAIN;
 use ckscheck::xks::run::{RunArgs, prepare};
 use common::{SuiteSettings, bench_main, median, print_machine, print_verdict};
 

@@ -1,12 +1,13 @@
 //! The reference XKS proxy (`ckscheck xks serve`): the four XKS operations over HTTPS with SigV4,
 //! in memory (AES-256-GCM keys held by the process), with deliberate bugs it can be told to plant.
+//! It is served by the hardened layer of `crate::server` (HTTP/1.1 and HTTP/2, the same bounds
+//! as the emulator), and lives outside `crate::xks`: the certifier must not import it to judge.
 
 pub mod faults;
 mod handler;
 mod keys;
 mod request;
 pub mod serve;
-mod server;
 #[cfg(test)]
 mod tests;
 mod wire;
@@ -23,8 +24,9 @@ use tokio::task::JoinHandle;
 pub use faults::ProxyFault;
 pub use keys::parse_keys_toml;
 
-use super::tls;
+use crate::server::{self, Limits};
 use crate::sigv4::Credential;
+use crate::xks::tls;
 
 /// The URI path prefix of the reference configuration.
 pub const DEFAULT_URI_PATH: &str = "/ckscheck/kms/xks/v1";
@@ -83,6 +85,8 @@ pub struct ProxyConfig {
     /// Serve plain HTTP instead of HTTPS (a proxy behind a TLS-terminating load balancer);
     /// KMS itself connects only over HTTPS.
     pub plain_http: bool,
+    /// Timeouts and sizes of the HTTP layer (the documented defaults of `Limits`).
+    pub limits: Limits,
 }
 
 /// One URI path prefix (`[/<prefix>]/kms/xks/v1`) and the credentials that may call it.
@@ -155,7 +159,8 @@ impl KeyDef {
 
 impl ProxyConfig {
     /// The reference configuration: region `us-east-1`, one prefix with the default and the
-    /// rotated credential, the five reference keys, no faults, no mTLS, 300 s skew.
+    /// rotated credential, the five reference keys, no faults, no mTLS, 300 s skew, the default
+    /// `Limits` with a 2 s drain.
     pub fn reference(host: &str) -> ProxyConfig {
         ProxyConfig {
             host: host.into(),
@@ -171,6 +176,11 @@ impl ProxyConfig {
             max_skew: Duration::from_secs(300),
             fault_operations: None,
             plain_http: false,
+            // As before the shared layer: requests in flight get 2 s to finish at stop.
+            limits: Limits {
+                drain_timeout: Duration::from_secs(2),
+                ..Limits::default()
+            },
         }
     }
 }
@@ -204,7 +214,8 @@ impl RunningProxy {
         self.app.in_flight()
     }
 
-    /// Stops accepting, lets requests in flight finish (at most 2 s), and waits for the end.
+    /// Stops accepting, lets requests in flight finish (at most `Limits::drain_timeout`), and
+    /// waits for the end.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -223,9 +234,19 @@ pub async fn start(listener: TcpListener, config: ProxyConfig) -> Result<Running
     let identity = authority.server(&[config.host.as_str()])?;
     let tls_config = tls::server_config(&identity, config.client_ca.as_ref())?;
     let app = Arc::new(handler::App::new(&config)?);
-    let (stop, stopped) = watch::channel(false);
-    let tls = (!config.plain_http).then(|| Arc::new(tls_config));
-    let task = tokio::spawn(server::serve(listener, tls, app.clone(), stopped));
+    let (stop, mut stopped) = watch::channel(false);
+    let tls = (!config.plain_http).then(|| tokio_rustls::TlsAcceptor::from(Arc::new(tls_config)));
+    // Stop when told to, or when the RunningProxy is dropped (the sender goes away).
+    let shutdown = async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let task = tokio::spawn(server::serve(
+        listener,
+        tls,
+        config.limits,
+        app.clone(),
+        shutdown,
+    ));
     Ok(RunningProxy {
         addr,
         ca_pem: authority.cert_pem.clone(),

@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use std::sync::Arc;
+
 use http::{Method, Request, Response};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
@@ -17,13 +18,10 @@ use super::keys::{Key, KeyError, Keyring};
 use super::request::{self, Operation};
 use super::wire::{self, Body, ProxyError};
 use super::{Prefix, ProxyConfig};
+use crate::server::{self, BodyError, Limits};
 use crate::sigv4::{AuthError, Verifier};
 use crate::xks::client::SIGNING_NAME;
 
-/// Largest request body read (base64 of the largest plaintext and AAD fit many times over).
-const MAX_BODY_BYTES: usize = 1024 * 1024;
-/// How long a client may take to send its body.
-pub(super) const READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// In-flight requests (or open connections) above which the `throttles-bursts` fault answers 429.
 const FAULTY_MAX_IN_FLIGHT: usize = 4;
 /// The delay of the `slow` fault.
@@ -49,6 +47,8 @@ pub(super) struct App {
     fault_operations: FaultOperations,
     in_flight: AtomicUsize,
     connections: AtomicUsize,
+    /// The HTTP layer's bounds (the body cap and timeout apply here).
+    limits: Limits,
 }
 
 /// Counts a request in flight, or an open connection, until dropped.
@@ -57,6 +57,26 @@ pub(super) struct InFlight<'a>(pub(super) &'a AtomicUsize);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Counts an open connection until dropped (for the `throttles-bursts` fault).
+pub(super) struct Connected(Arc<App>);
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl server::Handler for App {
+    async fn handle(self: Arc<Self>, request: Request<Incoming>) -> Response<Body> {
+        handle(&self, request).await
+    }
+
+    fn connected(self: Arc<Self>) -> impl Send + 'static {
+        self.connections.fetch_add(1, Ordering::SeqCst);
+        Connected(self)
     }
 }
 
@@ -115,13 +135,8 @@ impl App {
             fault_operations: config.fault_operations.clone(),
             in_flight: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
+            limits: config.limits,
         })
-    }
-
-    /// Counts an open connection until the guard is dropped.
-    pub(super) fn connection(&self) -> InFlight<'_> {
-        self.connections.fetch_add(1, Ordering::SeqCst);
-        InFlight(&self.connections)
     }
 
     /// The faults a request gets before its body is read: all of them, unless they are
@@ -223,7 +238,7 @@ async fn answer<'a>(
             "Too many requests in flight; retry later.",
         ));
     }
-    let body = read_body(body).await?;
+    let body = read_body(app, &parts.headers, body).await?;
     *planted = app.faults_for(routed.operation, &body);
     let planted: &Planted = planted;
     if planted.has(ProxyFault::InvalidUriPath) {
@@ -297,21 +312,27 @@ async fn answer<'a>(
     }
 }
 
-/// The body, at most 1 MiB, within the read timeout.
-async fn read_body(body: Incoming) -> Result<Vec<u8>, ProxyError> {
-    match tokio::time::timeout(READ_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes().to_vec()),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(ProxyError::unsupported(
-            format!("The request body is over this proxy's limit of {MAX_BODY_BYTES} bytes."),
-        )),
-        Ok(Err(_)) => Err(ProxyError::validation(
-            "The request body could not be read.",
-        )),
-        Err(_) => Err(ProxyError::validation(format!(
-            "The request body did not arrive within {} s.",
-            READ_TIMEOUT.as_secs()
-        ))),
-    }
+/// The body within the layer's cap (413) and body timeout.
+async fn read_body(
+    app: &App,
+    headers: &http::HeaderMap,
+    body: Incoming,
+) -> Result<Vec<u8>, ProxyError> {
+    let limits = &app.limits;
+    server::read_body(headers, body, limits)
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| match e {
+            BodyError::TooLarge => ProxyError::too_large(format!(
+                "The request body is over this proxy's limit of {} bytes.",
+                limits.max_body_bytes
+            )),
+            BodyError::Broken => ProxyError::validation("The request body could not be read."),
+            BodyError::Timeout => ProxyError::validation(format!(
+                "The request body did not arrive within {} ms.",
+                limits.body_timeout.as_millis()
+            )),
+        })
 }
 
 /// SigV4 against the prefix's credentials and the configured region; the signature faults

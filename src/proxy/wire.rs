@@ -91,6 +91,16 @@ impl ProxyError {
         )
     }
 
+    /// 413 for a request body over the HTTP layer's cap (`Limits::max_body_bytes`); the XKS
+    /// spec names no error for it, so it keeps the name of this proxy's other limits.
+    pub fn too_large(message: impl Into<String>) -> ProxyError {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "UnsupportedOperationException",
+            message,
+        )
+    }
+
     /// 429 ThrottlingException.
     pub fn throttling(message: impl Into<String>) -> ProxyError {
         Self::new(

@@ -29,7 +29,7 @@ for `ckscheck xks run --endpoint-url http://...`.
 
 Credentials: XKS_ACCESS_KEY_ID and XKS_SECRET_ACCESS_KEY when both are set (20-30 chars of A-Z2-7; \
 43-64 chars of A-Za-z0-9+/=), else ckscheck's documented test pair (access key id \
-CKSCHECKXKSPROXYREFERENCEKEY27, secret DEFAULT_SECRET_ACCESS_KEY in src/xks/proxy/mod.rs) and its \
+CKSCHECKXKSPROXYREFERENCEKEY27, secret DEFAULT_SECRET_ACCESS_KEY in src/proxy/mod.rs) and its \
 rotated companion (CKSCHECKROTATEDKEY23). Secrets are never printed.
 
 Keys file (TOML), one table per key; material is 32 bytes of base64, random when absent; enabled \
