@@ -322,6 +322,33 @@ async fn stores(c: &KmsClient) -> Vec<(String, String, String, String)> {
     out
 }
 
+/// Every store at the emulator in every region a run may use: the home region's as [`stores`]
+/// lists them, the others' with their ID prefixed by the region (a run against an endpoint on
+/// this machine plays its trials in regions of their own).
+async fn everywhere(url: &str) -> Vec<(String, String, String, String)> {
+    let mut out = stores(&client(url)).await;
+    for region in ckscheck::suite::regions::REGION_CHOICES
+        .iter()
+        .filter(|r| **r != "us-east-1")
+    {
+        let there = KmsClient::new(
+            url,
+            region,
+            Credential::new(
+                "AKIDKILLTESTAAAAAAAA",
+                "killTestSecretAccessKeyAAAAAAAAAAAAAAAAAA",
+            ),
+            Duration::from_secs(10),
+        )
+        .expect("a client");
+        for (id, name, state, kind) in stores(&there).await {
+            out.push((format!("{region}/{id}"), name, state, kind));
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Someone else's stores, there before any run: a CONNECTED CloudHSM store, a DISCONNECTED
 /// one, and an external key store.
 async fn stores_before(c: &KmsClient) -> Vec<(String, String, String, String)> {
@@ -581,8 +608,8 @@ fn twenty_seeded_kills_across_every_phase_leave_nothing_behind() {
                 cut += 1;
             }
 
-            let client = client(&bench.emulator.url);
-            let left = runtime.block_on(stores(&client)).len() - bench.before.len();
+            let url = &bench.emulator.url;
+            let left = runtime.block_on(everywhere(url)).len() - bench.before.len();
             left_behind += left;
             if left > 0 {
                 kills_that_left += 1;
@@ -595,7 +622,7 @@ fn twenty_seeded_kills_across_every_phase_leave_nothing_behind() {
                     "{label}: no warning about the cut line\n{shown}"
                 );
             }
-            let after = runtime.block_on(stores(&client));
+            let after = runtime.block_on(everywhere(url));
             assert_eq!(
                 after,
                 bench.before,
@@ -612,7 +639,7 @@ fn twenty_seeded_kills_across_every_phase_leave_nothing_behind() {
                 "{label}: the second cleanup is not a no-op:\n{shown}"
             );
             assert_eq!(
-                runtime.block_on(stores(&client)),
+                runtime.block_on(everywhere(url)),
                 bench.before,
                 "{label}: the second cleanup changed the stores"
             );
@@ -700,7 +727,7 @@ fn ctrl_c_during_a_remote_run_cleans_up_and_exits_130() {
             shown.contains("interrupted; removing the stores"),
             "{shown}"
         );
-        let after = runtime.block_on(stores(&client(&bench.emulator.url)));
+        let after = runtime.block_on(everywhere(&bench.emulator.url));
         assert_eq!(
             after,
             bench.before,
