@@ -5,8 +5,6 @@
 
 use std::sync::{Condvar, Mutex};
 
-use serde_json::json;
-
 use super::{Suite, Target};
 use crate::generate::backends::{self, create_body};
 use crate::generate::{GenContext, NAME_REF, Step};
@@ -264,33 +262,15 @@ impl Suite {
     }
 }
 
-/// Every store name a full, unfiltered listing shows (Err: a page was not a 200 listing).
+/// Every store name a full, unfiltered listing shows (Err: the listing is not whole).
 async fn listed_names(client: &KmsClient) -> Result<Vec<String>, String> {
-    let mut names = Vec::new();
-    let mut marker: Option<String> = None;
-    for _ in 0..100 {
-        let mut body = json!({});
-        if let Some(m) = &marker {
-            body["Marker"] = json!(m);
-        }
-        let reply = client
-            .call("DescribeCustomKeyStores", &body)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(page) = reply.body["CustomKeyStores"]
-            .as_array()
-            .filter(|_| reply.status == 200)
-        else {
-            return Err(format!("answered {}", reply.status));
-        };
-        names.extend(
-            page.iter()
-                .filter_map(|s| s["CustomKeyStoreName"].as_str().map(str::to_string)),
-        );
-        marker = reply.body["NextMarker"].as_str().map(str::to_string);
-        if marker.is_none() {
-            return Ok(names);
-        }
+    let listing = super::run::list_all(client, 100).await?;
+    if let Some(why) = listing.cut {
+        return Err(why);
     }
-    Err("more than 100 pages".into())
+    Ok(listing
+        .stores
+        .iter()
+        .filter_map(|s| s["CustomKeyStoreName"].as_str().map(str::to_string))
+        .collect())
 }

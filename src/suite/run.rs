@@ -728,9 +728,27 @@ pub(super) async fn foreign_stores(
     credential: &Credential,
 ) -> Result<usize, ConfigError> {
     let client = KmsClient::new(url, region, credential.clone(), Duration::from_secs(10))?;
+    let listing = list_all(&client, 1000)
+        .await
+        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+    // A page that is not a listing is no configuration error: the checks report what the
+    // endpoint does. The stores seen until then count.
+    Ok(listing.stores.len())
+}
+
+/// The stores of a full, unfiltered listing, followed for at most `pages` pages.
+pub(super) struct Listing {
+    /// Every store entry the pages held.
+    pub stores: Vec<serde_json::Value>,
+    /// Why the listing is not whole (a page that was not a 200 listing, too many pages).
+    pub cut: Option<String>,
+}
+
+/// Walks DescribeCustomKeyStores from the first page (Err: a page got no answer).
+pub(super) async fn list_all(client: &KmsClient, pages: usize) -> Result<Listing, String> {
+    let mut stores = Vec::new();
     let mut marker: Option<String> = None;
-    let mut count = 0;
-    for _ in 0..1000 {
+    for _ in 0..pages {
         let mut body = json!({});
         if let Some(m) = &marker {
             body["Marker"] = json!(m);
@@ -738,18 +756,22 @@ pub(super) async fn foreign_stores(
         let reply = client
             .call("DescribeCustomKeyStores", &body)
             .await
-            .map_err(|e| format!("cannot reach {url}: {e}"))?;
-        if reply.status != 200 {
-            // Not a configuration error: the checks will report what the endpoint does.
-            return Ok(count);
-        }
-        count += reply.body["CustomKeyStores"].as_array().map_or(0, Vec::len);
+            .map_err(|e| e.to_string())?;
+        let Some(page) = reply.body["CustomKeyStores"]
+            .as_array()
+            .filter(|_| reply.status == 200)
+        else {
+            let cut = Some(format!("answered {}", reply.status));
+            return Ok(Listing { stores, cut });
+        };
+        stores.extend(page.iter().cloned());
         marker = reply.body["NextMarker"].as_str().map(str::to_string);
         if marker.is_none() {
-            break;
+            return Ok(Listing { stores, cut: None });
         }
     }
-    Ok(count)
+    let cut = Some(format!("more than {pages} pages"));
+    Ok(Listing { stores, cut })
 }
 
 /// Removes every store this run journaled and did not remove yet.
