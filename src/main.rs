@@ -13,7 +13,9 @@ use ckscheck::model::{
     CheckOrder, ConnectWhenConnected, DeletePrecedence, ModelConfig, SeededIds, Switches,
     UpdateWhileConnected,
 };
+use ckscheck::report::merge::{MergeOptions, merge_command};
 use ckscheck::sigv4::Credential;
+use ckscheck::suite::partition::Partition;
 use ckscheck::suite::record::record;
 use ckscheck::suite::run::{RunOptions, UNSETTLED, load_fixtures, run};
 use ckscheck::suite::{cleanup, selftest};
@@ -47,6 +49,43 @@ enum Command {
     Record(Box<RecordArgs>),
     /// The XKS proxy API: certify an XKS proxy, or serve the reference one.
     Xks(XksArgs),
+    /// Work on saved reports: merge the JSON reports of a run's shards.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    #[command(subcommand)]
+    command: ReportCommand,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Merge the JSON reports of a run's shards (`--partition`) into one report.
+    Merge(MergeArgs),
+}
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Trials are concatenated in the order of the inputs; deviations seen by several \
+shards are one entry (by signature), with every trial that saw it and the shortest reproducer.\n\n\
+Exit codes: 0 no shard failed; 1 at least one shard failed (a failing deviation); 2 the inputs \
+are not shards of one run: unreadable, written by different ckscheck versions, with different \
+seeds, endpoints, planted faults or --strict, or a trial in two of them."
+)]
+struct MergeArgs {
+    /// The shards' JSON reports (`ckscheck run --json`, `ckscheck xks run --json`).
+    #[arg(value_name = "REPORT.json", required = true)]
+    inputs: Vec<PathBuf>,
+    /// Write the merged JSON report.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write the merged JUnit XML report.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the merged Markdown parity matrix.
+    #[arg(long, value_name = "FILE.md")]
+    matrix: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -176,6 +215,12 @@ struct RunArgs {
     /// further one embedded, 20 against an endpoint].
     #[arg(long, value_name = "SECONDS")]
     shrink_time: Option<u64>,
+    /// Run only shard M of N of the selected checks and scenarios, as cargo-nextest splits
+    /// tests: `count:M/N` (round robin in list order, after --filter and --skip) or `hash:M/N`
+    /// (by a hash of the name). Each shard's stores carry `-sMofN-` in their name prefix;
+    /// `ckscheck report merge` joins the shards' JSON reports.
+    #[arg(long, value_name = "count:M/N|hash:M/N", value_parser = Partition::parse)]
+    partition: Option<Partition>,
 }
 
 #[derive(clap::Args)]
@@ -381,6 +426,7 @@ fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, S
         max_deviations: Some(args.max_deviations),
         shrink_requests: args.shrink_requests,
         shrink_time: args.shrink_time.map(Duration::from_secs),
+        partition: args.partition,
         ..RunOptions::default()
     };
     run(options, runtime)
@@ -423,6 +469,14 @@ fn main() -> ExitCode {
             args.region.as_deref(),
             Duration::from_secs(args.transition_timeout),
         )),
+        Command::Report(args) => match args.command {
+            ReportCommand::Merge(args) => merge_command(&MergeOptions {
+                inputs: args.inputs,
+                json: args.json,
+                junit: args.junit,
+                matrix: args.matrix,
+            }),
+        },
         Command::Xks(args) => match args.command {
             XksCommand::Run(args) => ckscheck::xks::run::run(*args, &runtime),
             XksCommand::Serve(args) => runtime

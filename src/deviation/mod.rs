@@ -59,7 +59,7 @@ impl Status {
 }
 
 /// One distinct deviation as one trial saw it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Seen {
     /// The deviation's signature (for a folded finding: the `OP/not-implemented` it is folded
     /// under).
@@ -305,6 +305,7 @@ mod tests {
             checks,
             catalogue: Catalogue::default(),
             caveats: Vec::new(),
+            partition: None,
         }
     }
 

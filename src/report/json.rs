@@ -1,17 +1,37 @@
 //! The machine-readable report: one JSON document for a whole run.
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::reproducer::{aws_cli_commands, curl_commands};
-use super::{FailureDetail, RunReport, SERVE_URL, redact_history, redact_step};
-use crate::deviation::Deviation;
+use super::{
+    CheckReport, FailureDetail, RawReproduction, RunReport, SERVE_URL, Status, redact_history,
+    redact_step,
+};
+use crate::deviation::{Catalogue, Deviation, Seen, Status as DeviationStatus};
+use crate::generate::Step;
+use crate::history::Exchange;
+use crate::oracle::{Family, Finding, Verdict};
+use crate::suite::ShrinkStats;
 
 /// The trial name the catalogue gives the reproducer of a not-implemented operation: the probe
 /// that runs before the trials (replayed by replaying the whole run).
 const PROBE: &str = "probe";
 
+/// The tool that writes the report (`tool` in the JSON).
+pub const TOOL: &str = "ckscheck";
+
+/// The version of ckscheck that writes the report (`version` in the JSON).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The run as JSON:
 ///
+/// - `tool` (`ckscheck`), `version` (of ckscheck), `partition` (the shard, e.g. `count:2/4`,
+///   null for a whole run), `faults` (planted with `--fault`), `baseline` (whether the run had
+///   one);
 /// - `seed`, `endpoint`, `embedded`, `region`, `strict`, `caveats` (what the run did not
 ///   certify, e.g. TLS over plain HTTP), `totals` (`checks`, `passed`,
 ///   `failed`, `ignored`);
@@ -19,9 +39,10 @@ const PROBE: &str = "probe";
 ///   `status` (`passed`/`failed`/`ignored`), `findings`, `exercised`, `metrics`, `failures`
 ///   (one per counterexample: `signature` (null for a scenario's or a trial that could not
 ///   run), `summary`, `seed`, `replay`, `reproducer`, `requests_needed` (requests sent until
-///   the case that first showed it), `shrink` (null unless shrunk: `requests`, `sent`,
-///   `cached`, `last`, and `stopped` when a budget stopped it), `steps`, `exchanges`,
-///   `aws_cli`, `curl`;
+///   the case that first showed it), `cases_needed`, `shrink` (null unless shrunk:
+///   `requests`, `sent`, `cached`, `last`, and `stopped` when a budget stopped it), `diff` (a
+///   scenario's snapshot diff, when it has one), `steps`, `exchanges`, `aws_cli`, `curl`,
+///   `raw` (true when the steps are not KMS requests);
 ///   for an XKS check these come from [`FailureDetail::raw`], `aws_cli` empty),
 ///   `deviations` (the trial's distinct deviations: `id`, `operation`, `rule`, `summary`,
 ///   `status`, and `folded`, `failure` (index into `failures`) when set) and `capped` (a note
@@ -50,6 +71,10 @@ pub fn json_report(report: &RunReport) -> Value {
                     item.insert("reproducer".into(), json!(f.reproducer));
                     item.insert("requests_needed".into(), json!(f.requests_needed));
                     item.insert("shrink".into(), json!(f.shrink));
+                    item.insert("cases_needed".into(), json!(f.cases_needed));
+                    if let Some(diff) = &f.diff {
+                        item.insert("diff".into(), json!(diff));
+                    }
                     item.extend(reproduction(report, f));
                     Value::Object(item)
                 })
@@ -78,6 +103,11 @@ pub fn json_report(report: &RunReport) -> Value {
         .map(|d| deviation(report, d))
         .collect();
     json!({
+        "tool": TOOL,
+        "version": VERSION,
+        "partition": report.partition,
+        "faults": report.faults,
+        "baseline": report.catalogue.baseline,
         "seed": report.seed,
         "endpoint": report.endpoint,
         "embedded": report.is_embedded(),
@@ -140,6 +170,7 @@ fn reproduction(report: &RunReport, f: &FailureDetail) -> Map<String, Value> {
         out.insert("exchanges".into(), json!(raw.exchanges));
         out.insert("aws_cli".into(), json!([]));
         out.insert("curl".into(), json!(raw.curl));
+        out.insert("raw".into(), json!(true));
         return out;
     }
     let steps: Vec<_> = f.steps.iter().map(redact_step).collect();
@@ -157,6 +188,233 @@ fn reproduction(report: &RunReport, f: &FailureDetail) -> Map<String, Value> {
         json!(curl_commands(&f.history, url, &report.region)),
     );
     out
+}
+
+/// A JSON report read back: the version of ckscheck that wrote it, and the run as the
+/// writers take it.
+#[derive(Debug, Clone)]
+pub struct ReadReport {
+    /// `version` (empty when the report has none: written before reports carried it).
+    pub version: String,
+    /// The run: checks with their findings, failures and deviations, and the catalogue.
+    pub report: RunReport,
+}
+
+/// The top level of a JSON report, as [`read_report`] needs it.
+#[derive(Deserialize)]
+struct Top {
+    tool: Option<String>,
+    #[serde(default)]
+    version: String,
+    seed: u64,
+    endpoint: String,
+    region: String,
+    strict: bool,
+    #[serde(default)]
+    caveats: Vec<String>,
+    #[serde(default)]
+    faults: Vec<String>,
+    #[serde(default)]
+    partition: Option<String>,
+    #[serde(default)]
+    baseline: bool,
+    checks: Vec<TopCheck>,
+    deviations: Vec<TopDeviation>,
+}
+
+/// One entry of `checks`.
+#[derive(Deserialize)]
+struct TopCheck {
+    name: String,
+    family: Family,
+    explain: String,
+    cases: u32,
+    requests: u64,
+    duration_ms: u64,
+    status: Status,
+    findings: Vec<Finding>,
+    exercised: BTreeMap<String, usize>,
+    #[serde(default)]
+    metrics: BTreeMap<String, String>,
+    failures: Vec<TopFailure>,
+    deviations: Vec<Seen>,
+    capped: Option<String>,
+}
+
+/// One counterexample (of a check, or a catalogue entry's reproducer).
+#[derive(Deserialize)]
+struct TopFailure {
+    #[serde(default)]
+    signature: Option<String>,
+    #[serde(default)]
+    summary: String,
+    seed: u64,
+    replay: String,
+    #[serde(default)]
+    reproducer: Option<String>,
+    #[serde(default)]
+    requests_needed: u64,
+    #[serde(default)]
+    cases_needed: u32,
+    #[serde(default)]
+    shrink: Option<ShrinkStats>,
+    #[serde(default)]
+    diff: Option<String>,
+    steps: Vec<Value>,
+    exchanges: Vec<Value>,
+    #[serde(default)]
+    curl: Vec<String>,
+    #[serde(default)]
+    raw: bool,
+}
+
+/// One entry of `deviations`.
+#[derive(Deserialize)]
+struct TopDeviation {
+    id: String,
+    operation: String,
+    rule: String,
+    summary: String,
+    status: DeviationStatus,
+    seen_in: Vec<String>,
+    #[serde(default)]
+    folded: Vec<String>,
+    #[serde(default)]
+    reason: Option<String>,
+    reproducer: Option<TopReproducer>,
+}
+
+/// A catalogue entry's shortest reproducer.
+#[derive(Deserialize)]
+struct TopReproducer {
+    trial: String,
+    #[serde(flatten)]
+    failure: TopFailure,
+}
+
+impl TopFailure {
+    /// The counterexample as the writers take it; its replay command kept as written.
+    fn detail(self) -> Result<FailureDetail, String> {
+        let mut detail = FailureDetail {
+            signature: self.signature,
+            summary: self.summary,
+            seed: self.seed,
+            cases_needed: self.cases_needed,
+            requests_needed: self.requests_needed,
+            shrink: self.shrink,
+            diff: self.diff,
+            replay: Some(self.replay),
+            reproducer: self.reproducer,
+            ..FailureDetail::default()
+        };
+        if self.raw {
+            let steps = self
+                .steps
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    other => Err(format!("a raw step is not a string: {other}")),
+                })
+                .collect::<Result<_, String>>()?;
+            detail.raw = Some(RawReproduction {
+                steps,
+                exchanges: self.exchanges,
+                curl: self.curl,
+            });
+        } else {
+            detail.steps = self
+                .steps
+                .into_iter()
+                .map(serde_json::from_value::<Step>)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("a step does not read back: {e}"))?;
+            detail.history.exchanges = self
+                .exchanges
+                .into_iter()
+                .map(serde_json::from_value::<Exchange>)
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("an exchange does not read back: {e}"))?;
+        }
+        Ok(detail)
+    }
+}
+
+/// Reads a report [`json_report`] wrote back into the run the writers (JUnit, matrix, JSON)
+/// take; an error says what does not read (e.g. not a ckscheck JSON report).
+pub fn read_report(text: &str) -> Result<ReadReport, String> {
+    let top: Top = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if top.tool.as_deref().is_some_and(|t| t != TOOL) {
+        return Err(format!(
+            "written by {:?}, not ckscheck",
+            top.tool.unwrap_or_default()
+        ));
+    }
+    let mut checks = Vec::with_capacity(top.checks.len());
+    for c in top.checks {
+        let failures = c
+            .failures
+            .into_iter()
+            .map(TopFailure::detail)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("check {}: {e}", c.name))?;
+        checks.push(CheckReport {
+            name: c.name,
+            family: c.family,
+            explain: c.explain,
+            cases: c.cases,
+            requests: c.requests,
+            duration: Duration::from_millis(c.duration_ms),
+            verdict: Verdict {
+                findings: c.findings,
+                exercised: c.exercised,
+            },
+            failures,
+            deviations: c.deviations,
+            capped: c.capped,
+            ignored: c.status == Status::Ignored,
+            metrics: c.metrics,
+        });
+    }
+    let mut deviations = Vec::with_capacity(top.deviations.len());
+    for d in top.deviations {
+        let reproducer = match d.reproducer {
+            Some(r) => Some((
+                r.trial,
+                r.failure
+                    .detail()
+                    .map_err(|e| format!("deviation {}: {e}", d.id))?,
+            )),
+            None => None,
+        };
+        deviations.push(Deviation {
+            id: d.id,
+            operation: d.operation,
+            rule: d.rule,
+            summary: d.summary,
+            status: d.status,
+            seen_in: d.seen_in,
+            folded: d.folded,
+            reproducer,
+            reason: d.reason,
+        });
+    }
+    Ok(ReadReport {
+        version: top.version,
+        report: RunReport {
+            seed: top.seed,
+            endpoint: top.endpoint,
+            region: top.region,
+            strict: top.strict,
+            faults: top.faults,
+            checks,
+            catalogue: Catalogue {
+                deviations,
+                baseline: top.baseline,
+            },
+            caveats: top.caveats,
+            partition: top.partition,
+        },
+    })
 }
 
 #[cfg(test)]
@@ -423,6 +681,36 @@ mod tests {
         assert_eq!(
             v["checks"][1]["deviations"][0]["folded"],
             "DisconnectCustomKeyStore/states/disconnect-answer: expected 200, got 501"
+        );
+    }
+
+    /// Catches: a field the JSON report writes that does not read back (a merged report would
+    /// lose it), e.g. a failure's diff, a raw step, a deviation's reproducer or the partition.
+    #[test]
+    fn a_report_reads_back_to_the_same_json() {
+        let mut xks = sample::report();
+        xks.checks[2].failures[0].raw = Some(crate::report::RawReproduction {
+            steps: vec!["POST /kms/xks/v1/keys/k/encrypt".into()],
+            exchanges: vec![json!({"operation": "Encrypt", "status": 200})],
+            curl: vec!["curl -X POST https://proxy".into()],
+        });
+        xks.checks[2].failures[1].diff = Some("-a\n+b".into());
+        xks.partition = Some("hash:2/3".into());
+        for report in [
+            sample::report(),
+            sample::baselined(),
+            sample::blocked(),
+            xks,
+        ] {
+            let written = json_report(&report);
+            let read = read_report(&written.to_string()).expect("reads back");
+            assert_eq!(read.version, VERSION);
+            assert_eq!(json_report(&read.report), written);
+        }
+        let err = read_report(r#"{"tool": "other", "seed": 1}"#).unwrap_err();
+        assert!(
+            err.contains("missing field") || err.contains("not ckscheck"),
+            "{err}"
         );
     }
 

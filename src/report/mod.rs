@@ -14,6 +14,7 @@ pub mod failure;
 pub mod json;
 pub mod junit;
 pub mod matrix;
+pub mod merge;
 pub mod progress;
 pub mod reproducer;
 
@@ -160,10 +161,12 @@ pub struct RunReport {
     /// What the run did not certify, said at the top of every report (e.g. `xks run` over plain
     /// HTTP: TLS was not part of it); empty for a full run.
     pub caveats: Vec<String>,
+    /// The shard this run was (`--partition`, e.g. `count:2/4`); None for a whole run.
+    pub partition: Option<String>,
 }
 
 /// How a check ended, as every writer shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Ran, and nothing failed.
@@ -916,6 +919,7 @@ pub(crate) mod sample {
             ],
             catalogue: Default::default(),
             caveats: Vec::new(),
+            partition: None,
         };
         resolve(&mut report, &Policy::default());
         report

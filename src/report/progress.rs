@@ -49,6 +49,13 @@ impl Progress {
         }
     }
 
+    /// Sets how many checks the bar counts to (e.g. one shard's share of them).
+    pub fn set_total(&self, total_checks: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(total_checks);
+        }
+    }
+
     /// Counts one more check done.
     pub fn inc(&self) {
         if let Some(bar) = &self.bar {

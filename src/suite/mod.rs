@@ -7,6 +7,7 @@
 
 mod checks;
 pub mod cleanup;
+pub mod partition;
 mod probe;
 mod property;
 pub mod proxies;

@@ -8,6 +8,7 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Failed, Trial};
 use serde_json::json;
 
+use super::partition::Partition;
 use super::regions::{Region, Regions};
 use super::{MAX_DEVIATIONS, ShrinkBudget, Suite, Target, checks, proxies, scenarios};
 use crate::deviation::{self, Baseline, Policy};
@@ -85,6 +86,8 @@ pub struct RunOptions {
     pub shrink_requests: Option<u64>,
     /// Time one shrink may take (None: 60 s / 15 s embedded, 20 s against an endpoint).
     pub shrink_time: Option<Duration>,
+    /// Run only this shard of the selected trials (`--partition`).
+    pub partition: Option<Partition>,
 }
 
 impl Default for RunOptions {
@@ -120,6 +123,7 @@ impl Default for RunOptions {
             max_deviations: None,
             shrink_requests: None,
             shrink_time: None,
+            partition: None,
         }
     }
 }
@@ -246,7 +250,11 @@ pub fn prepare(
     };
     let fixtures = Arc::new(fixtures);
     let run_id = format!("{:08x}", rand::random::<u32>());
-    let prefix = format!("ckscheck-{run_id}-");
+    // A shard's stores say which shard made them.
+    let prefix = match &options.partition {
+        Some(p) => format!("ckscheck-{run_id}-{}-", p.tag()),
+        None => format!("ckscheck-{run_id}-"),
+    };
     let embedded = url.is_none();
     let loopback = match &url {
         Some(url) => config::is_loopback(&config::check_endpoint_url(url)?),
@@ -433,6 +441,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         checks: Vec::new(),
         catalogue: Default::default(),
         caveats: Vec::new(),
+        partition: options.partition.map(|p| p.to_string()),
     });
     let all = checks();
     let scenarios = scenario::builtin();
@@ -487,6 +496,15 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         skip: options.skip.clone(),
         list: options.list,
         ..Arguments::default()
+    };
+    // A shard keeps its part of the selected trials; the rest are neither run nor reported.
+    let shard: Option<Vec<String>> = match &options.partition {
+        Some(p) => {
+            trials = take_shard(p, &arguments, trials)?;
+            progress.set_total(trials.len() as u64);
+            Some(trials.iter().map(|t| t.name().to_string()).collect())
+        }
+        None => None,
     };
     // More regions only for as many trials as will run; probed once Ctrl-C cleans up, as a
     // probe creates a store.
@@ -558,10 +576,11 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     }
     let mut checks_run = std::mem::take(&mut *results.lock().expect("not poisoned"));
     let not_run = CheckReport::not_run;
+    let in_shard = |name: &str| shard.as_ref().is_none_or(|s| s.iter().any(|n| n == name));
     let mut order: Vec<String> = Vec::new();
     for check in checks() {
         order.push(check.name.into());
-        if !checks_run.iter().any(|c| c.name == check.name) {
+        if in_shard(check.name) && !checks_run.iter().any(|c| c.name == check.name) {
             checks_run.push(not_run(
                 check.name.into(),
                 check.family,
@@ -571,7 +590,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     }
     for (name, explain) in scenario_rows {
         order.push(name.clone());
-        if !checks_run.iter().any(|c| c.name == name) {
+        if in_shard(&name) && !checks_run.iter().any(|c| c.name == name) {
             checks_run.push(not_run(name, Family::Snapshots, explain));
         }
     }
@@ -585,6 +604,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
         checks: checks_run,
         catalogue: Default::default(),
         caveats: Vec::new(),
+        partition: options.partition.map(|p| p.to_string()),
     };
     let mut catalogue = deviation::catalogue(&run_report, &suite.policy);
     {
@@ -650,6 +670,33 @@ pub(crate) fn something_runs(
         selected.len(),
         lines.join("\n")
     ))
+}
+
+/// The trials of shard `partition` among those `arguments` select (see
+/// [`super::partition`]), in list order; a usage error when the shard is empty.
+pub(crate) fn take_shard(
+    partition: &Partition,
+    arguments: &Arguments,
+    trials: Vec<Trial>,
+) -> Result<Vec<Trial>, ConfigError> {
+    let selected: Vec<Trial> = trials
+        .into_iter()
+        .filter(|t| !arguments.is_filtered_out(t))
+        .collect();
+    let count = selected.len();
+    let inside = partition.select(selected.iter().map(|t| t.name()));
+    let shard: Vec<Trial> = selected
+        .into_iter()
+        .zip(inside)
+        .filter_map(|(t, keep)| keep.then_some(t))
+        .collect();
+    if shard.is_empty() {
+        return Err(format!(
+            "--partition {partition} holds none of the {count} selected trials, so the run \
+             would check nothing (use fewer shards)"
+        ));
+    }
+    Ok(shard)
 }
 
 /// A usage error when `--filter` and `--skip` leave no check and no scenario: a run that

@@ -19,6 +19,7 @@ use crate::report::reproducer::sh_word;
 use crate::report::{CheckReport, EMBEDDED_PROXY, RunReport};
 use crate::sigv4::Credential;
 use crate::spec::Spec;
+use crate::suite::partition::Partition;
 
 /// Where `ckscheck xks serve` listens by default: reproducers of an embedded run point here.
 pub const SERVE_PORT: u16 = 4443;
@@ -113,6 +114,11 @@ pub struct RunArgs {
     /// Plant a fault in the embedded proxy (repeatable; see `ckscheck xks serve --help`).
     #[arg(long = "fault", value_name = "NAME", value_parser = ProxyFault::parse)]
     pub faults: Vec<ProxyFault>,
+    /// Run only shard M of N of the selected checks, as cargo-nextest splits tests: `count:M/N`
+    /// (round robin in list order) or `hash:M/N` (by a hash of the name); `ckscheck report
+    /// merge` joins the shards' JSON reports.
+    #[arg(long, value_name = "count:M/N|hash:M/N", value_parser = Partition::parse)]
+    pub partition: Option<Partition>,
 }
 
 /// A run ready to go: the checks' context, the embedded proxy if any, and the report facts.
@@ -435,6 +441,7 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
         checks: Vec::new(),
         catalogue: Default::default(),
         caveats: prepared.caveats.clone(),
+        partition: args.partition.map(|p| p.to_string()),
     });
     if !args.list {
         prepared.preflight()?;
@@ -452,7 +459,7 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
     }
     let results: Arc<Mutex<Vec<CheckReport>>> = Arc::default();
     let mut rows = Vec::new();
-    let trials: Vec<Trial> = checks::checks()
+    let mut trials: Vec<Trial> = checks::checks()
         .into_iter()
         .map(|check| {
             let unmet = (check.needs)(&ctx);
@@ -480,6 +487,11 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
         test_threads: Some(1),
         ..Arguments::default()
     };
+    if let Some(p) = &args.partition {
+        trials = crate::suite::run::take_shard(p, &arguments, trials)?;
+        let names: Vec<&str> = trials.iter().map(|t| t.name()).collect();
+        rows.retain(|(name, ..)| names.contains(name));
+    }
     if !args.list {
         let why = |name: &str| {
             rows.iter()
