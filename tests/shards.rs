@@ -82,6 +82,67 @@ fn partitions_are_disjoint_cover_every_trial_and_are_stable() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Catches: `xks run` ignoring `--partition` (every shard runs every check) or its shards not
+/// merging back into the whole certification.
+#[test]
+fn xks_run_shards_and_merges_too() {
+    let dir = scratch("shards-xks");
+    let list = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["xks", "run", "--list"];
+        args.extend_from_slice(extra);
+        let out = ckscheck(&args, &dir);
+        assert!(out.status.success(), "{}", text(&out));
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        stdout
+            .lines()
+            .filter_map(|l| l.strip_suffix(": test"))
+            .map(str::to_string)
+            .collect()
+    };
+    let all = list(&[]);
+    for kind in ["count", "hash"] {
+        let (one, two) = (
+            list(&["--partition", &format!("{kind}:1/2")]),
+            list(&["--partition", &format!("{kind}:2/2")]),
+        );
+        assert!(
+            !one.is_empty() && !two.is_empty(),
+            "{kind}: {one:?} {two:?}"
+        );
+        let mut both: Vec<String> = one.iter().chain(&two).cloned().collect();
+        both.sort();
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(both, sorted, "{kind}");
+    }
+    for m in ["1", "2"] {
+        let p = format!("count:{m}/2");
+        let file = format!("x{m}.json");
+        let args = [
+            "xks",
+            "run",
+            "--cases",
+            "2",
+            "--seed",
+            "3",
+            "--partition",
+            &p,
+        ];
+        let out = ckscheck(&[&args[..], &["--json", &file]].concat(), &dir);
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    }
+    let out = ckscheck(
+        &["report", "merge", "x1.json", "x2.json", "--json", "x.json"],
+        &dir,
+    );
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let merged: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("x.json")).unwrap()).unwrap();
+    assert_eq!(merged["checks"].as_array().unwrap().len(), all.len());
+    assert_eq!(merged["endpoint"], "embedded proxy");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The trials the merge tests leave out: those that take seconds to shrink or to wait out
 /// transitions.
 const SKIPS: [&str; 7] = [
