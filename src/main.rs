@@ -47,6 +47,45 @@ enum Command {
     Record(Box<RecordArgs>),
     /// The XKS proxy API: certify an XKS proxy, or serve the reference one.
     Xks(XksArgs),
+    /// Work on saved runs: judge a `--history` again without sending a request.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    #[command(subcommand)]
+    command: ReportCommand,
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Judge a saved `run --history` again (every oracle, the snapshots, the deviation
+    /// catalogue) without sending a request; same reports and exit codes as the run.
+    Rejudge(RejudgeArgs),
+}
+
+#[derive(clap::Args)]
+struct RejudgeArgs {
+    /// The JSON Lines history `ckscheck run --history` wrote.
+    history: PathBuf,
+    /// Judge the scenarios against the snapshots in this folder (default: the built-in ones).
+    #[arg(long)]
+    snapshots: Option<PathBuf>,
+    /// Known deviations: reported as known, they do not fail.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Baseline entries that no longer occur fail too.
+    #[arg(long)]
+    strict_baseline: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the Markdown parity matrix here.
+    #[arg(long)]
+    matrix: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -418,6 +457,20 @@ fn main() -> ExitCode {
             selftest::selftest(args.cases, args.seed, args.filter.as_deref(), &runtime)
         }
         Command::Record(args) => record_command(*args, &runtime),
+        Command::Report(ReportArgs {
+            command: ReportCommand::Rejudge(args),
+        }) => ckscheck::suite::rejudge::rejudge(
+            &ckscheck::suite::rejudge::RejudgeOptions {
+                history: args.history,
+                snapshots: args.snapshots,
+                baseline: args.baseline,
+                strict_baseline: args.strict_baseline,
+                junit: args.junit,
+                json: args.json,
+                matrix: args.matrix,
+            },
+            &runtime,
+        ),
         Command::Cleanup(args) => runtime.block_on(cleanup::cleanup(
             &args.journal,
             args.region.as_deref(),

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::generate::Step;
 use crate::generate::minimize::Tried;
@@ -54,7 +54,7 @@ impl ShrinkBudget {
 }
 
 /// What one shrink spent, and why it stopped early if it did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShrinkStats {
     /// Requests sent while shrinking.
     pub requests: u64,
