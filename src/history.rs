@@ -156,7 +156,7 @@ impl History {
         Ok(())
     }
 
-    /// Reads a JSON Lines history; a bad line is an error naming its line number.
+    /// Reads a JSON Lines history (its exchanges); a bad line is an error naming its number.
     pub fn read_jsonl(input: impl BufRead) -> Result<History, String> {
         let mut exchanges = Vec::new();
         for (i, line) in input.lines().enumerate() {
@@ -164,8 +164,11 @@ impl History {
             if line.trim().is_empty() {
                 continue;
             }
-            exchanges
-                .push(serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?);
+            match serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))? {
+                Line::Exchange(e) => exchanges.push(*e),
+                // Header, case and shrink lines say how the run was made, not what was sent.
+                _ => continue,
+            }
         }
         Ok(History { exchanges })
     }
@@ -176,6 +179,187 @@ impl History {
             .iter()
             .filter(move |e| e.sequence == sequence)
     }
+}
+
+/// The version of the history's header and case lines; rejudging refuses any other.
+pub const HISTORY_FORMAT: u32 = 1;
+
+/// The first line of a history: the run's facts an offline re-judging needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// [`HISTORY_FORMAT`] when written.
+    pub format: u32,
+    /// The ckscheck version that wrote it.
+    pub tool_version: String,
+    /// The run seed.
+    pub seed: u64,
+    /// The endpoint as reports name it.
+    pub endpoint: String,
+    /// Whether the target was the embedded emulator.
+    pub embedded: bool,
+    /// Whether only healthy backends were assumed (an endpoint and no `--fixtures`).
+    pub healthy_only: bool,
+    /// The run's home region.
+    pub region: String,
+    /// Whether unsettled expectations failed (`--strict`).
+    pub strict: bool,
+    /// Faults planted in the embedded emulator.
+    pub faults: Vec<String>,
+    /// Prefix of every store name the run created.
+    pub name_prefix: String,
+    /// The backends as the run used them, each secret replaced by a stand-in (see
+    /// [`stand_in_fixtures`]).
+    pub fixtures: Fixtures,
+    /// Store quota of the home region, after the stores already there.
+    pub quota: usize,
+    /// Stores that already existed at the endpoint (counted against the quota).
+    pub foreign_stores: usize,
+    /// The model's transition time in milliseconds.
+    pub connect_delay_ms: u64,
+    /// Cases per check.
+    pub cases: u32,
+    /// The most distinct deviations one check reported.
+    pub max_deviations: usize,
+    /// `--filter`: only trials whose name contains it ran.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// `--skip`: trials whose name contains any of these did not run.
+    #[serde(default)]
+    pub skip: Vec<String>,
+}
+
+/// What a case was in its trial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum Role {
+    /// The probe for unimplemented operations before the trials.
+    Probe,
+    /// A saved regression or baseline reproducer, replayed before drawing (in this order).
+    Fixed {
+        /// Position among the check's fixed sequences.
+        index: u32,
+    },
+    /// Generated case number N (drawing order).
+    Drawn {
+        /// The case number.
+        number: u32,
+    },
+    /// A candidate sent while shrinking one deviation.
+    Shrink {
+        /// The signature being shrunk.
+        signature: String,
+    },
+    /// A scenario played once.
+    Scenario {
+        /// Stores the clean-up could not remove, with the reason.
+        #[serde(default)]
+        leftovers: Vec<(String, String)>,
+    },
+}
+
+/// A line before each case's exchanges: which trial it belongs to and what it was.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseLine {
+    /// The sequence number its exchanges carry.
+    pub sequence: u64,
+    /// The trial (check or `snapshot::` scenario) name; `probe` for the probe.
+    pub trial: String,
+    /// What the case was.
+    #[serde(flatten)]
+    pub role: Role,
+    /// The region it ran in.
+    pub region: String,
+    /// That region's quota.
+    pub quota: usize,
+    /// The steps sent, secrets masked.
+    pub steps: Vec<crate::generate::Step>,
+}
+
+/// A line after one deviation's shrink: how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ShrunkLine {
+    /// The trial.
+    pub trial: String,
+    /// The signature shrunk.
+    pub signature: String,
+    /// What the shrink spent, and why it stopped early if it did.
+    pub stats: crate::suite::ShrinkStats,
+}
+
+/// One line of a history file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Line {
+    /// The header.
+    Header {
+        /// Its content.
+        header: Box<Header>,
+    },
+    /// A case line.
+    Case {
+        /// Its content.
+        case: CaseLine,
+    },
+    /// A shrink's end.
+    Shrunk {
+        /// Its content.
+        shrunk: ShrunkLine,
+    },
+    /// An exchange.
+    Exchange(Box<Exchange>),
+}
+
+/// Writes one line of a history file.
+pub fn write_line(mut out: impl Write, line: &Line) -> std::io::Result<()> {
+    serde_json::to_writer(&mut out, line)?;
+    out.write_all(b"\n")
+}
+
+/// Reads every line of a history file; a bad line is an error naming its number.
+pub fn read_lines(input: impl BufRead) -> Result<Vec<Line>, String> {
+    let mut out = Vec::new();
+    for (i, line) in input.lines().enumerate() {
+        let line = line.map_err(|e| format!("line {}: {e}", i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(serde_json::from_str(&line).map_err(|e| format!("line {}: {e}", i + 1))?);
+    }
+    Ok(out)
+}
+
+/// The fixtures with every secret replaced by a stand-in of the same length and pattern
+/// validity, distinct per backend: what a history header may hold.
+pub fn stand_in_fixtures(spec: &Spec, fixtures: &Fixtures) -> Fixtures {
+    use sha2::{Digest, Sha256};
+    let stand_in = |what: &str, original: &str, shape: &str| -> String {
+        let hex: String = Sha256::digest(what.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let len = original.chars().count();
+        let mut v: String = hex.chars().cycle().take(len).collect();
+        if !spec.shape(shape).pattern_matches(original) && len > 0 {
+            v.replace_range(len - 1.., "!");
+        }
+        v
+    };
+    let mut f = fixtures.clone();
+    for c in &mut f.clusters {
+        c.kmsuser_password = stand_in(
+            &format!("cluster:{}", c.id),
+            &c.kmsuser_password,
+            "KeyStorePasswordType",
+        );
+    }
+    for p in &mut f.xks_proxies {
+        p.secret_access_key = stand_in(
+            &format!("xks:{}", p.uri_endpoint),
+            &p.secret_access_key,
+            "XksProxyAuthenticationRawSecretAccessKeyType",
+        );
+    }
+    f
 }
 
 /// Prefix of every masked secret.

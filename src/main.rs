@@ -49,7 +49,8 @@ enum Command {
     Record(Box<RecordArgs>),
     /// The XKS proxy API: certify an XKS proxy, or serve the reference one.
     Xks(XksArgs),
-    /// Work on saved reports: merge the JSON reports of a run's shards.
+    /// Work on saved runs: merge the JSON reports of a run's shards, or judge a `--history`
+    /// again without sending a request.
     Report(ReportArgs),
 }
 
@@ -63,6 +64,9 @@ struct ReportArgs {
 enum ReportCommand {
     /// Merge the JSON reports of a run's shards (`--partition`) into one report.
     Merge(MergeArgs),
+    /// Judge a saved `run --history` again (every oracle, the snapshots, the deviation
+    /// catalogue) without sending a request; same reports and exit codes as the run.
+    Rejudge(RejudgeArgs),
 }
 
 #[derive(clap::Args)]
@@ -85,6 +89,30 @@ struct MergeArgs {
     junit: Option<PathBuf>,
     /// Write the merged Markdown parity matrix.
     #[arg(long, value_name = "FILE.md")]
+    matrix: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct RejudgeArgs {
+    /// The JSON Lines history `ckscheck run --history` wrote.
+    history: PathBuf,
+    /// Judge the scenarios against the snapshots in this folder (default: the built-in ones).
+    #[arg(long)]
+    snapshots: Option<PathBuf>,
+    /// Known deviations: reported as known, they do not fail.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+    /// Baseline entries that no longer occur fail too.
+    #[arg(long)]
+    strict_baseline: bool,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+    /// Write the Markdown parity matrix here.
+    #[arg(long)]
     matrix: Option<PathBuf>,
 }
 
@@ -476,6 +504,18 @@ fn main() -> ExitCode {
                 junit: args.junit,
                 matrix: args.matrix,
             }),
+            ReportCommand::Rejudge(args) => ckscheck::suite::rejudge::rejudge(
+            &ckscheck::suite::rejudge::RejudgeOptions {
+                history: args.history,
+                snapshots: args.snapshots,
+                baseline: args.baseline,
+                strict_baseline: args.strict_baseline,
+                junit: args.junit,
+                json: args.json,
+                matrix: args.matrix,
+            },
+            &runtime,
+        ),
         },
         Command::Xks(args) => match args.command {
             XksCommand::Run(args) => ckscheck::xks::run::run(*args, &runtime),

@@ -42,10 +42,23 @@ pub async fn play(
     session.run(&script.steps).await;
     let leftovers = session.cleanup().await;
     let history = session.into_history();
+    played(scenario, &endpoint.fixtures, prefix, history, leftovers)
+}
+
+/// What playing `scenario` with these backends and name `prefix` gave, from the `history` it
+/// recorded: the transcript is made again from the exchanges (nothing is sent).
+pub fn played(
+    scenario: &Scenario,
+    fixtures: &crate::model::Fixtures,
+    prefix: &str,
+    history: History,
+    leftovers: Vec<(String, String)>,
+) -> Result<Played, String> {
+    let script = script(scenario, fixtures)?;
     let transcript = transcript(&script.steps, &script.pinned, &history);
     let normaliser = Normaliser::new(
         prefix,
-        placeholders(&endpoint.fixtures, &script, &transcript),
+        placeholders(fixtures, &script, &transcript),
         &transcript,
     );
     let text = normaliser.render(&transcript, &scenario.purpose);

@@ -13,6 +13,7 @@ mod property;
 pub mod proxies;
 pub mod record;
 pub mod regions;
+pub mod rejudge;
 pub mod run;
 pub mod scenarios;
 pub mod selftest;
@@ -35,7 +36,7 @@ pub use shrink::{ShrinkBudget, ShrinkStats};
 use crate::deviation::Policy;
 use crate::emulator::{self, EmulatorConfig, RunningEmulator};
 use crate::generate::Step;
-use crate::history::{History, mask_secrets};
+use crate::history::{CaseLine, History, Line, Role, mask_secrets, write_line};
 use crate::model::Fixtures;
 use crate::oracle::{Context, Severity, Verdict, implemented};
 use crate::report::{CheckReport, FailureDetail};
@@ -127,11 +128,14 @@ struct CheckTarget {
 }
 
 impl Suite {
-    /// Appends a finished history to the history file and counts its answers in the census.
-    fn record(&self, history: &History) {
+    /// Appends a finished case (its line, then its exchanges) to the history file and counts
+    /// its answers in the census.
+    fn record(&self, history: &History, case: CaseLine) {
         if let Some(sink) = &self.history {
             let mut out = sink.lock().unwrap_or_else(|p| p.into_inner());
-            if let Err(e) = history.write_jsonl(&mut *out) {
+            let written = write_line(&mut *out, &Line::Case { case })
+                .and_then(|()| history.write_jsonl(&mut *out));
+            if let Err(e) = written {
                 eprintln!("ckscheck: cannot write the history: {e}");
             }
         }
@@ -145,6 +149,34 @@ impl Suite {
             if implemented::not_implemented_answer(e).is_some() {
                 answers.not_implemented += 1;
             }
+        }
+    }
+
+    /// Appends one line (the header, a shrink's end) to the history file, if one is written.
+    pub fn record_line(&self, line: &Line) {
+        if let Some(sink) = &self.history {
+            let mut out = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = write_line(&mut *out, line) {
+                eprintln!("ckscheck: cannot write the history: {e}");
+            }
+        }
+    }
+
+    /// The history line of a case of `trial` in `region`: what it was and its masked steps.
+    fn case_line(
+        &self,
+        sequence: u64,
+        (trial, role): (&str, Role),
+        region: &regions::Region,
+        steps: &[Step],
+    ) -> CaseLine {
+        CaseLine {
+            sequence,
+            trial: trial.to_string(),
+            role,
+            region: region.region.clone(),
+            quota: region.model.quota,
+            steps: mask_steps(&self.fixtures, steps),
         }
     }
 
@@ -288,7 +320,7 @@ impl Suite {
 
 /// The steps with every secret replaced by a token naming the fixture secret it equals; the
 /// session turns tokens back into fixture secrets, so masked steps replay the same.
-fn mask_steps(fixtures: &Fixtures, steps: &[Step]) -> Vec<Step> {
+pub(crate) fn mask_steps(fixtures: &Fixtures, steps: &[Step]) -> Vec<Step> {
     let mask = |operation: &str, body: &serde_json::Value| {
         mask_secrets(Spec::kms(), fixtures, operation, body)
     };

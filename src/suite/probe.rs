@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::Suite;
 use crate::deviation::{Unimplemented, not_implemented_id};
 use crate::generate::{NAME_REF, Step};
-use crate::history::History;
+use crate::history::{History, Role};
 use crate::oracle::implemented::{explicitly_not_implemented, not_implemented_answer, probe_body};
 
 /// The operations probed (CreateKey is never probed: an endpoint that ignores its
@@ -30,22 +30,23 @@ impl Suite {
         let Ok(target) = self.target_of(&self.target, &self.regions.home.region) else {
             return BTreeMap::new();
         };
-        let name = format!("{NAME_REF}probe");
-        let steps: Vec<Step> = PROBED
-            .iter()
-            .filter_map(|op| {
-                let body = probe_body(op, &name)?;
-                Some(Step::Call {
-                    operation: op.to_string(),
-                    body,
-                    expect: None,
-                })
-            })
-            .collect();
-        let history = self.runtime.block_on(self.case(&target, steps.clone()));
+        let steps = probe_steps();
+        let tag = ("probe", Role::Probe, &self.regions.home);
+        let history = self
+            .runtime
+            .block_on(self.case(&target, steps.clone(), tag));
         if let Some(emulator) = target.emulator {
             self.runtime.block_on(emulator.stop());
         }
+        self.unimplemented_in(&steps, &history)
+    }
+
+    /// The operations the probe's `history` (of `steps`) shows as not implemented.
+    pub(super) fn unimplemented_in(
+        &self,
+        steps: &[Step],
+        history: &History,
+    ) -> BTreeMap<String, Unimplemented> {
         let last = |step: usize| {
             history
                 .exchanges
@@ -88,4 +89,20 @@ impl Suite {
         }
         out
     }
+}
+
+/// One harmless request per operation in [`PROBED`].
+pub(super) fn probe_steps() -> Vec<Step> {
+    let name = format!("{NAME_REF}probe");
+    PROBED
+        .iter()
+        .filter_map(|op| {
+            let body = probe_body(op, &name)?;
+            Some(Step::Call {
+                operation: op.to_string(),
+                body,
+                expect: None,
+            })
+        })
+        .collect()
 }

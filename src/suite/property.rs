@@ -22,7 +22,7 @@ use super::shrink::Candidates;
 use super::{CheckTarget, Suite, keep_non_failures, seed_bytes};
 use crate::generate::minimize::Tried;
 use crate::generate::{self, Step};
-use crate::history::History;
+use crate::history::{History, Line, Role, ShrunkLine};
 use crate::oracle::{Finding, Severity, Verdict};
 use crate::report::CheckReport;
 use crate::runner::session::Session;
@@ -98,8 +98,11 @@ impl Suite {
             }
         };
         let requests = RefCell::new(0u64);
-        let judge = |steps: &[Step]| {
-            let history = self.runtime.block_on(self.case(&lanes[0], steps.to_vec()));
+        let judge = |steps: &[Step], role: Role| {
+            let tag = (check.name, role, &*region);
+            let history = self
+                .runtime
+                .block_on(self.case(&lanes[0], steps.to_vec(), tag));
             *requests.borrow_mut() += history.exchanges.len() as u64;
             let verdict = self.judge(check, &history, &region);
             (history, verdict)
@@ -108,8 +111,8 @@ impl Suite {
         let mut found: Vec<(String, Found)> = Vec::new();
         let mut cases = 0;
         for steps in self.fixed_sequences(check) {
+            let (history, verdict) = judge(&steps, Role::Fixed { index: cases });
             cases += 1;
-            let (history, verdict) = judge(&steps);
             let requests_needed = *requests.borrow();
             for f in self.failing(&verdict) {
                 let sig = f.signature();
@@ -194,7 +197,10 @@ impl Suite {
                 Candidates::new(self.shrink_budget, failures.is_empty());
             let mut shows = |s: &[Step]| -> Tried {
                 let (tried, hit) = candidates.judge(s, |s| {
-                    let (history, verdict) = judge(s);
+                    let role = Role::Shrink {
+                        signature: sig.clone(),
+                    };
+                    let (history, verdict) = judge(s, role);
                     let sent = history.exchanges.len() as u64;
                     let mut mine = Vec::new();
                     for f in self.failing(&verdict) {
@@ -291,6 +297,13 @@ impl Suite {
                     (item.history.clone(), text)
                 }
             };
+            self.record_line(&Line::Shrunk {
+                shrunk: ShrunkLine {
+                    trial: check.name.to_string(),
+                    signature: sig.clone(),
+                    stats: stats.clone(),
+                },
+            });
             let mut detail = self.failure(
                 Some(sig),
                 summary,
@@ -322,18 +335,18 @@ impl Suite {
     }
 
     /// The check's verdict on one case, each finding with the cause a length measure gives.
-    fn judge(&self, check: &Check, history: &History, region: &Region) -> Verdict {
+    pub(super) fn judge(&self, check: &Check, history: &History, region: &Region) -> Verdict {
         let mut verdict = (check.oracle)(&self.oracle_context(region), history);
         crate::oracle::measures::explain(history, &mut verdict);
         verdict
     }
 
     /// The failing findings of a verdict (unsettled ones too under `--strict`).
-    fn failing<'v>(&self, verdict: &'v Verdict) -> impl Iterator<Item = &'v Finding> {
+    pub(super) fn failing<'v>(&self, verdict: &'v Verdict) -> impl Iterator<Item = &'v Finding> {
         verdict.failures(self.strict)
     }
 
-    fn cap_note(&self, after: u32) -> String {
+    pub(super) fn cap_note(&self, after: u32) -> String {
         format!(
             "stopped looking for new deviations at {} (--max-deviations) after {after} case(s); \
              more may exist",
@@ -427,7 +440,9 @@ impl Suite {
                             rngs.push(before);
                             done.push(false);
                             case_requests.push(0);
-                            let case = self.case(&lanes[lane], tree.current());
+                            let role = Role::Drawn { number };
+                            let tag = (check.name, role, region);
+                            let case = self.case(&lanes[lane], tree.current(), tag);
                             running.push(async move { (number, lane, case.await) });
                         }
                         Err(why) => aborted = Some(why.to_string()),
@@ -496,11 +511,13 @@ impl Suite {
         &self,
         lane: &CheckTarget,
         steps: Vec<Step>,
+        (trial, role, region): (&str, Role, &Region),
     ) -> impl Future<Output = History> + '_ {
         if let Some(emulator) = &lane.emulator {
             emulator.reset();
         }
         let sequence = self.sequences.fetch_add(1, Ordering::Relaxed);
+        let line = self.case_line(sequence, (trial, role), region, &steps);
         let mut session = Session::new(lane.endpoint.clone(), &self.prefix, sequence);
         let remote = lane.emulator.is_none();
         let task = self.runtime.spawn(async move {
@@ -522,7 +539,7 @@ impl Suite {
                 // Cancelled: the runtime is shutting down (Ctrl-C); nothing was recorded.
                 Err(_) => History::default(),
             };
-            self.record(&history);
+            self.record(&history, line);
             history
         }
     }

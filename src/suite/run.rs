@@ -311,10 +311,11 @@ pub fn prepare(
     let cases = options.cases.unwrap_or(if embedded { 256 } else { 16 });
     let endpoint_label = url.clone().unwrap_or_else(|| "embedded emulator".into());
     let mut quota = options.quota;
+    let mut foreign = 0;
     if let Some(url) = &url
         && !options.list
     {
-        let foreign = runtime.block_on(foreign_stores(url, &region, &credential))?;
+        foreign = runtime.block_on(foreign_stores(url, &region, &credential))?;
         if foreign > 0 {
             println!(
                 "{foreign} store(s) already exist at {url}; they are left alone and count against the quota"
@@ -371,6 +372,12 @@ pub fn prepare(
         census: Default::default(),
     };
     if !options.list {
+        suite.record_line(&history_header(
+            &suite,
+            options,
+            (embedded, healthy_only),
+            foreign,
+        ));
         suite.policy.unimplemented = suite.probe_unimplemented();
     }
     if !embedded {
@@ -386,6 +393,50 @@ pub fn prepare(
         healthy_only,
         loopback,
     })
+}
+
+/// The first line of the run's history: the facts re-judging it needs (secrets stood in for).
+fn history_header(
+    suite: &Suite,
+    options: &RunOptions,
+    (embedded, healthy_only): (bool, bool),
+    foreign_stores: usize,
+) -> crate::history::Line {
+    let home = &suite.regions.home;
+    crate::history::Line::Header {
+        header: Box::new(crate::history::Header {
+            format: crate::history::HISTORY_FORMAT,
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            seed: suite.seed,
+            endpoint: endpoint_label(suite),
+            embedded,
+            healthy_only,
+            region: suite.region.clone(),
+            strict: suite.strict,
+            faults: options
+                .faults
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect(),
+            name_prefix: suite.prefix.clone(),
+            fixtures: crate::history::stand_in_fixtures(crate::spec::Spec::kms(), &suite.fixtures),
+            quota: home.model.quota,
+            foreign_stores,
+            connect_delay_ms: home.model.connect_delay_ms,
+            cases: suite.cases,
+            max_deviations: suite.max_deviations,
+            filter: options.filter.clone(),
+            skip: options.skip.clone(),
+        }),
+    }
+}
+
+/// The endpoint as the reports name it.
+fn endpoint_label(suite: &Suite) -> String {
+    match &suite.target {
+        Target::Remote { url } => url.clone(),
+        Target::Embedded(_) => "embedded emulator".into(),
+    }
 }
 
 /// Runs the suite; returns the process exit code (0 pass, 1 non-conformance, 2 configuration).
@@ -644,7 +695,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
 }
 
 /// Why a scenario that needs a failing backend is not run against an endpoint without fixtures.
-const HEALTHY_ONLY: &str = "and against an endpoint without --fixtures only healthy backends are \
+pub(super) const HEALTHY_ONLY: &str = "and against an endpoint without --fixtures only healthy backends are \
      assumed (give --fixtures naming the failure roles, or --fixtures builtin)";
 
 /// A usage error when every trial `arguments` selects is ignored (cannot run here), each named

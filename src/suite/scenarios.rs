@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::regions::Region;
 use super::{Suite, Target};
-use crate::history::History;
+use crate::history::{History, Role};
 use crate::model::ModelConfig;
 use crate::oracle::snapshot::{Inferred, compare};
 use crate::oracle::{Family, Severity, Verdict};
@@ -173,49 +173,75 @@ impl Suite {
                 report.explain = explain(scenario, Some(&why));
             }
             Playing::Played(played) => {
-                self.record(&played.history);
-                report.requests = played.history.exchanges.len() as u64;
-                let c = compare(
-                    &self.oracle_context(&region),
-                    expected.as_deref(),
-                    &played.text,
-                    &played.history,
-                    inferred(scenario).as_ref(),
-                );
-                report.verdict = c.verdict;
-                for (id, why) in &played.leftovers {
-                    report.verdict.fail(
-                        "DeleteCustomKeyStore",
-                        "cleanup/left-behind",
-                        "a store could not be removed",
-                        format!("store {id} could not be removed: {why}"),
-                        None,
-                    );
-                }
-                let failing: Vec<String> = report
-                    .verdict
-                    .failures(self.strict)
-                    .map(|f| format!("{} [{}]: {}", f.operation, f.rule, f.message))
-                    .collect();
-                if !failing.is_empty() {
-                    report
-                        .failures
-                        .push(detail(failing.join("\n"), Some(&played), c.diff));
-                } else if let Some(diff) = c.diff {
-                    // An inferred expectation differs: the notes show the diff, unfailed.
-                    if let Some(f) = report
-                        .verdict
-                        .findings
-                        .iter_mut()
-                        .find(|f| f.severity == Severity::Unsettled)
-                    {
-                        f.message = format!("{} (inferred):\n{diff}", f.message);
-                    }
-                }
+                let sequence = played.history.exchanges.first().map_or(0, |e| e.sequence);
+                let role = Role::Scenario {
+                    leftovers: played.leftovers.clone(),
+                };
+                let name = trial_name(scenario);
+                let line = self.case_line(sequence, (&name, role), &region, &played.steps);
+                self.record(&played.history, line);
+                self.judge_played(scenario, &mut report, expected.as_deref(), &played, &region);
             }
         }
         report.duration = started.elapsed();
         report
+    }
+}
+
+impl Suite {
+    /// Judges a played scenario against its `expected` snapshot into `report`.
+    pub(super) fn judge_played(
+        &self,
+        scenario: &Scenario,
+        report: &mut CheckReport,
+        expected: Option<&str>,
+        played: &Played,
+        region: &Region,
+    ) {
+        let detail = |summary: String, diff: Option<String>| {
+            let history = played.history.clone();
+            let requests = history.exchanges.len() as u64;
+            let mut d: FailureDetail =
+                self.failure(None, summary, &played.steps, history, 1, requests);
+            d.diff = diff;
+            d
+        };
+        report.requests = played.history.exchanges.len() as u64;
+        let c = compare(
+            &self.oracle_context(region),
+            expected,
+            &played.text,
+            &played.history,
+            inferred(scenario).as_ref(),
+        );
+        report.verdict = c.verdict;
+        for (id, why) in &played.leftovers {
+            report.verdict.fail(
+                "DeleteCustomKeyStore",
+                "cleanup/left-behind",
+                "a store could not be removed",
+                format!("store {id} could not be removed: {why}"),
+                None,
+            );
+        }
+        let failing: Vec<String> = report
+            .verdict
+            .failures(self.strict)
+            .map(|f| format!("{} [{}]: {}", f.operation, f.rule, f.message))
+            .collect();
+        if !failing.is_empty() {
+            report.failures.push(detail(failing.join("\n"), c.diff));
+        } else if let Some(diff) = c.diff {
+            // An inferred expectation differs: the notes show the diff, unfailed.
+            if let Some(f) = report
+                .verdict
+                .findings
+                .iter_mut()
+                .find(|f| f.severity == Severity::Unsettled)
+            {
+                f.message = format!("{} (inferred):\n{diff}", f.message);
+            }
+        }
     }
 }
 
@@ -235,7 +261,7 @@ pub fn inferred(scenario: &Scenario) -> Option<Inferred> {
 }
 
 /// The operations a scenario sends (a settle step polls DescribeCustomKeyStores).
-fn needed_operations(scenario: &Scenario) -> Vec<&str> {
+pub(super) fn needed_operations(scenario: &Scenario) -> Vec<&str> {
     let mut ops: Vec<&str> = Vec::new();
     for step in &scenario.steps {
         let op = step.op.as_deref().unwrap_or("DescribeCustomKeyStores");
