@@ -297,6 +297,13 @@ fn a_failing_run_renders_every_deviation_in_a_browser() {
     assert!(dom.contains("<td class=\"cell fail\""), "no failing cell");
     assert!(dom.contains("<span class=\"add\">+"), "no coloured diff");
     assert!(dom.contains("<span class=\"del\">-"), "no coloured diff");
+    // The inline script ran offline and found every button.
+    let buttons = dom.matches("<button class=\"copy\"").count();
+    assert!(buttons >= deviations.len() * 3, "{buttons} copy buttons");
+    assert!(
+        dom.contains(&format!("data-copy-ready=\"{buttons}\"")),
+        "the inline script did not run"
+    );
     for (i, _) in deviations.iter().enumerate() {
         for kind in ["replay", "curl", "aws-cli"] {
             let button = format!("data-target=\"cmd-{i}-{kind}\"");

@@ -66,7 +66,9 @@ footer { margin-top: 2rem; color: #666; font-size: .8rem; }
 "#;
 
 /// The script: copy buttons (the clipboard where the page may use it, else the text is
-/// selected for Ctrl-C), and every entry opened before printing. It loads nothing.
+/// selected for Ctrl-C), and every entry opened before printing. It loads nothing. Last, it
+/// marks the body with the number of copy buttons it serves (`data-copy-ready`): a page whose
+/// script did not run has no such mark.
 const SCRIPT: &str = r#"
 document.addEventListener('click', function (e) {
   var b = e.target.closest ? e.target.closest('button.copy') : null;
@@ -87,6 +89,7 @@ document.addEventListener('click', function (e) {
 window.addEventListener('beforeprint', function () {
   document.querySelectorAll('details').forEach(function (d) { d.open = true; });
 });
+document.body.setAttribute('data-copy-ready', String(document.querySelectorAll('button.copy').length));
 "#;
 
 /// The whole document around `body`.
