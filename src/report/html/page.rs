@@ -29,7 +29,7 @@ table.matrix { font-size: .8rem; }
 table.matrix th, table.matrix td { padding: .2rem .35rem; }
 table.matrix thead th { white-space: normal; text-align: center; }
 table.checks { font-size: .85rem; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
 .scroll { overflow-x: auto; }
 th, td { border: 1px solid #c9ccd3; padding: .25rem .5rem; text-align: left; vertical-align: top; }
 th { background: #eef0f4; }
