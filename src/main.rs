@@ -194,6 +194,9 @@ struct RunArgs {
     /// Write a Markdown parity matrix (operation x check family).
     #[arg(long, value_name = "FILE.md")]
     matrix: Option<PathBuf>,
+    /// Write a self-contained HTML report (matrix, deviation catalogue; opens offline).
+    #[arg(long, value_name = "FILE.html")]
+    html: Option<PathBuf>,
     /// Checks and scenarios run at once [default: 16 embedded, 6 against an endpoint on this
     /// machine, 1 against any other]. Against an endpoint each runs in a region of its own,
     /// once a probe shows the endpoint keeps regions apart; else they take turns.
@@ -439,6 +442,7 @@ fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, S
         json: args.json,
         history: args.history,
         matrix: args.matrix,
+        html: args.html,
         jobs: args.jobs,
         rate: args.rate,
         transition_timeout: Duration::from_secs(args.transition_timeout),

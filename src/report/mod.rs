@@ -1,5 +1,5 @@
 //! Report: formats results for people and machines: libtest failure text, JUnit XML, a JSON
-//! report, a Markdown parity matrix, the terminal's deviation catalogue and shell reproducers.
+//! report, a Markdown parity matrix, a self-contained HTML page, the terminal's deviation catalogue and shell reproducers.
 //! It never judges: whether a check failed, and what each deviation is (failing, unsettled,
 //! warning, known, fixed), comes from the statuses [`crate::deviation::Policy::resolve`] and
 //! [`crate::deviation::catalogue`] decided.
@@ -11,6 +11,7 @@
 pub mod catalogue;
 pub mod cost;
 pub mod failure;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod matrix;

@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub history: Option<PathBuf>,
     /// Markdown parity matrix path.
     pub matrix: Option<PathBuf>,
+    /// Self-contained HTML report path.
+    pub html: Option<PathBuf>,
     /// Checks run at once.
     pub jobs: Option<usize>,
     /// Requests per second per operation (0: unlimited).
@@ -106,6 +108,7 @@ impl Default for RunOptions {
             json: None,
             history: None,
             matrix: None,
+            html: None,
             jobs: None,
             rate: None,
             transition_timeout: Duration::from_secs(60),
@@ -994,7 +997,17 @@ fn write_reports(options: &RunOptions, report: &RunReport) -> Result<(), ConfigE
         options.json.as_deref(),
         options.matrix.as_deref(),
         report,
-    )
+    )?;
+    if let Some(path) = &options.html {
+        let context = report::html::HtmlContext {
+            fixtures: Some(report::html::fixtures_label(options.fixtures.as_deref())),
+            baseline: options.baseline.as_ref().map(|b| b.display().to_string()),
+            strict_baseline: options.strict_baseline,
+            ..report::html::HtmlContext::now()
+        };
+        report::html::write_html(path, report, &context)?;
+    }
+    Ok(())
 }
 
 /// Writes the JUnit XML, JSON and Markdown matrix reports that were asked for.

@@ -105,6 +105,9 @@ pub struct RunArgs {
     /// Write a machine-readable JSON report.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write a self-contained HTML report with the certification summary (opens offline).
+    #[arg(long, value_name = "FILE.html")]
+    pub html: Option<PathBuf>,
     /// Run only the checks whose name contains this.
     #[arg(long, value_name = "SUBSTRING")]
     pub filter: Option<String>,
@@ -389,6 +392,34 @@ impl Prepared {
         (report, exchanges)
     }
 
+    /// The proxy as the HTML report's certification summary names it.
+    pub fn certification(&self) -> crate::report::html::Certification {
+        let target = &self.ctx.client.target;
+        let k = &self.ctx.keys;
+        let keys = [
+            ("main", Some(&k.main)),
+            ("encrypt-only", k.encrypt_only.as_ref()),
+            ("decrypt-only", k.decrypt_only.as_ref()),
+            ("no-usage", k.no_usage.as_ref()),
+            ("disabled", k.disabled.as_ref()),
+        ]
+        .into_iter()
+        .filter_map(|(role, id)| id.map(|id| (role.to_string(), id.clone())))
+        .collect();
+        crate::report::html::Certification {
+            endpoint: if self.proxy.is_some() {
+                format!("{} ({})", target.endpoint, EMBEDDED_PROXY)
+            } else {
+                self.endpoint.clone()
+            },
+            uri_path: target.uri_path.clone(),
+            keys,
+            tls: !target.is_plain_http(),
+            mtls: target.identity.is_some(),
+            spec_version: self.ctx.spec.service.api_version.clone(),
+        }
+    }
+
     /// A quick call before the checks: a proxy that cannot be reached at all (refused, TLS)
     /// is a configuration error, with the reason.
     pub fn preflight(&self) -> Result<(), String> {
@@ -540,6 +571,13 @@ pub fn run(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, Strin
         None,
         &report,
     )?;
+    if let Some(path) = &args.html {
+        let context = crate::report::html::HtmlContext {
+            certification: Some(prepared.certification()),
+            ..crate::report::html::HtmlContext::now()
+        };
+        crate::report::html::write_html(path, &report, &context)?;
+    }
     if let Some(p) = Arc::into_inner(prepared).and_then(|p| p.proxy) {
         runtime.block_on(p.stop());
     }

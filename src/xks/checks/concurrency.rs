@@ -104,6 +104,12 @@ pub fn latency(ctx: &Ctx) -> Outcome {
         let n = times.len();
         metrics.insert(format!("{op} p50"), ms(p50));
         metrics.insert(format!("{op} p99"), ms(p99));
+        // Every call, for the HTML report's histogram.
+        let samples: Vec<String> = times
+            .iter()
+            .map(|t| format!("{:.3}", t.as_secs_f64() * 1000.0))
+            .collect();
+        metrics.insert(format!("{op} samples"), samples.join(" "));
         if p99 > BUDGET {
             p.find(
                 op,
