@@ -509,17 +509,17 @@ fn main() -> ExitCode {
                 matrix: args.matrix,
             }),
             ReportCommand::Rejudge(args) => ckscheck::suite::rejudge::rejudge(
-            &ckscheck::suite::rejudge::RejudgeOptions {
-                history: args.history,
-                snapshots: args.snapshots,
-                baseline: args.baseline,
-                strict_baseline: args.strict_baseline,
-                junit: args.junit,
-                json: args.json,
-                matrix: args.matrix,
-            },
-            &runtime,
-        ),
+                &ckscheck::suite::rejudge::RejudgeOptions {
+                    history: args.history,
+                    snapshots: args.snapshots,
+                    baseline: args.baseline,
+                    strict_baseline: args.strict_baseline,
+                    junit: args.junit,
+                    json: args.json,
+                    matrix: args.matrix,
+                },
+                &runtime,
+            ),
         },
         Command::Xks(args) => match args.command {
             XksCommand::Run(args) => ckscheck::xks::run::run(*args, &runtime),
