@@ -90,6 +90,9 @@ struct MergeArgs {
     /// Write the merged Markdown parity matrix.
     #[arg(long, value_name = "FILE.md")]
     matrix: Option<PathBuf>,
+    /// Write a self-contained HTML report here.
+    #[arg(long, value_name = "FILE.html")]
+    html: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -114,6 +117,9 @@ struct RejudgeArgs {
     /// Write the Markdown parity matrix here.
     #[arg(long)]
     matrix: Option<PathBuf>,
+    /// Write a self-contained HTML report here.
+    #[arg(long, value_name = "FILE.html")]
+    html: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -507,6 +513,7 @@ fn main() -> ExitCode {
                 json: args.json,
                 junit: args.junit,
                 matrix: args.matrix,
+                html: args.html,
             }),
             ReportCommand::Rejudge(args) => ckscheck::suite::rejudge::rejudge(
                 &ckscheck::suite::rejudge::RejudgeOptions {
@@ -517,6 +524,7 @@ fn main() -> ExitCode {
                     junit: args.junit,
                     json: args.json,
                     matrix: args.matrix,
+                    html: args.html,
                 },
                 &runtime,
             ),

@@ -38,7 +38,15 @@ fn run_then_rejudge(dir: &Path, run_args: &[&str]) -> Vec<String> {
     args.extend(["--history", "h.jsonl", "--json", "run.json"]);
     let run = ckscheck(&args, dir);
     let rejudged = ckscheck(
-        &["report", "rejudge", "h.jsonl", "--json", "rejudge.json"],
+        &[
+            "report",
+            "rejudge",
+            "h.jsonl",
+            "--json",
+            "rejudge.json",
+            "--html",
+            "rejudge.html",
+        ],
         dir,
     );
     assert_eq!(
@@ -52,6 +60,11 @@ fn run_then_rejudge(dir: &Path, run_args: &[&str]) -> Vec<String> {
     let (re_trials, re_ids) = verdicts(&dir.join("rejudge.json"));
     assert_eq!(run_trials, re_trials, "per-trial statuses differ");
     assert_eq!(run_ids, re_ids, "deviations differ");
+    let page = std::fs::read_to_string(dir.join("rejudge.html")).expect("the HTML report");
+    assert!(
+        page.contains("id=\"verdict\""),
+        "no verdict in the HTML report"
+    );
     run_ids
 }
 

@@ -238,7 +238,7 @@ fn merged_shards_give_the_verdicts_and_deviations_of_the_whole_run() {
     let mut args = vec!["report", "merge"];
     args.extend(files.iter().map(String::as_str));
     args.extend(["--json", "merged.json", "--junit", "merged.xml"]);
-    args.extend(["--matrix", "merged.md"]);
+    args.extend(["--matrix", "merged.md", "--html", "merged.html"]);
     let out = ckscheck(&args, &dir);
     assert_eq!(whole_code, 1, "the fault fails the whole run");
     assert_eq!(out.status.code(), Some(whole_code), "{}", text(&out));
@@ -271,7 +271,19 @@ fn merged_shards_give_the_verdicts_and_deviations_of_the_whole_run() {
     assert_eq!(entries, merged_deviations.len(), "one entry per signature");
     assert_eq!(merged_deviations, deviations(&whole));
 
-    // The other writers take the merged run.
+    // The other writers take the merged run: the HTML page names every deviation.
+    let page = std::fs::read_to_string(dir.join("merged.html")).expect("the HTML report");
+    for d in merged["deviations"].as_array().unwrap() {
+        let id = d["id"].as_str().unwrap();
+        let shown = id
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        assert!(
+            page.contains(&shown),
+            "{id} is not in the merged HTML report"
+        );
+    }
     let junit = std::fs::read_to_string(dir.join("merged.xml")).unwrap();
     assert_eq!(junit.matches("<testcase ").count(), m.len());
     let matrix = std::fs::read_to_string(dir.join("merged.md")).unwrap();

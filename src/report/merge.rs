@@ -21,6 +21,8 @@ pub struct MergeOptions {
     pub junit: Option<PathBuf>,
     /// Where to write the merged Markdown parity matrix.
     pub matrix: Option<PathBuf>,
+    /// Where to write the merged HTML report.
+    pub html: Option<PathBuf>,
 }
 
 /// Reads, checks and merges the inputs, prints a summary and the catalogue, writes the reports;
@@ -63,6 +65,9 @@ pub fn merge_command(options: &MergeOptions) -> Result<u8, String> {
         options.matrix.as_deref(),
         &merged,
     )?;
+    if let Some(path) = &options.html {
+        super::html::write_html(path, &merged, &super::html::HtmlContext::now())?;
+    }
     Ok(u8::from(failed(&merged)))
 }
 

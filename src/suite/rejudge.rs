@@ -41,6 +41,8 @@ pub struct RejudgeOptions {
     pub json: Option<PathBuf>,
     /// Markdown parity matrix path.
     pub matrix: Option<PathBuf>,
+    /// HTML report path.
+    pub html: Option<PathBuf>,
 }
 
 /// One recorded case: its line and its exchanges.
@@ -264,6 +266,14 @@ pub fn rejudge(
         options.matrix.as_deref(),
         &run_report,
     )?;
+    if let Some(path) = &options.html {
+        let context = report::html::HtmlContext {
+            baseline: options.baseline.as_ref().map(|b| b.display().to_string()),
+            strict_baseline: options.strict_baseline,
+            ..report::html::HtmlContext::now()
+        };
+        report::html::write_html(path, &run_report, &context)?;
+    }
     let failed = run_report.catalogue.fails(options.strict_baseline) || failed_trial;
     Ok(if failed { 1 } else { 0 })
 }
