@@ -2,23 +2,12 @@
 
 use serde_json::{Value, json};
 
+use super::conditions::{PUBLIC_ENDPOINT, VPC_ENDPOINT_SERVICE, When, condition, first_present};
 use super::fixtures::XksBehaviour;
 use super::store::{CloudHsmSettings, ConnectionState, Secret, Store, StoreType, XksSettings};
 use super::{KmsError, Millis, Model, err, invalid};
 
-const CLOUDHSM_MEMBERS: [&str; 3] = [
-    "CloudHsmClusterId",
-    "TrustAnchorCertificate",
-    "KeyStorePassword",
-];
-const XKS_MEMBERS: [&str; 6] = [
-    "XksProxyUriEndpoint",
-    "XksProxyUriPath",
-    "XksProxyVpcEndpointServiceName",
-    "XksProxyVpcEndpointServiceOwner",
-    "XksProxyAuthenticationCredential",
-    "XksProxyConnectivity",
-];
+const CREATE: &str = "CreateCustomKeyStore";
 
 fn text(input: &Value, member: &str) -> Option<String> {
     input
@@ -27,26 +16,22 @@ fn text(input: &Value, member: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// ValidationException unless the members given fit the store type (inferred error type).
-pub(super) fn members_fit_type(input: &Value, store_type: StoreType) -> Result<(), KmsError> {
-    let foreign: &[&str] = match store_type {
-        StoreType::AwsCloudhsm => &XKS_MEMBERS,
-        StoreType::ExternalKeyStore => &CLOUDHSM_MEMBERS,
+/// ValidationException if the request holds a member forbidden under `when`, or lacks one
+/// required (the conditions table; inferred error type).
+pub(super) fn conditions_hold(input: &Value, operation: &str, when: When) -> Result<(), KmsError> {
+    let Some(c) = condition(operation, when) else {
+        return Ok(());
     };
-    match foreign.iter().find(|m| input.get(**m).is_some()) {
-        Some(m) => Err(invalid(format!(
-            "{m} is not valid for a custom key store of type {}.",
-            store_type.as_str()
-        ))),
-        None => Ok(()),
+    if let Some(m) = first_present(input, c.forbids) {
+        return Err(invalid(format!(
+            "{m} is not valid for a custom key store with {}.",
+            when.label()
+        )));
     }
-}
-
-fn require(input: &Value, members: &[&str], store_type: StoreType) -> Result<(), KmsError> {
-    match members.iter().find(|m| input.get(**m).is_none()) {
+    match c.requires.iter().find(|m| input.get(**m).is_none()) {
         Some(m) => Err(invalid(format!(
-            "{m} is required for a custom key store of type {}.",
-            store_type.as_str()
+            "{m} is required for a custom key store with {}.",
+            when.label()
         ))),
         None => Ok(()),
     }
@@ -79,25 +64,10 @@ impl Model {
             Some("EXTERNAL_KEY_STORE") => StoreType::ExternalKeyStore,
             _ => StoreType::AwsCloudhsm,
         };
-        members_fit_type(input, store_type)?;
+        conditions_hold(input, CREATE, When::RequestType(store_type))?;
         let xks = match store_type {
-            StoreType::AwsCloudhsm => {
-                require(input, &CLOUDHSM_MEMBERS, store_type)?;
-                None
-            }
-            StoreType::ExternalKeyStore => {
-                require(
-                    input,
-                    &[
-                        "XksProxyUriEndpoint",
-                        "XksProxyUriPath",
-                        "XksProxyAuthenticationCredential",
-                        "XksProxyConnectivity",
-                    ],
-                    store_type,
-                )?;
-                Some(xks_settings(input, None)?)
-            }
+            StoreType::AwsCloudhsm => None,
+            StoreType::ExternalKeyStore => Some(xks_settings(input, None, CREATE)?),
         };
         let name = text(input, "CustomKeyStoreName").unwrap_or_default();
         self.name_is_free(&name, None)?;
@@ -300,6 +270,7 @@ impl Model {
 pub(super) fn xks_settings(
     input: &Value,
     old: Option<&XksSettings>,
+    operation: &str,
 ) -> Result<XksSettings, KmsError> {
     let pick = |member: &str, old: Option<&String>| text(input, member).or_else(|| old.cloned());
     let credential = input.get("XksProxyAuthenticationCredential");
@@ -333,24 +304,31 @@ pub(super) fn xks_settings(
         ),
         connectivity,
     };
-    if settings.is_vpc() {
-        if settings.vpc_endpoint_service_name.is_none() {
-            return Err(invalid(
-                "XksProxyVpcEndpointServiceName is required when XksProxyConnectivity is VPC_ENDPOINT_SERVICE.",
-            ));
-        }
+    let connectivity = if settings.is_vpc() {
+        VPC_ENDPOINT_SERVICE
     } else {
-        let given = [
-            "XksProxyVpcEndpointServiceName",
-            "XksProxyVpcEndpointServiceOwner",
-        ]
-        .into_iter()
-        .find(|m| input.get(*m).is_some());
-        if let Some(m) = given {
+        PUBLIC_ENDPOINT
+    };
+    // A required member counts when the settings in effect (the store's, overlaid with the
+    // request's) hold it.
+    let holds = |m: &str| match m {
+        "XksProxyVpcEndpointServiceName" => settings.vpc_endpoint_service_name.is_some(),
+        "XksProxyVpcEndpointServiceOwner" => settings.vpc_endpoint_service_owner.is_some(),
+        _ => input.get(m).is_some(),
+    };
+    if let Some(c) = condition(operation, When::Connectivity(connectivity)) {
+        if let Some(m) = first_present(input, c.forbids) {
             return Err(invalid(format!(
-                "{m} is valid only when XksProxyConnectivity is VPC_ENDPOINT_SERVICE."
+                "{m} is valid only when XksProxyConnectivity is {VPC_ENDPOINT_SERVICE}."
             )));
         }
+        if let Some(m) = c.requires.iter().find(|m| !holds(m)) {
+            return Err(invalid(format!(
+                "{m} is required when XksProxyConnectivity is {connectivity}."
+            )));
+        }
+    }
+    if !settings.is_vpc() {
         settings.vpc_endpoint_service_name = None;
         settings.vpc_endpoint_service_owner = None;
     }

@@ -6,6 +6,7 @@
 //! KMS check, and `with_observation` applies it with what the caller saw when it called that
 //! proxy (`probe.rs`).
 
+pub mod conditions;
 mod connection;
 mod create;
 mod delete;

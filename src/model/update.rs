@@ -2,9 +2,12 @@
 
 use serde_json::{Value, json};
 
-use super::create::{members_fit_type, xks_settings};
+use super::conditions::When;
+use super::create::{conditions_hold, xks_settings};
 use super::store::{ConnectionState, Secret, StoreType};
 use super::{KmsError, Model, UpdateWhileConnected, err, invalid_state};
+
+const UPDATE: &str = "UpdateCustomKeyStore";
 
 /// Members an external store may change while CONNECTED, per the UpdateCustomKeyStore page.
 const XKS_WHILE_CONNECTED: [&str; 2] = ["XksProxyAuthenticationCredential", "XksProxyUriPath"];
@@ -13,7 +16,7 @@ impl Model {
     pub(super) fn update(&mut self, input: &Value) -> Result<Value, KmsError> {
         let seq = self.existing(input)?;
         let store = &self.stores[&seq];
-        members_fit_type(input, store.store_type)?;
+        conditions_hold(input, UPDATE, When::StoreType(store.store_type))?;
         // Members the request shape does not have are ignored, as everywhere else.
         let request = self
             .spec
@@ -72,7 +75,7 @@ impl Model {
         }
         if let Some(old) = updated.xks.as_ref() {
             let touches_proxy = changes.iter().any(|m| m.starts_with("XksProxy"));
-            let new = xks_settings(input, Some(old))?;
+            let new = xks_settings(input, Some(old), UPDATE)?;
             if touches_proxy {
                 self.check_proxy(&new, Some(seq))?;
             }
