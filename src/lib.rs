@@ -1,5 +1,6 @@
 //! ckscheck: a conformance harness for the AWS KMS custom key store API and the XKS proxy API.
 
+pub mod coverage;
 pub mod deviation;
 pub mod emulator;
 #[path = "gen/mod.rs"]

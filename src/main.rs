@@ -177,6 +177,9 @@ struct RunArgs {
     /// List the checks and scenarios and exit.
     #[arg(long)]
     list: bool,
+    /// List every rule of the inventory (the rules coverage counts) with its id and exit.
+    #[arg(long)]
+    list_rules: bool,
     /// List the unsettled points and the scenarios whose expectations are inferred (shown,
     /// failing only with --strict) and exit.
     #[arg(long, alias = "list-unsettled")]
@@ -422,6 +425,21 @@ async fn shutdown_signal() {
 }
 
 fn run_command(args: RunArgs, runtime: &tokio::runtime::Runtime) -> Result<u8, String> {
+    if args.list_rules {
+        let rules = ckscheck::coverage::inventory::inventory();
+        for r in &rules {
+            println!("{}  {}", r.id, r.says);
+        }
+        println!("{} rules", rules.len());
+        let unreached = ckscheck::coverage::inventory::unreached();
+        if !unreached.is_empty() {
+            println!("\ndeclared errors no fixture can lead to (not counted):");
+            for (id, why) in unreached {
+                println!("  {id}  {why}");
+            }
+        }
+        return Ok(0);
+    }
     if args.list_inferred {
         println!("unsettled points (the documentation conflicts or is silent):");
         for (point, reading) in UNSETTLED {

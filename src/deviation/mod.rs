@@ -290,6 +290,7 @@ mod tests {
         c.verdict = Verdict {
             findings,
             exercised: Default::default(),
+            ..Default::default()
         };
         c.failures = failures;
         c

@@ -569,6 +569,20 @@ pub fn strategy(ctx: &GenContext) -> BoxedStrategy<Vec<Step>> {
     Union::new_weighted(options).boxed()
 }
 
+/// One strategy per rule the workload breaks: each member rule of each operation, each kind of
+/// malformed body, the unissued marker and the exclusive group.
+pub fn sweep(ctx: &GenContext) -> Vec<BoxedStrategy<Vec<Step>>> {
+    let ctx = Arc::new(ctx.clone());
+    let mut out: Vec<BoxedStrategy<Vec<Step>>> = targets(&ctx)
+        .into_iter()
+        .map(|t| member_case(ctx.clone(), t))
+        .collect();
+    out.push(unissued_marker_cases(&ctx));
+    out.push(malformed_cases(&ctx));
+    out.extend(exclusive_cases(&ctx));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;

@@ -138,6 +138,16 @@ pub fn workload(kind: Workload, ctx: &GenContext) -> BoxedStrategy<Vec<Step>> {
     }
 }
 
+/// One strategy per rule a workload can break, so that a run can exercise each rule at least
+/// once (empty for workloads that break no single rule).
+pub fn sweep(kind: Workload, ctx: &GenContext) -> Vec<BoxedStrategy<Vec<Step>>> {
+    values::name_rest_bounds(ctx.name_prefix_len);
+    match kind {
+        Workload::Invalid => invalid::sweep(ctx),
+        _ => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,6 +39,15 @@ pub enum ConnectionState {
 }
 
 impl ConnectionState {
+    /// Every state, in the order the documentation lists them.
+    pub const ALL: [ConnectionState; 5] = [
+        ConnectionState::Connected,
+        ConnectionState::Connecting,
+        ConnectionState::Failed,
+        ConnectionState::Disconnected,
+        ConnectionState::Disconnecting,
+    ];
+
     /// The wire name, e.g. `CONNECTED`.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use super::common::{INVALID_STATE, expected_got, expected_got_plain, no_answer_kind};
-use super::{Context, Finding, OracleFn, Severity, Verdict};
+use super::{Context, Finding, Judged, OracleFn, Severity, Verdict};
+use crate::coverage::ids;
 use crate::history::{Exchange, History, Outcome, SECRET_TOKEN, unmask_secret};
 use crate::model::{
     CheckOrder, ConnectWhenConnected, ConnectionState, DeletePrecedence, Model, ModelConfig,
@@ -143,6 +144,9 @@ struct Replay<'a> {
     model: Model,
     /// Endpoint store ID to model store ID.
     ids: BTreeMap<String, String>,
+    /// The error the model predicted for the last exchange, under the reading that explained
+    /// it (or the default reading when none did).
+    predicted: Option<String>,
 }
 
 fn judge_sequence(
@@ -159,6 +163,7 @@ fn judge_sequence(
         ctx,
         model: Model::new(config, ctx.fixtures.clone(), Box::new(SeededIds::new(0))),
         ids: BTreeMap::new(),
+        predicted: None,
     };
     for (pos, (index, e)) in exchanges.iter().enumerate() {
         // A throttled attempt did nothing; only the last attempt of a step counts.
@@ -180,7 +185,23 @@ fn judge_sequence(
             return;
         }
         verdict.judged(&e.operation);
-        if let Err((severity, mismatch)) = replay.step(e) {
+        let outcome = replay.step(e);
+        // A declared error the reference predicts is a rule exercised, however it came out.
+        if let Some(name) = replay.predicted.take()
+            && ctx.spec.may_return(&e.operation, &name)
+            && ctx
+                .spec
+                .operation(&e.operation)
+                .is_some_and(|op| op.errors.contains(&name))
+        {
+            let result = match &outcome {
+                Ok(()) => Judged::Pass,
+                Err((Severity::Failure, _)) => Judged::Fail,
+                Err(_) => Judged::Unsettled,
+            };
+            verdict.cover(ids::error(&e.operation, &name), result);
+        }
+        if let Err((severity, mismatch)) = outcome {
             match explained(*index) {
                 Some(findings) => verdict.findings.extend(findings),
                 None => verdict.find(
@@ -220,11 +241,17 @@ impl Replay<'_> {
             }
         }
         let mut first_mismatch = None;
+        let mut first_prediction: Option<Option<String>> = None;
         for candidate in &candidates {
             let mut m = candidate.clone();
             let predicted = m.apply(e.started_ms, &e.operation, &body);
+            if first_prediction.is_none() {
+                first_prediction = Some(predicted.as_ref().err().map(|x| x.name.clone()));
+                self.predicted = first_prediction.clone().flatten();
+            }
             match self.compare(e, &predicted, &mut m) {
                 Ok(()) => {
+                    self.predicted = predicted.as_ref().err().map(|x| x.name.clone());
                     self.model = m;
                     self.learn_ids(e, &predicted);
                     return Ok(());
@@ -242,6 +269,7 @@ impl Replay<'_> {
                 m.set_switches(switches);
                 let predicted = m.apply(e.started_ms, &e.operation, &body);
                 if self.compare(e, &predicted, &mut m).is_ok() {
+                    self.predicted = predicted.as_ref().err().map(|x| x.name.clone());
                     let current = self.model.config().switches;
                     self.model = m;
                     self.learn_ids(e, &predicted);

@@ -8,7 +8,8 @@ use super::common::{
     present, redacted,
 };
 use super::{Context, Severity, Verdict};
-use crate::history::History;
+use crate::coverage::ids;
+use crate::history::{Exchange, History};
 
 /// What the check enforces, in one line.
 pub const EXPLAIN_EXCLUSION: &str = "DescribeCustomKeyStores with both CustomKeyStoreId and \
@@ -26,6 +27,19 @@ pub fn exclusion(ctx: &Context<'_>, history: &History) -> Verdict {
         .map_or(("ValidationException", true), |g| {
             (g.error.as_str(), g.inferred)
         });
+    let group = ctx
+        .spec
+        .operation(DESCRIBE)
+        .and_then(|op| op.exclusive.first())
+        .map_or_else(
+            || {
+                ids::exclusive(
+                    DESCRIBE,
+                    &["CustomKeyStoreId".into(), "CustomKeyStoreName".into()],
+                )
+            },
+            |g| ids::exclusive(DESCRIBE, &g.members),
+        );
     for i in final_attempts(history) {
         let e = &history.exchanges[i];
         if e.operation != DESCRIBE || e.raw || e.is_unknown() {
@@ -36,37 +50,10 @@ pub fn exclusion(ctx: &Context<'_>, history: &History) -> Verdict {
         let status = e.status().unwrap_or(0);
         if by_id && by_name {
             verdict.judged(DESCRIBE);
-            let name = e.error_name();
-            if !(400..500).contains(&status) {
-                verdict.fail(
-                    DESCRIBE,
-                    "exclusion/both-rejected",
-                    expected_got_plain(both_error, e),
-                    format!(
-                        "both CustomKeyStoreId and CustomKeyStoreName: expected HTTP 400 {both_error}, got {}",
-                        answer(e)
-                    ),
-                    Some(i),
-                );
-            } else if name.as_deref() != Some(both_error) {
-                let severity = if inferred {
-                    Severity::Unsettled
-                } else {
-                    Severity::Failure
-                };
-                verdict.find(
-                    severity,
-                    DESCRIBE,
-                    "exclusion/both-rejected",
-                    expected_got_plain(both_error, e),
-                    format!(
-                        "both CustomKeyStoreId and CustomKeyStoreName: expected {both_error}{}, got {}",
-                        if inferred { " (inferred)" } else { "" },
-                        answer(e)
-                    ),
-                    Some(i),
-                );
-            }
+            let before = verdict.findings.len();
+            judge_both(e, i, (both_error, inferred), &mut verdict);
+            let result = verdict.judged_since(before);
+            verdict.cover(group.clone(), result);
             continue;
         }
         let (member, wanted) = match (by_id, by_name) {
@@ -157,6 +144,44 @@ fn show(v: &Value) -> String {
         None => v.to_string(),
     };
     super::common::snippet(&s, 80)
+}
+
+/// Judges a Describe naming both members (`both`: the error KMS is taken to give, and whether
+/// that is inferred).
+fn judge_both(e: &Exchange, i: usize, both: (&str, bool), verdict: &mut Verdict) {
+    let (both_error, inferred) = both;
+    let status = e.status().unwrap_or(0);
+    let name = e.error_name();
+    if !(400..500).contains(&status) {
+        verdict.fail(
+            DESCRIBE,
+            "exclusion/both-rejected",
+            expected_got_plain(both_error, e),
+            format!(
+                "both CustomKeyStoreId and CustomKeyStoreName: expected HTTP 400 {both_error}, got {}",
+                answer(e)
+            ),
+            Some(i),
+        );
+    } else if name.as_deref() != Some(both_error) {
+        let severity = if inferred {
+            Severity::Unsettled
+        } else {
+            Severity::Failure
+        };
+        verdict.find(
+            severity,
+            DESCRIBE,
+            "exclusion/both-rejected",
+            expected_got_plain(both_error, e),
+            format!(
+                "both CustomKeyStoreId and CustomKeyStoreName: expected {both_error}{}, got {}",
+                if inferred { " (inferred)" } else { "" },
+                answer(e)
+            ),
+            Some(i),
+        );
+    }
 }
 
 #[cfg(test)]

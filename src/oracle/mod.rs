@@ -155,12 +155,70 @@ pub struct Verdict {
     pub findings: Vec<Finding>,
     /// How many exchanges of each operation the oracle judged.
     pub exercised: BTreeMap<String, usize>,
+    /// The inventory rules the oracle judged (see [`crate::coverage`]), by rule id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub covered: BTreeMap<String, RuleTally>,
+}
+
+/// How one judgement of an inventory rule came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judged {
+    /// The endpoint did what the rule says.
+    Pass,
+    /// It did not.
+    Fail,
+    /// It may not have: the answer rests on an unsettled point, or the oracle could not tell.
+    Unsettled,
+}
+
+/// How often a rule was judged, and how often it failed or stayed unsettled.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleTally {
+    /// Judgements in all.
+    pub exercised: u64,
+    /// Judgements that found a deviation.
+    pub failed: u64,
+    /// Judgements left unsettled.
+    pub unsettled: u64,
+}
+
+impl RuleTally {
+    /// Adds another tally.
+    pub fn add(&mut self, other: RuleTally) {
+        self.exercised += other.exercised;
+        self.failed += other.failed;
+        self.unsettled += other.unsettled;
+    }
 }
 
 impl Verdict {
     /// Records that an exchange of `operation` was judged.
     pub fn judged(&mut self, operation: &str) {
         *self.exercised.entry(operation.to_string()).or_default() += 1;
+    }
+
+    /// Records one judgement of an inventory rule.
+    pub fn cover(&mut self, rule: impl Into<String>, judged: Judged) {
+        let t = self.covered.entry(rule.into()).or_default();
+        t.exercised += 1;
+        match judged {
+            Judged::Pass => {}
+            Judged::Fail => t.failed += 1,
+            Judged::Unsettled => t.unsettled += 1,
+        }
+    }
+
+    /// How the findings added since `before` (a `findings.len()`) judge a rule: any failure
+    /// fails it, else any unsettled finding leaves it unsettled.
+    pub fn judged_since(&self, before: usize) -> Judged {
+        let new = &self.findings[before.min(self.findings.len())..];
+        if new.iter().any(|f| f.severity == Severity::Failure) {
+            Judged::Fail
+        } else if new.iter().any(|f| f.severity == Severity::Unsettled) {
+            Judged::Unsettled
+        } else {
+            Judged::Pass
+        }
     }
 
     /// Adds a finding; `kind` is what was expected and what came back, with no IDs, names,
@@ -220,7 +278,28 @@ impl Verdict {
         for (op, n) in other.exercised {
             *self.exercised.entry(op).or_default() += n;
         }
+        for (rule, t) in other.covered {
+            self.covered.entry(rule).or_default().add(t);
+        }
     }
+}
+
+/// The inventory rules a history exercises, as the oracles that count them judge it: for a
+/// scenario, whose verdict comes from its snapshot.
+pub fn coverage_of(ctx: &Context<'_>, history: &History) -> BTreeMap<String, RuleTally> {
+    let counting: [OracleFn; 4] = [
+        validation::validation,
+        exclusion::exclusion,
+        states::states,
+        agreement::agreement,
+    ];
+    let mut covered: BTreeMap<String, RuleTally> = BTreeMap::new();
+    for oracle in counting {
+        for (id, t) in oracle(ctx, history).covered {
+            covered.entry(id).or_default().add(t);
+        }
+    }
+    covered
 }
 
 /// An oracle: a named, pure check over a history.

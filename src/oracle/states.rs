@@ -9,7 +9,8 @@ use super::common::{
     Tracker, UPDATE, answer, concurrent_flags, entries, expected_got, is_success, redacted,
     sequences, store_id,
 };
-use super::{Context, Severity, Verdict};
+use super::{Context, Judged, Severity, Verdict};
+use crate::coverage::ids;
 use crate::history::{Exchange, History};
 use crate::model::{
     ConnectWhenConnected, ConnectionState, DeletePrecedence, Switches, UpdateWhileConnected,
@@ -138,29 +139,98 @@ fn table(
     })
 }
 
-/// Judges one call against the state its store was last seen in.
+/// The operations the state table covers: those that act on one store named by ID.
+pub const TABLE_OPERATIONS: [&str; 5] = [CONNECT, DISCONNECT, UPDATE, DELETE, CREATE_KEY];
+
+/// What the state table says about `op` in `state` under the default readings, in words, e.g.
+/// `refused` or `a rename: allowed (unsettled); other changes: refused`.
+pub fn cell(op: &str, state: ConnectionState) -> String {
+    let switches = Switches::default();
+    let word = |j: Option<Judgement>| match j {
+        Some(Judgement::Allowed) => "allowed".to_string(),
+        Some(Judgement::Refused) => "refused".to_string(),
+        Some(Judgement::Unsettled { allowed, .. }) => {
+            format!(
+                "{} (unsettled)",
+                if allowed { "allowed" } else { "refused" }
+            )
+        }
+        None => "not in the table".to_string(),
+    };
+    let members = ["NewCustomKeyStoreName", "KeyStorePassword"];
+    let judge = |request: Value| {
+        table(
+            &switches,
+            op,
+            state,
+            &request,
+            Some("AWS_CLOUDHSM"),
+            &members,
+        )
+    };
+    let rename = judge(serde_json::json!({ "NewCustomKeyStoreName": "n" }));
+    let other = judge(serde_json::json!({ "KeyStorePassword": "p" }));
+    if rename == other {
+        word(rename)
+    } else {
+        format!("a rename: {}; other changes: {}", word(rename), word(other))
+    }
+}
+
+/// Judges one call against the state its store was last seen in, and counts the state-table
+/// cell it exercised: the state last observed (or the one state the store can be in).
 fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verdict: &mut Verdict) {
+    let before = verdict.findings.len();
+    let Some((state, judged)) = judge_in_state(ctx, tracker, e, i, verdict) else {
+        return;
+    };
+    let result = if judged {
+        verdict.judged_since(before)
+    } else {
+        // The states the store may have reached since disagree: the cell is sent but not told.
+        Judged::Unsettled
+    };
+    verdict.cover(ids::state(&e.operation, state.as_str()), result);
+}
+
+/// Judges one call; returns the cell's state and whether the table could judge it (None: no
+/// store state known, nothing exercised).
+fn judge_in_state(
+    ctx: &Context<'_>,
+    tracker: &Tracker,
+    e: &Exchange,
+    i: usize,
+    verdict: &mut Verdict,
+) -> Option<(ConnectionState, bool)> {
     let op = e.operation.as_str();
     if ![CONNECT, DISCONNECT, UPDATE, DELETE, CREATE_KEY].contains(&op)
         || e.raw
         || e.is_unknown()
         || e.expect.as_ref().is_some_and(|x| x.error.is_some())
     {
-        return;
+        return None;
     }
     let Some(id) = store_id(&e.request) else {
-        return;
+        return None;
     };
     let name = e.error_name();
     if name.as_deref() == Some(THROTTLING) {
-        return;
+        return None;
     }
     let Some(facts) = tracker.facts(id) else {
-        return;
+        return None;
     };
     let Some(possible) = facts.possible.filter(|p| !p.has_gone() && !p.is_empty()) else {
-        return;
+        return None;
     };
+    let mut states = possible.states();
+    let cell = facts
+        .last_seen
+        .filter(|s| possible.contains(*s))
+        .or_else(|| match (states.next(), states.next()) {
+            (Some(one), None) => Some(one),
+            _ => None,
+        })?;
     let update_members: Vec<&str> = ctx
         .spec
         .operation(UPDATE)
@@ -188,13 +258,13 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
         })
         .collect();
     let Some(judgements) = judgements else {
-        return;
+        return Some((cell, false));
     };
     let judgement = match judgements.as_slice() {
         [one] => *one,
         many if many.iter().all(|j| *j == Judgement::Allowed) => Judgement::Allowed,
         many if many.iter().all(|j| *j == Judgement::Refused) => Judgement::Refused,
-        _ => return,
+        _ => return Some((cell, false)),
     };
     verdict.judged(op);
     let state = possible.show();
@@ -316,6 +386,7 @@ fn judge_call(ctx: &Context<'_>, tracker: &Tracker, e: &Exchange, i: usize, verd
             }
         }
     }
+    Some((cell, true))
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@ use super::common::{
     THROTTLING, answer, expected_got_plain, final_attempts, plain_answer_kind, redacted,
 };
 use super::{Context, Severity, Verdict};
+use crate::coverage::ids;
 use crate::history::History;
 
 /// What the check enforces, in one line.
@@ -36,6 +37,11 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
             continue;
         }
         verdict.judged(op);
+        let before = verdict.findings.len();
+        let covers = expect
+            .error
+            .as_ref()
+            .and_then(|_| ids::of_expectation(op, &expect.rule));
         let severity = if expect.unsettled {
             Severity::Unsettled
         } else {
@@ -89,6 +95,10 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
                     );
                 }
             }
+        }
+        if let Some(id) = covers {
+            let result = verdict.judged_since(before);
+            verdict.cover(id, result);
         }
     }
     redacted(ctx, verdict)

@@ -89,6 +89,7 @@ pub fn json_report(report: &RunReport) -> Value {
                 "status": c.status(),
                 "findings": c.verdict.findings,
                 "exercised": c.verdict.exercised,
+                "covered": c.verdict.covered,
                 "metrics": c.metrics,
                 "failures": failures,
                 "deviations": c.deviations,
@@ -115,6 +116,7 @@ pub fn json_report(report: &RunReport) -> Value {
         "strict": report.strict,
         "caveats": report.caveats,
         "totals": report.totals(),
+        "coverage": crate::coverage::tally::Coverage::of(report),
         "checks": checks,
         "deviations": deviations,
     })
@@ -234,6 +236,8 @@ struct TopCheck {
     status: Status,
     findings: Vec<Finding>,
     exercised: BTreeMap<String, usize>,
+    #[serde(default)]
+    covered: BTreeMap<String, crate::oracle::RuleTally>,
     #[serde(default)]
     metrics: BTreeMap<String, String>,
     failures: Vec<TopFailure>,
@@ -367,6 +371,7 @@ pub fn read_report(text: &str) -> Result<ReadReport, String> {
             verdict: Verdict {
                 findings: c.findings,
                 exercised: c.exercised,
+                covered: c.covered,
             },
             failures,
             deviations: c.deviations,

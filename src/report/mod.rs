@@ -10,6 +10,7 @@
 
 pub mod catalogue;
 pub mod cost;
+pub mod coverage;
 pub mod failure;
 pub mod html;
 pub mod json;
@@ -839,6 +840,7 @@ pub(crate) mod sample {
                 ("ConnectCustomKeyStore", 3),
                 ("DescribeCustomKeyStores", 7),
             ]),
+            ..Default::default()
         };
         let short = History {
             exchanges: history().exchanges[..3].to_vec(),
@@ -868,6 +870,7 @@ pub(crate) mod sample {
                             ("GetKeyPolicy", 1),
                             ("ConnectCustomKeyStore", 0),
                         ]),
+                        ..Default::default()
                     },
                     failures: Vec::new(),
                     deviations: Vec::new(),
@@ -891,6 +894,7 @@ pub(crate) mod sample {
                             "NextMarker is not opaque",
                         )],
                         exercised: counts(&[("DescribeCustomKeyStores", 12)]),
+                        ..Default::default()
                     },
                     failures: Vec::new(),
                     deviations: Vec::new(),

@@ -97,6 +97,24 @@ pub struct Operation {
     /// True when only part of the operation's members is described.
     #[serde(default)]
     pub partial: bool,
+    /// Declared errors that belong to the part of a partial operation this spec does not
+    /// describe: no custom key store request leads to them.
+    #[serde(default)]
+    pub beyond: Vec<String>,
+    /// Declared errors no fixture can lead the reference to, with why (listed apart by
+    /// `ckscheck run --list-rules`, left out of rule coverage).
+    #[serde(default)]
+    pub unreached: Vec<Unreached>,
+}
+
+/// A declared error no fixture can lead to.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Unreached {
+    /// The error.
+    pub error: String,
+    /// Why no fixture leads to it.
+    pub why: String,
 }
 
 /// Members of which at most one may be given.

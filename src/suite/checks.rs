@@ -15,6 +15,9 @@ pub struct Check {
     pub workloads: &'static [Workload],
     /// How a case is judged.
     pub oracle: OracleFn,
+    /// Whether it first runs one case per rule its workloads can break
+    /// ([`crate::generate::sweep`]), so that every rule is exercised in every run.
+    pub sweep: bool,
 }
 
 /// Every check, in report order.
@@ -30,6 +33,7 @@ pub fn checks() -> Vec<Check> {
             explain: validation::EXPLAIN_VALIDATION,
             workloads: &[Invalid],
             oracle: validation::validation,
+            sweep: true,
         },
         Check {
             name: "errors",
@@ -37,6 +41,7 @@ pub fn checks() -> Vec<Check> {
             explain: errors::EXPLAIN_ERRORS,
             workloads: &[Invalid, Sequences],
             oracle: errors::errors,
+            sweep: false,
         },
         Check {
             name: "states",
@@ -44,6 +49,7 @@ pub fn checks() -> Vec<Check> {
             explain: states::EXPLAIN_STATES,
             workloads: &[Sequences],
             oracle: states::states,
+            sweep: false,
         },
         Check {
             name: "agreement",
@@ -51,6 +57,7 @@ pub fn checks() -> Vec<Check> {
             explain: agreement::EXPLAIN_AGREEMENT,
             workloads: &[Sequences],
             oracle: agreement::agreement,
+            sweep: false,
         },
         Check {
             name: "pagination",
@@ -58,6 +65,7 @@ pub fn checks() -> Vec<Check> {
             explain: pagination::EXPLAIN_PAGINATION,
             workloads: &[Paging],
             oracle: pagination::pagination,
+            sweep: false,
         },
         Check {
             name: "exclusion",
@@ -65,6 +73,7 @@ pub fn checks() -> Vec<Check> {
             explain: exclusion::EXPLAIN_EXCLUSION,
             workloads: &[Exclusion],
             oracle: exclusion::exclusion,
+            sweep: false,
         },
         Check {
             name: "fields",
@@ -72,6 +81,7 @@ pub fn checks() -> Vec<Check> {
             explain: fields::EXPLAIN_FIELDS,
             workloads: &[Sequences, Paging],
             oracle: fields::fields,
+            sweep: false,
         },
         Check {
             name: "concurrency",
@@ -79,6 +89,7 @@ pub fn checks() -> Vec<Check> {
             explain: concurrency::EXPLAIN_CONCURRENCY,
             workloads: &[Concurrency],
             oracle: concurrency::concurrency,
+            sweep: false,
         },
     ]
 }

@@ -110,7 +110,7 @@ impl Suite {
         let mut observed = Verdict::default();
         let mut found: Vec<(String, Found)> = Vec::new();
         let mut cases = 0;
-        for steps in self.fixed_sequences(check) {
+        for steps in self.fixed_sequences(check, &region) {
             let (history, verdict) = judge(&steps, Role::Fixed { index: cases });
             cases += 1;
             let requests_needed = *requests.borrow();
@@ -357,8 +357,9 @@ impl Suite {
     /// Sequences to replay before drawing: saved regressions, and the reproducers the baseline
     /// keeps for deviations this check saw (so a deviation that is gone is told from one that
     /// was not drawn this time).
-    fn fixed_sequences(&self, check: &Check) -> Vec<Vec<Step>> {
+    fn fixed_sequences(&self, check: &Check, region: &Region) -> Vec<Vec<Step>> {
         let mut out = self.saved_regressions(check);
+        out.extend(self.sweep(check, region));
         if let Some(baseline) = &self.policy.baseline {
             for entry in &baseline.deviations {
                 if entry.steps.is_empty() || !entry.seen_in.iter().any(|t| t == check.name) {
@@ -375,6 +376,29 @@ impl Suite {
             }
         }
         out
+    }
+
+    /// One case per rule the check's workloads can break (none unless the check sweeps), each
+    /// drawn from a generator seeded by the run seed, the check and the rule's place.
+    fn sweep(&self, check: &Check, region: &Region) -> Vec<Vec<Step>> {
+        if !check.sweep {
+            return Vec::new();
+        }
+        let strategies = check
+            .workloads
+            .iter()
+            .flat_map(|w| generate::sweep(*w, &region.gen_context));
+        strategies
+            .enumerate()
+            .filter_map(|(i, s)| {
+                let seed = seed_bytes(self.seed, &format!("{}#sweep{i}", check.name));
+                let mut runner = TestRunner::new_with_rng(
+                    proptest_config(),
+                    TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+                );
+                s.new_tree(&mut runner).ok().map(|t| t.current())
+            })
+            .collect()
     }
 
     /// The check's strategy: one of its workloads per case.

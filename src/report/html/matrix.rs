@@ -2,9 +2,10 @@
 //! as the Markdown matrix ([`crate::report::matrix`]), which decides them.
 
 use super::{attr, esc};
+use crate::coverage::tally::Coverage;
 use crate::oracle::Family;
 use crate::report::RunReport;
-use crate::report::matrix::{Cell, matrix_cell, matrix_operations};
+use crate::report::matrix::{COVERAGE_TITLE, Cell, coverage_cell, matrix_cell, matrix_operations};
 
 /// The CSS class of a cell.
 fn class(cell: Cell) -> &'static str {
@@ -36,6 +37,10 @@ pub fn matrix(report: &RunReport, certification: bool) -> String {
     for f in &columns {
         out.push_str(&format!("<th>{}</th>", esc(f.title())));
     }
+    let coverage = Coverage::of(report).filter(|_| !certification);
+    if coverage.is_some() {
+        out.push_str(&format!("<th>{COVERAGE_TITLE}</th>"));
+    }
     out.push_str("</tr></thead><tbody>\n");
     for op in matrix_operations(report) {
         let cells: Vec<Cell> = columns
@@ -59,9 +64,23 @@ pub fn matrix(report: &RunReport, certification: bool) -> String {
                 esc(&cell.to_string())
             ));
         }
+        if let Some(c) = &coverage {
+            out.push_str(&format!(
+                "<td class=\"cell rules\" data-family=\"{COVERAGE_TITLE}\">{}</td>",
+                esc(&coverage_cell(c, &op))
+            ));
+        }
         out.push_str("</tr>\n");
     }
-    out.push_str("</tbody></table></div></section>\n");
+    out.push_str("</tbody></table></div>");
+    if let Some(c) = &coverage {
+        out.push_str(&format!(
+            "<p id=\"rule-coverage\">Rule coverage: {}. <b>rules</b>: rules of the operation \
+             exercised, of those the inventory holds (<code>ckscheck run --list-rules</code>).</p>",
+            esc(&c.summary())
+        ));
+    }
+    out.push_str("</section>\n");
     out
 }
 
