@@ -789,6 +789,37 @@ mod tests {
     }
 
     #[test]
+    fn a_predicted_declared_error_counts_its_rule_and_fails_it_when_not_given() {
+        let mut e = Endpoint::new(Switches::default());
+        lifecycle(&mut e);
+        let v = judge(&e.history);
+        let id = "error/DeleteCustomKeyStore/CustomKeyStoreInvalidStateException";
+        assert_eq!((v.covered[id].exercised, v.covered[id].failed), (1, 0));
+        assert!(
+            crate::coverage::inventory::inventory()
+                .iter()
+                .any(|r| r.id == id)
+        );
+        // The same Delete answered 200: the rule was exercised and failed.
+        let i = e
+            .history
+            .exchanges
+            .iter()
+            .position(|x| x.operation == "DeleteCustomKeyStore")
+            .unwrap();
+        e.history.exchanges[i].outcome = Outcome::Response {
+            status: 200,
+            request_id: Some("r-1".into()),
+            content_type: Some("application/x-amz-json-1.1".into()),
+            error_type: None,
+            body: json!({}),
+            text: None,
+        };
+        let v = judge(&e.history);
+        assert_eq!((v.covered[id].exercised, v.covered[id].failed), (1, 1));
+    }
+
+    #[test]
     fn delete_of_a_connected_store_that_succeeds_is_caught() {
         let mut e = Endpoint::new(Switches::default());
         lifecycle(&mut e);

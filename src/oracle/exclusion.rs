@@ -226,6 +226,22 @@ mod tests {
     }
 
     #[test]
+    fn a_pair_counts_the_exclusive_group_and_fails_it_when_accepted() {
+        let id = "exclusive/DescribeCustomKeyStores/CustomKeyStoreId+CustomKeyStoreName";
+        let mut h = H::new();
+        h.call(DESCRIBE, both(), error("ValidationException"));
+        h.call(DESCRIBE, both(), ok(page(vec![], None)));
+        h.call(
+            DESCRIBE,
+            json!({"CustomKeyStoreId": "cks-1"}),
+            error(NOT_FOUND),
+        );
+        let v = judge(&h);
+        assert_eq!((v.covered[id].exercised, v.covered[id].failed), (2, 1));
+        assert_eq!(v.covered.len(), 1);
+    }
+
+    #[test]
     fn both_name_and_id_accepted_is_a_failure() {
         let mut h = H::new();
         h.call(

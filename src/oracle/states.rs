@@ -448,6 +448,34 @@ mod tests {
     }
 
     #[test]
+    fn each_call_counts_the_cell_of_the_state_last_seen() {
+        let mut h = created();
+        h.call(DISCONNECT, id(), error(INVALID_STATE));
+        h.call(CONNECT, id(), ok(json!({})));
+        // Sent with no listing since the Connect: no cell is known.
+        h.call(DELETE, id(), error(INVALID_STATE));
+        seen(&mut h, "CONNECTED");
+        h.call(DELETE, id(), error(INVALID_STATE));
+        let v = judge(&h);
+        let t = |id: &str| v.covered.get(id).copied().unwrap_or_default();
+        assert_eq!(
+            t("state/DisconnectCustomKeyStore/DISCONNECTED").exercised,
+            1
+        );
+        assert_eq!(t("state/ConnectCustomKeyStore/DISCONNECTED").exercised, 1);
+        let delete = t("state/DeleteCustomKeyStore/CONNECTED");
+        assert_eq!((delete.exercised, delete.failed), (1, 0));
+        assert_eq!(v.covered.len(), 3, "{:?}", v.covered);
+        // The same cell answered wrongly fails it.
+        let mut h = created();
+        h.call(CONNECT, id(), ok(json!({})));
+        seen(&mut h, "CONNECTED");
+        h.call(DELETE, id(), ok(json!({})));
+        let v = judge(&h);
+        assert_eq!(v.covered["state/DeleteCustomKeyStore/CONNECTED"].failed, 1);
+    }
+
+    #[test]
     fn invalid_state_on_an_allowed_connect_is_caught() {
         let mut h = created();
         h.call(CONNECT, id(), error(INVALID_STATE));

@@ -156,6 +156,46 @@ mod tests {
     }
 
     #[test]
+    fn each_expectation_counts_its_inventory_rule() {
+        let mut h = H::new();
+        let rule = "NewCustomKeyStoreName/length-min";
+        let body = json!({"CustomKeyStoreId": "cks-1", "NewCustomKeyStoreName": ""});
+        h.expecting(
+            UPDATE,
+            body.clone(),
+            Some("ValidationException"),
+            rule,
+            error("ValidationException"),
+        );
+        h.expecting(
+            UPDATE,
+            body,
+            Some("ValidationException"),
+            rule,
+            ok(json!({})),
+        );
+        let i = h.expecting(
+            CREATE,
+            json!({}),
+            Some("SerializationException"),
+            "body/truncated-json",
+            error("SerializationException"),
+        );
+        h.exchanges[i].raw = true;
+        h.exchanges[i].request = json!("{\"CustomKeyStoreName\": ");
+        let v = judge(&h);
+        let id = "member/UpdateCustomKeyStore/NewCustomKeyStoreName/length-min";
+        assert_eq!((v.covered[id].exercised, v.covered[id].failed), (2, 1));
+        assert_eq!(v.covered["protocol/malformed-json"].exercised, 1);
+        assert_eq!(v.covered["protocol/malformed-json"].failed, 0);
+        assert!(
+            crate::coverage::inventory::inventory()
+                .iter()
+                .any(|r| r.id == id)
+        );
+    }
+
+    #[test]
     fn a_validation_expectation_answered_with_200_is_a_failure() {
         let mut h = H::new();
         h.expecting(
