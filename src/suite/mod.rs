@@ -18,6 +18,7 @@ pub mod run;
 pub mod scenarios;
 pub mod selftest;
 mod shrink;
+mod worklist;
 
 use std::fs::File;
 use std::io::BufWriter;

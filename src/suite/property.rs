@@ -19,11 +19,12 @@ use proptest::test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, Tes
 
 use super::regions::Region;
 use super::shrink::Candidates;
+use super::worklist::{Shown, Worklist, not_reproduced};
 use super::{CheckTarget, Suite, keep_non_failures, seed_bytes};
 use crate::generate::minimize::Tried;
 use crate::generate::{self, Step};
 use crate::history::{History, Line, Role, ShrunkLine};
-use crate::oracle::{Finding, Severity, Verdict};
+use crate::oracle::{Finding, Verdict};
 use crate::report::CheckReport;
 use crate::runner::session::Session;
 use crate::suite::Check;
@@ -56,6 +57,12 @@ struct Found {
     history: History,
     /// Requests the check had sent when that case ended (in drawing order for drawn cases).
     requests_needed: u64,
+}
+
+impl Shown for Found {
+    fn finding(&self) -> &Finding {
+        &self.finding
+    }
 }
 
 /// A run that showed a signature: its sequence, what it recorded, and the findings.
@@ -170,25 +177,14 @@ impl Suite {
         // Shrink each signature on its own; signatures met while shrinking get their turn.
         let mut failures = Vec::new();
         let mut verdict_failures = Verdict::default();
-        let mut met: Vec<(String, Found)> = Vec::new();
-        let mut index = 0;
-        while index < found.len() + met.len() {
-            let (sig, item) = if index < found.len() {
-                found[index].clone()
-            } else {
-                met[index - found.len()].clone()
-            };
-            index += 1;
+        let mut worklist = Worklist::new(found);
+        while let Some((sig, item)) = worklist.next() {
             if self.policy.folded_under(&item.finding, None).is_some() {
                 // Its operation is not implemented: the probe's one request shows it.
                 verdict_failures.findings.push(item.finding.clone());
                 continue;
             }
-            let known: BTreeSet<String> = found
-                .iter()
-                .chain(met.iter())
-                .map(|(s, _)| s.clone())
-                .collect();
+            let known: BTreeSet<String> = worklist.known();
             let mut newly_met: Vec<(String, Found)> = Vec::new();
             // The last run that showed the signature (shrinking keeps only such candidates, so
             // it is the shrunk sequence's); candidates are judged once each, within the budget.
@@ -251,17 +247,10 @@ impl Suite {
                 // budget is spent).
                 shows(&minimal);
             }
-            let counted = found
-                .iter()
-                .chain(met.iter())
-                .filter(|(_, f)| self.policy.folded_under(&f.finding, None).is_none())
-                .count();
-            let room = self.max_deviations.saturating_sub(counted);
-            if newly_met.len() > room {
-                newly_met.truncate(room);
+            let counts = |f: &Finding| self.policy.folded_under(f, None).is_none();
+            if worklist.meet(newly_met, counts, self.max_deviations) {
                 capped.get_or_insert_with(|| self.cap_note(cases));
             }
-            met.extend(newly_met);
             let stats = candidates.stats;
             let tries = stats.sent;
             let (history, summary) = match last_hit.take().filter(|(s, _, _)| *s == minimal) {
@@ -284,14 +273,7 @@ impl Suite {
                     // this run can stand behind. Unsettled, so it fails only --strict; the case
                     // that showed it is the counterexample, with what it recorded.
                     minimal = original;
-                    let mut flaky = item.finding.clone();
-                    flaky.severity = Severity::Unsettled;
-                    flaky.message = format!(
-                        "{} (did not reproduce while shrinking ({tries} tries): the endpoint \
-                         answers it only sometimes, e.g. by timing; the case that showed it \
-                         is kept as the counterexample)",
-                        flaky.message
-                    );
+                    let flaky = not_reproduced(&item.finding, tries);
                     let text = line(&flaky);
                     verdict_failures.findings.push(flaky);
                     (item.history.clone(), text)

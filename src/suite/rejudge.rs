@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::regions::{Region, Regions};
 use super::run::{ConfigError, print_notes, write_report_files};
+use super::worklist::{Shown, Worklist, not_reproduced};
 use super::{
     Check, ShrinkBudget, ShrinkStats, Suite, Target, checks, keep_non_failures, scenarios,
 };
@@ -19,7 +20,7 @@ use crate::deviation::{self, Baseline, Policy};
 use crate::generate::GenContext;
 use crate::history::{CaseLine, Exchange, HISTORY_FORMAT, Header, History, Role, ShrunkLine};
 use crate::model::ModelConfig;
-use crate::oracle::{Family, Finding, Severity, Verdict};
+use crate::oracle::{Family, Finding, Verdict};
 use crate::report::{self, CheckReport, RunReport};
 use crate::scenario::{self, Scenario, Snapshots};
 use crate::sigv4::Credential;
@@ -347,6 +348,12 @@ struct Found<'c> {
     case: &'c Case,
 }
 
+impl Shown for Found<'_> {
+    fn finding(&self) -> &Finding {
+        &self.finding
+    }
+}
+
 impl Suite {
     /// The region a recorded case ran in.
     fn case_region(&self, case: &CaseLine) -> Region {
@@ -442,24 +449,13 @@ impl Suite {
         }
         let mut failures = Vec::new();
         let mut verdict_failures = Verdict::default();
-        let mut met: Vec<(String, Found)> = Vec::new();
-        let mut index = 0;
-        while index < found.len() + met.len() {
-            let (sig, item) = if index < found.len() {
-                found[index].clone()
-            } else {
-                met[index - found.len()].clone()
-            };
-            index += 1;
+        let mut worklist = Worklist::new(found);
+        while let Some((sig, item)) = worklist.next() {
             if self.policy.folded_under(&item.finding, None).is_some() {
                 verdict_failures.findings.push(item.finding.clone());
                 continue;
             }
-            let known: BTreeSet<String> = found
-                .iter()
-                .chain(met.iter())
-                .map(|(s, _)| s.clone())
-                .collect();
+            let known: BTreeSet<String> = worklist.known();
             let mut newly_met: Vec<(String, Found)> = Vec::new();
             let mut last_hit: Option<(&Case, Vec<Finding>)> = None;
             let candidates = cases
@@ -482,17 +478,10 @@ impl Suite {
                     last_hit = Some((case, mine));
                 }
             }
-            let counted = found
-                .iter()
-                .chain(met.iter())
-                .filter(|(_, f)| self.policy.folded_under(&f.finding, None).is_none())
-                .count();
-            let room = self.max_deviations.saturating_sub(counted);
-            if newly_met.len() > room {
-                newly_met.truncate(room);
+            let counts = |f: &Finding| self.policy.folded_under(f, None).is_none();
+            if worklist.meet(newly_met, counts, self.max_deviations) {
                 capped.get_or_insert_with(|| self.cap_note(total_cases));
             }
-            met.extend(newly_met);
             let stats: Option<ShrinkStats> = shrunk
                 .iter()
                 .find(|s| s.trial == check.name && s.signature == sig)
@@ -514,14 +503,7 @@ impl Suite {
                     (item.case, line(&item.finding))
                 }
                 (None, Some(s)) => {
-                    let mut flaky = item.finding.clone();
-                    flaky.severity = Severity::Unsettled;
-                    flaky.message = format!(
-                        "{} (did not reproduce while shrinking ({} tries): the endpoint \
-                         answers it only sometimes, e.g. by timing; the case that showed it \
-                         is kept as the counterexample)",
-                        flaky.message, s.sent
-                    );
+                    let flaky = not_reproduced(&item.finding, s.sent);
                     let text = line(&flaky);
                     verdict_failures.findings.push(flaky);
                     (item.case, text)
