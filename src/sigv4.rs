@@ -217,6 +217,37 @@ impl Signer<'_> {
     }
 }
 
+impl Signer<'_> {
+    /// Every header of a signed awsJson1_1 POST of `operation` to `host` and `path`: Host,
+    /// Content-Type, X-Amz-Target (of the KMS spec) and the signature's.
+    pub fn json_post(
+        &self,
+        host: &str,
+        path: &str,
+        operation: &str,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, String> {
+        let service = &crate::spec::Spec::kms().service;
+        let target = format!("{}.{operation}", service.target_prefix);
+        let base = [
+            ("host", host),
+            ("content-type", service.content_type.as_str()),
+            ("x-amz-target", target.as_str()),
+        ];
+        let (signed, _) = self.sign(&Signable {
+            method: "POST",
+            uri: path,
+            headers: &base,
+            body,
+        })?;
+        Ok(base
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(signed)
+            .collect())
+    }
+}
+
 /// Checks SigV4 signatures for one service against a set of known credentials.
 pub struct Verifier {
     /// The credentials requests may be signed with.

@@ -18,7 +18,7 @@ use ckscheck::emulator::{EmulatorConfig, Fault, RunningEmulator, start_on_loopba
 use ckscheck::generate::backends::{self, Backend};
 use ckscheck::model::fixtures::Cluster;
 use ckscheck::model::{ConnectionState, Fixtures, ModelConfig, Store, StoreType, XksBehaviour};
-use ckscheck::sigv4::{Credential, Signable, Signer};
+use ckscheck::sigv4::{Credential, Signer};
 use ckscheck::spec::Spec;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -298,33 +298,17 @@ impl Shared {
         operation: &str,
         body: &Value,
     ) -> Result<(u16, String), String> {
-        let spec = Spec::kms();
-        let target = format!("{}.{operation}", spec.service.target_prefix);
         let body = body.to_string().into_bytes();
-        let base = [
-            ("host", self.host.as_str()),
-            ("content-type", spec.service.content_type.as_str()),
-            ("x-amz-target", target.as_str()),
-        ];
         let credential = credential();
         let signer = Signer {
             credential: &credential,
             region: REGION,
-            service: &spec.service.signing_name,
+            service: &Spec::kms().service.signing_name,
             time: SystemTime::now(),
         };
-        let (signed, _) = signer.sign(&Signable {
-            method: "POST",
-            uri: "/",
-            headers: &base,
-            body: &body,
-        })?;
+        let signed = signer.json_post(&self.host, "/", operation, &body)?;
         let mut request = http.post(&self.url).body(body);
-        for (k, v) in base
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .chain(signed)
-        {
+        for (k, v) in signed {
             request = request.header(k, v);
         }
         let response = request.send().await.map_err(|e| e.to_string())?;

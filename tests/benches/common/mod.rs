@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use ckscheck::sigv4::{Credential, Signable, Signer};
+use ckscheck::sigv4::{Credential, Signer};
 use ckscheck::spec::Spec;
 use http::{HeaderValue, StatusCode};
 
@@ -41,32 +41,16 @@ pub struct PreSigned {
 
 /// A signed awsJson1_1 request for `operation` with `body` (Host: [`HOST`], path `/`).
 pub fn presign(operation: &str, body: Vec<u8>) -> Result<PreSigned, String> {
-    let spec = Spec::kms();
-    let target = format!("{}.{operation}", spec.service.target_prefix);
-    let base = [
-        ("host", HOST),
-        ("content-type", spec.service.content_type.as_str()),
-        ("x-amz-target", target.as_str()),
-    ];
     let credential = credential();
     let signer = Signer {
         credential: &credential,
         region: REGION,
-        service: &spec.service.signing_name,
+        service: &Spec::kms().service.signing_name,
         time: SystemTime::now(),
     };
-    let (signed, _) = signer.sign(&Signable {
-        method: "POST",
-        uri: "/",
-        headers: &base,
-        body: &body,
-    })?;
+    let signed = signer.json_post(HOST, "/", operation, &body)?;
     let mut headers = http::HeaderMap::new();
-    for (k, v) in base
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain(signed)
-    {
+    for (k, v) in signed {
         let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|e| e.to_string())?;
         headers.insert(name, HeaderValue::from_str(&v).map_err(|e| e.to_string())?);
     }
