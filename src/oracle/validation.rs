@@ -4,11 +4,12 @@ use super::common::{
     THROTTLING, answer, expected_got_plain, final_attempts, plain_answer_kind, redacted,
 };
 use super::{Context, Severity, Verdict};
-use crate::history::History;
+use crate::history::{History, NO_OPERATION};
 
 /// What the check enforces, in one line.
 pub const EXPLAIN_VALIDATION: &str = "a request built to break one rule (a member constraint, \
-     malformed JSON, a wrong JSON type) gets exactly the client error that rule calls for";
+     malformed JSON, a wrong JSON type, an unknown operation, a missing X-Amz-Target, a wrong \
+     Content-Type) gets exactly the client error that rule calls for";
 
 /// Errors that mean "the request itself was refused as invalid".
 const INPUT_ERRORS: [&str; 2] = ["ValidationException", "SerializationException"];
@@ -22,7 +23,9 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
         if e.is_unknown() {
             continue;
         }
-        let op = e.operation.as_str();
+        // A made-up operation name (`protocol/unknown-operation`) has no row: its findings
+        // name `-`, so one deviation stands for every made-up name.
+        let op = e.row_operation();
         // The name/ID exclusion is one rule wherever it is judged: the `exclusion` check names
         // it, so both checks report one deviation.
         let rule = if expect.rule.starts_with("exclusive/") {
@@ -35,8 +38,13 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
             // Throttled on every attempt: the request was never judged by the endpoint.
             continue;
         }
-        verdict.judged(op);
-        let severity = if expect.unsettled {
+        if op != NO_OPERATION {
+            verdict.judged(op);
+        }
+        // An inferred protocol answer is unsettled, but a 5xx is a clear deviation all the
+        // same: a request the endpoint cannot route is the client's fault.
+        let clear = expect.rule.starts_with("protocol/") && e.status().is_some_and(|s| s >= 500);
+        let severity = if expect.unsettled && !clear {
             Severity::Unsettled
         } else {
             Severity::Failure
