@@ -23,9 +23,15 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
         if e.is_unknown() {
             continue;
         }
-        // A made-up operation name (`protocol/unknown-operation`) has no row: its findings
-        // name `-`, so one deviation stands for every made-up name.
-        let op = e.row_operation();
+        // A protocol rule is about the wire, not about the operation the body was meant for
+        // (without X-Amz-Target the endpoint cannot even know it), and a made-up operation
+        // name has no row: their findings name `-`, one deviation per rule whatever the
+        // operation or the made-up name.
+        let op = if expect.rule.starts_with("protocol/") {
+            NO_OPERATION
+        } else {
+            e.row_operation()
+        };
         // The name/ID exclusion is one rule wherever it is judged: the `exclusion` check names
         // it, so both checks report one deviation.
         let rule = if expect.rule.starts_with("exclusive/") {
@@ -126,6 +132,37 @@ mod tests {
         h.exchanges[i].raw = true;
         h.exchanges[i].request = json!("{\"CustomKeyStoreName\": ");
         i
+    }
+
+    /// Catches a protocol finding attributed to the operation the body was meant for (one
+    /// deviation per operation for one wire bug), a 5xx to an inferred protocol case judged
+    /// merely unsettled, or another refusal of it judged a failure.
+    #[test]
+    fn protocol_findings_name_no_operation_and_only_a_5xx_fails_an_inferred_case() {
+        let mut h = H::new();
+        for (status, name) in [(501, "InvalidAction"), (400, "SerializationException")] {
+            let i = h.expecting(
+                DESCRIBE,
+                json!({}),
+                Some("UnknownOperationException"),
+                "protocol/missing-target",
+                crate::oracle::common::testing::response(
+                    status,
+                    json!({"__type": name, "message": "m"}),
+                ),
+            );
+            h.exchanges[i].expect.as_mut().unwrap().unsettled = true;
+        }
+        let v = judge(&h);
+        assert_eq!(v.findings.len(), 2, "{:#?}", v.findings);
+        assert!(
+            v.findings.iter().all(|f| f.operation == "-"),
+            "{:#?}",
+            v.findings
+        );
+        assert_eq!(v.findings[0].severity, Severity::Failure);
+        assert_eq!(v.findings[1].severity, Severity::Unsettled);
+        assert!(v.exercised.is_empty());
     }
 
     #[test]
