@@ -63,7 +63,41 @@ pub struct Exchange {
     /// What the generator expects, when it built the request to break a named rule.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expect: Option<Expectation>,
+    /// How the protocol headers departed from awsJson1_1 on purpose (absent: they did not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire: Option<Wire>,
 }
+
+/// Protocol headers a request departs in on purpose, to break a `protocol/` rule: what was
+/// sent instead of `X-Amz-Target: TrentService.<Operation>` and
+/// `Content-Type: application/x-amz-json-1.1`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wire {
+    /// True when no `X-Amz-Target` header was sent at all.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_target: bool,
+    /// The `Content-Type` sent instead of the protocol's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+}
+
+impl Wire {
+    /// How the headers departed, in words: `no X-Amz-Target`, `Content-Type text/plain`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if self.no_target {
+            parts.push("no X-Amz-Target".to_string());
+        }
+        if let Some(ct) = &self.content_type {
+            parts.push(format!("Content-Type {ct}"));
+        }
+        parts.join(", ")
+    }
+}
+
+/// The operation name findings use for an exchange whose operation the spec does not know (a
+/// made-up name sent to break `protocol/unknown-operation`): no matrix row stands for it.
+pub const NO_OPERATION: &str = "-";
 
 /// What a generated request should get back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +139,16 @@ impl Exchange {
                 ..
             } => error_name(*status, error_type.as_deref(), body),
             Outcome::Unknown { .. } => None,
+        }
+    }
+
+    /// The operation findings about this exchange name: its operation when the spec knows it,
+    /// [`NO_OPERATION`] for a made-up one (so no tally or matrix row grows for it).
+    pub fn row_operation(&self) -> &str {
+        if Spec::kms().operation(&self.operation).is_some() {
+            &self.operation
+        } else {
+            NO_OPERATION
         }
     }
 
@@ -1035,6 +1079,7 @@ mod tests {
             operation: "DescribeCustomKeyStores".into(),
             request: json!({}),
             raw: false,
+            wire: None,
             started_ms: 0,
             elapsed_ms: 0,
             outcome: Outcome::Response {
@@ -1065,6 +1110,30 @@ mod tests {
         assert_eq!(e(None, json!({})).error_name(), None);
     }
 
+    /// Catches a history format change that stops older histories (no `wire`) from reading,
+    /// or that loses a protocol case's headers on the way through a file.
+    #[test]
+    fn old_exchanges_read_and_wire_round_trips() {
+        let old = r#"{"sequence":1,"step":0,"attempt":1,"operation":"DescribeCustomKeyStores","request":"{}","raw":true,"started_ms":0,"elapsed_ms":1,"outcome":{"kind":"unknown","reason":"x"}}"#;
+        let h = History::read_jsonl(old.as_bytes()).unwrap();
+        assert_eq!(h.exchanges[0].wire, None);
+        let mut e = h.exchanges[0].clone();
+        e.wire = Some(Wire {
+            no_target: true,
+            content_type: Some("text/plain".into()),
+        });
+        let line = serde_json::to_string(&e).unwrap();
+        assert!(line.contains(r#""wire":{"no_target":true,"content_type":"text/plain"}"#));
+        let back = History::read_jsonl(line.as_bytes()).unwrap();
+        assert_eq!(back.exchanges[0], e);
+        // A plain exchange writes no `wire` at all: older readers see what they know.
+        assert!(
+            !serde_json::to_string(&h.exchanges[0])
+                .unwrap()
+                .contains("wire")
+        );
+    }
+
     #[test]
     fn jsonl_round_trips_and_reports_the_bad_line() {
         let h = History {
@@ -1075,6 +1144,7 @@ mod tests {
                 operation: "ConnectCustomKeyStore".into(),
                 request: json!({"CustomKeyStoreId": "cks-1"}),
                 raw: false,
+                wire: None,
                 started_ms: 1,
                 elapsed_ms: 2,
                 outcome: Outcome::Unknown {

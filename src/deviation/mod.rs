@@ -248,6 +248,7 @@ mod tests {
             operation: operation.into(),
             request: json!({}),
             raw: false,
+            wire: None,
             expect: None,
             started_ms: 0,
             elapsed_ms: 1,

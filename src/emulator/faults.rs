@@ -35,6 +35,7 @@
 //! | `idempotent-disconnect` | Disconnect of a DISCONNECTED store succeeds instead of CustomKeyStoreInvalidStateException |
 //! | `not-implemented` | the six custom key store operations are not implemented: each answers HTTP 500 `text/html` with a `NotImplementedError` page, as moto does (CreateKey works) |
 //! | `length-in-bytes` | string lengths are counted in UTF-8 bytes, not characters: a valid value of multi-byte characters near its maximum is refused with ValidationException |
+//! | `unknown-operation-501` | an unknown operation (a made-up name, no X-Amz-Target, another Content-Type) is answered HTTP 501 `InvalidAction` instead of 400 UnknownOperationException, as one open-source emulator does |
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -106,11 +107,14 @@ pub enum Fault {
     NotImplemented,
     /// String lengths are counted in UTF-8 bytes, not characters.
     LengthInBytes,
+    /// Unknown operations are answered HTTP 501 InvalidAction.
+    #[serde(rename = "unknown-operation-501")]
+    UnknownOperation501,
 }
 
 impl Fault {
     /// Every fault, in the order of the table in the module documentation.
-    pub const ALL: [Fault; 27] = [
+    pub const ALL: [Fault; 28] = [
         Fault::OverlappingPages,
         Fault::SkippedItems,
         Fault::LyingTruncated,
@@ -138,6 +142,7 @@ impl Fault {
         Fault::IdempotentDisconnect,
         Fault::NotImplemented,
         Fault::LengthInBytes,
+        Fault::UnknownOperation501,
     ];
 
     /// The kebab-case name, as on the command line (`--fault NAME`) and in serde.
@@ -170,6 +175,7 @@ impl Fault {
             Fault::IdempotentDisconnect => "idempotent-disconnect",
             Fault::NotImplemented => "not-implemented",
             Fault::LengthInBytes => "length-in-bytes",
+            Fault::UnknownOperation501 => "unknown-operation-501",
         }
     }
 
@@ -243,6 +249,9 @@ impl Fault {
             Fault::LengthInBytes => {
                 "string lengths are counted in UTF-8 bytes, not characters: a valid value of multi-byte characters near its maximum is refused with ValidationException"
             }
+            Fault::UnknownOperation501 => {
+                "an unknown operation (a made-up name, no X-Amz-Target, another Content-Type) is answered HTTP 501 InvalidAction instead of 400 UnknownOperationException"
+            }
         }
     }
 
@@ -282,6 +291,9 @@ impl std::str::FromStr for Fault {
 const RESTART_MARKER: &str = "ckscheck-fault-restart";
 
 const DESCRIBE: &str = "DescribeCustomKeyStores";
+
+/// The error `unknown-operation-501` answers otherwise.
+const UNKNOWN_OPERATION: &str = "UnknownOperationException";
 
 /// The operations `not-implemented` answers with moto's page.
 const CUSTOM_KEY_STORE_OPERATIONS: [&str; 6] = [
@@ -698,6 +710,10 @@ impl Planted {
             return self.headers(html_error(request_id));
         }
         let mut e = e.clone();
+        if self.has(Fault::UnknownOperation501) && e.name == UNKNOWN_OPERATION {
+            e.name = "InvalidAction".into();
+            status = StatusCode::NOT_IMPLEMENTED;
+        }
         if self.has(Fault::WrongErrorType) && e.name == "CustomKeyStoreNotFoundException" {
             e.name = "ResourceNotFoundException".into();
         }

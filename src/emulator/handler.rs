@@ -95,6 +95,8 @@ pub async fn handle(app: &Arc<App>, request: Request<Incoming>) -> Response<Body
             op
         }
         _ => {
+            // Also a request without X-Amz-Target: it names no operation (our inference; see
+            // `generate::protocol`).
             let e = kms_error(
                 "UnknownOperationException",
                 format!(
@@ -105,6 +107,9 @@ pub async fn handle(app: &Arc<App>, request: Request<Incoming>) -> Response<Body
             return fail(None, &e);
         }
     };
+    if let Some(e) = wrong_content_type(&parts.headers, &spec.service.content_type) {
+        return fail(None, &e);
+    }
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
@@ -182,6 +187,28 @@ async fn observe_proxy(
         Some(target) => Some(app.prober.observe(target, operation).await),
         None => None,
     })
+}
+
+/// The refusal of a request whose `Content-Type` is present and not the protocol's (its
+/// parameters aside): no awsJson1_1 operation answers it, so it is an unknown operation (our
+/// inference; see `generate::protocol`). A request without a `Content-Type` is served.
+fn wrong_content_type(headers: &http::HeaderMap, expected: &str) -> Option<KmsError> {
+    let sent = headers.get(http::header::CONTENT_TYPE)?;
+    let media = sent
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if media.is_some_and(|m| m.eq_ignore_ascii_case(expected)) {
+        return None;
+    }
+    Some(kms_error(
+        "UnknownOperationException",
+        format!(
+            "Unknown operation: Content-Type {:?} is not {expected}.",
+            String::from_utf8_lossy(sent.as_bytes())
+        ),
+    ))
 }
 
 fn authenticate(app: &App, parts: &http::request::Parts, body: &[u8]) -> Result<(), KmsError> {

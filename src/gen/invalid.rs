@@ -5,7 +5,8 @@
 //! `Member/range-min`, `Member/range-max`, `Member/json-type`, `Member/required` (nested
 //! members by path, e.g. `XksProxyAuthenticationCredential.AccessKeyId/pattern`);
 //! `exclusive/CustomKeyStoreId+CustomKeyStoreName`; `Marker/not-issued`;
-//! `body/truncated-json`; `body/not-an-object`.
+//! `body/truncated-json`; `body/not-an-object`; and the `protocol/` rules of
+//! [`super::protocol`].
 
 use std::sync::Arc;
 
@@ -399,6 +400,7 @@ fn request(operation: &str, body: Value, expect: Expectation, wrong_type: bool) 
             operation: operation.to_string(),
             body: body.to_string(),
             expect,
+            wire: None,
         }
     } else {
         Step::Call {
@@ -531,6 +533,7 @@ fn malformed_cases(ctx: &Arc<GenContext>) -> BoxedStrategy<Vec<Step>> {
                     rule: "body/truncated-json".into(),
                     unsettled: false,
                 },
+                wire: None,
             }]
         });
     let not_object = (
@@ -546,6 +549,7 @@ fn malformed_cases(ctx: &Arc<GenContext>) -> BoxedStrategy<Vec<Step>> {
                     rule: "body/not-an-object".into(),
                     unsettled: false,
                 },
+                wire: None,
             }]
         });
     prop_oneof![truncated, not_object].boxed()
@@ -562,6 +566,7 @@ pub fn strategy(ctx: &GenContext) -> BoxedStrategy<Vec<Step>> {
         (12, members),
         (1, unissued_marker_cases(&ctx)),
         (2, malformed_cases(&ctx)),
+        (2, super::protocol::strategy()),
     ];
     if let Some(e) = exclusive_cases(&ctx) {
         options.push((1, e));
@@ -570,7 +575,7 @@ pub fn strategy(ctx: &GenContext) -> BoxedStrategy<Vec<Step>> {
 }
 
 /// One strategy per rule the workload breaks: each member rule of each operation, each kind of
-/// malformed body, the unissued marker and the exclusive group.
+/// malformed body, each protocol rule, the unissued marker and the exclusive group.
 pub fn sweep(ctx: &GenContext) -> Vec<BoxedStrategy<Vec<Step>>> {
     let ctx = Arc::new(ctx.clone());
     let mut out: Vec<BoxedStrategy<Vec<Step>>> = targets(&ctx)
@@ -579,6 +584,7 @@ pub fn sweep(ctx: &GenContext) -> Vec<BoxedStrategy<Vec<Step>>> {
         .collect();
     out.push(unissued_marker_cases(&ctx));
     out.push(malformed_cases(&ctx));
+    out.extend(super::protocol::cases());
     out.extend(exclusive_cases(&ctx));
     out
 }
@@ -630,6 +636,13 @@ mod tests {
         for case in cases(&ctx, 600) {
             let expect = last_expect(&case);
             rules.insert(expect.rule.clone());
+            if expect.rule.starts_with("protocol/") {
+                // Headers and made-up names: `protocol`'s own tests; the model answers them
+                // as the emulator does.
+                let answer = Replay::new(&ctx, 0).run(&case[0]).pop().unwrap();
+                assert_eq!(answer.error(), expect.error.as_deref(), "{case:?}");
+                continue;
+            }
             let mut replay = Replay::new(&ctx, 0);
             for step in &case[..case.len() - 1] {
                 assert!(matches!(step, Step::Call { expect: None, .. }), "{case:?}");
@@ -705,6 +718,9 @@ mod tests {
             "Marker/not-issued",
             "body/truncated-json",
             "body/not-an-object",
+            "protocol/unknown-operation",
+            "protocol/missing-target",
+            "protocol/wrong-content-type",
         ] {
             assert!(rules.contains(rule), "{rule} never generated");
         }

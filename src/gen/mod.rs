@@ -5,6 +5,7 @@ pub mod backends;
 pub mod invalid;
 pub mod minimize;
 pub mod paging;
+pub mod protocol;
 pub(crate) mod replay;
 pub mod sequences;
 pub mod values;
@@ -53,6 +54,9 @@ pub enum Step {
         body: String,
         /// What should come back.
         expect: Expectation,
+        /// Protocol headers sent otherwise than awsJson1_1 asks (absent: as it asks).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wire: Option<crate::history::Wire>,
     },
     /// Poll DescribeCustomKeyStores until store N is neither CONNECTING nor DISCONNECTING.
     Settle {

@@ -680,6 +680,7 @@ mod tests {
                 operation: op.to_string(),
                 request: mask_secrets(Spec::kms(), &self.fixtures, op, &body),
                 raw: false,
+                wire: None,
                 started_ms: at,
                 elapsed_ms: 1,
                 outcome: Outcome::Response {

@@ -774,6 +774,7 @@ pub mod testing {
                 operation: op.into(),
                 request,
                 raw: false,
+                wire: None,
                 started_ms: 0,
                 elapsed_ms: 1,
                 outcome,

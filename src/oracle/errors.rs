@@ -23,8 +23,11 @@ pub fn errors(ctx: &Context<'_>, history: &History) -> Verdict {
     let mut verdict = Verdict::default();
     let json_media = ctx.spec.service.content_type.as_str();
     for (i, e) in history.exchanges.iter().enumerate() {
-        let op = e.operation.as_str();
-        verdict.judged(op);
+        // A made-up operation name has no row (see `Exchange::row_operation`).
+        let op = e.row_operation();
+        if op != crate::history::NO_OPERATION {
+            verdict.judged(op);
+        }
         let (status, request_id, content_type, body, text) = match &e.outcome {
             Outcome::Unknown { reason } => {
                 verdict.fail(

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::common::answer_kind;
 use crate::history::{Exchange, Outcome};
+use crate::spec::Spec;
 
 /// A custom key store ID that is well formed (`cks-` and 17 hex digits, as KMS issues them;
 /// the spec asks only for 1 to 64 characters) but that no endpoint issues.
@@ -52,6 +53,16 @@ pub fn explicitly_not_implemented(e: &Exchange) -> bool {
 
 /// The not-implemented kind of an answer, and whether it says so outright.
 fn classify(e: &Exchange) -> Option<(String, bool)> {
+    // An UnknownOperationException to a request that named no real operation (a made-up
+    // name, no X-Amz-Target, another Content-Type) is the right answer, not a sign that some
+    // operation is missing.
+    let deliberate = e
+        .expect
+        .as_ref()
+        .is_some_and(|x| x.rule.starts_with("protocol/"));
+    if deliberate || e.wire.is_some() || Spec::kms().operation(&e.operation).is_none() {
+        return None;
+    }
     let Outcome::Response {
         status,
         content_type,
@@ -152,6 +163,7 @@ mod tests {
             operation: operation.into(),
             request: json!({}),
             raw: false,
+            wire: None,
             started_ms: 0,
             elapsed_ms: 1,
             outcome,
@@ -192,6 +204,30 @@ mod tests {
             Some("application/json"),
             r#"{"__type":"InternalFailure","message":"API action 'DescribeCustomKeyStores' for service 'kms' not yet implemented or pro feature - please check https://docs.localstack.cloud/references/coverage/ for further information"}"#,
         )
+    }
+
+    /// Catches an UnknownOperationException to a deliberately unknown operation, or to a
+    /// request without X-Amz-Target, being taken as "operation not implemented".
+    #[test]
+    fn unknown_operation_answers_to_protocol_cases_mark_nothing_unimplemented() {
+        let unknown = || error("UnknownOperationException");
+        // The same answer to a real operation does mean it is missing.
+        assert!(not_implemented_answer(&exchange("DescribeCustomKeyStores", unknown())).is_some());
+        let made_up = exchange("ListCustomKeyStores", unknown());
+        assert_eq!(not_implemented_answer(&made_up), None);
+        let mut no_target = exchange("DescribeCustomKeyStores", unknown());
+        no_target.wire = Some(crate::history::Wire {
+            no_target: true,
+            content_type: None,
+        });
+        assert_eq!(not_implemented_answer(&no_target), None);
+        let mut expected = exchange("DescribeCustomKeyStores", unknown());
+        expected.expect = Some(crate::history::Expectation {
+            error: Some("UnknownOperationException".into()),
+            rule: "protocol/wrong-content-type".into(),
+            unsettled: true,
+        });
+        assert!(!explicitly_not_implemented(&expected));
     }
 
     #[test]

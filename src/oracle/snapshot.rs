@@ -369,6 +369,7 @@ mod tests {
             operation: op.into(),
             request,
             raw: false,
+            wire: None,
             started_ms: 0,
             elapsed_ms: 1,
             outcome,

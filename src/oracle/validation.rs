@@ -5,11 +5,12 @@ use super::common::{
 };
 use super::{Context, Severity, Verdict};
 use crate::coverage::ids;
-use crate::history::History;
+use crate::history::{History, NO_OPERATION};
 
 /// What the check enforces, in one line.
 pub const EXPLAIN_VALIDATION: &str = "a request built to break one rule (a member constraint, \
-     malformed JSON, a wrong JSON type) gets exactly the client error that rule calls for";
+     malformed JSON, a wrong JSON type, an unknown operation, a missing X-Amz-Target, a wrong \
+     Content-Type) gets exactly the client error that rule calls for";
 
 /// Errors that mean "the request itself was refused as invalid".
 const INPUT_ERRORS: [&str; 2] = ["ValidationException", "SerializationException"];
@@ -23,7 +24,15 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
         if e.is_unknown() {
             continue;
         }
-        let op = e.operation.as_str();
+        // A protocol rule is about the wire, not about the operation the body was meant for
+        // (without X-Amz-Target the endpoint cannot even know it), and a made-up operation
+        // name has no row: their findings name `-`, one deviation per rule whatever the
+        // operation or the made-up name.
+        let op = if expect.rule.starts_with("protocol/") {
+            NO_OPERATION
+        } else {
+            e.row_operation()
+        };
         // The name/ID exclusion is one rule wherever it is judged: the `exclusion` check names
         // it, so both checks report one deviation.
         let rule = if expect.rule.starts_with("exclusive/") {
@@ -36,13 +45,18 @@ pub fn validation(ctx: &Context<'_>, history: &History) -> Verdict {
             // Throttled on every attempt: the request was never judged by the endpoint.
             continue;
         }
-        verdict.judged(op);
+        if op != NO_OPERATION {
+            verdict.judged(op);
+        }
         let before = verdict.findings.len();
         let covers = expect
             .error
             .as_ref()
             .and_then(|_| ids::of_expectation(op, &expect.rule));
-        let severity = if expect.unsettled {
+        // An inferred protocol answer is unsettled, but a 5xx is a clear deviation all the
+        // same: a request the endpoint cannot route is the client's fault.
+        let clear = expect.rule.starts_with("protocol/") && e.status().is_some_and(|s| s >= 500);
+        let severity = if expect.unsettled && !clear {
             Severity::Unsettled
         } else {
             Severity::Failure
@@ -128,6 +142,37 @@ mod tests {
         h.exchanges[i].raw = true;
         h.exchanges[i].request = json!("{\"CustomKeyStoreName\": ");
         i
+    }
+
+    /// Catches a protocol finding attributed to the operation the body was meant for (one
+    /// deviation per operation for one wire bug), a 5xx to an inferred protocol case judged
+    /// merely unsettled, or another refusal of it judged a failure.
+    #[test]
+    fn protocol_findings_name_no_operation_and_only_a_5xx_fails_an_inferred_case() {
+        let mut h = H::new();
+        for (status, name) in [(501, "InvalidAction"), (400, "SerializationException")] {
+            let i = h.expecting(
+                DESCRIBE,
+                json!({}),
+                Some("UnknownOperationException"),
+                "protocol/missing-target",
+                crate::oracle::common::testing::response(
+                    status,
+                    json!({"__type": name, "message": "m"}),
+                ),
+            );
+            h.exchanges[i].expect.as_mut().unwrap().unsettled = true;
+        }
+        let v = judge(&h);
+        assert_eq!(v.findings.len(), 2, "{:#?}", v.findings);
+        assert!(
+            v.findings.iter().all(|f| f.operation == "-"),
+            "{:#?}",
+            v.findings
+        );
+        assert_eq!(v.findings[0].severity, Severity::Failure);
+        assert_eq!(v.findings[1].severity, Severity::Unsettled);
+        assert!(v.exercised.is_empty());
     }
 
     #[test]

@@ -281,9 +281,13 @@ pub(crate) fn step_line(step: &Step) -> String {
             operation,
             body,
             expect,
+            wire,
         } => format!(
-            "Raw {operation} {}{}",
+            "Raw {operation} {}{}{}",
             compact_json(&Value::String(body.clone()), BODY_MAX),
+            wire.as_ref()
+                .map(|w| format!(" ({})", w.describe()))
+                .unwrap_or_default(),
             expectation(expect)
         ),
         Step::Settle { store } => {

@@ -74,6 +74,13 @@ fn row_operation(d: &Seen) -> Option<&str> {
         .then_some(d.operation.as_str())
 }
 
+/// Whether `op` may have a row: not `-` (no operation) and none of the names the
+/// `protocol/unknown-operation` cases make up (scenarios and the snapshot check name them too).
+fn is_row_operation(op: &str) -> bool {
+    op != crate::history::NO_OPERATION
+        && !crate::generate::protocol::MADE_UP_OPERATIONS.contains(&op)
+}
+
 /// The rows of the matrix: the six custom key store operations, CreateKey, then every other
 /// operation a check exercised or found a deviation about, sorted.
 pub fn matrix_operations(report: &RunReport) -> Vec<String> {
@@ -94,7 +101,8 @@ pub fn matrix_operations(report: &RunReport) -> Vec<String> {
                 .map(|(op, _)| op.as_str())
                 .chain(c.deviations.iter().filter_map(row_operation))
         })
-        .filter(|op| !op.is_empty() && !ops.iter().any(|o| o == op))
+        // A made-up operation name (a `protocol/unknown-operation` case) never gets a row.
+        .filter(|op| is_row_operation(op) && !ops.iter().any(|o| o == op))
         .collect();
     ops.extend(others.into_iter().map(str::to_string));
     ops
@@ -552,6 +560,18 @@ mod tests {
             md.contains("- `DisconnectCustomKeyStore` · snapshots\n  - DisconnectCustomKeyStore/not-implemented: answers 501 text/html — blocked: "),
             "{md}"
         );
+    }
+
+    /// Catches a made-up operation name (a `protocol/unknown-operation` case) or `-` growing a
+    /// row of its own.
+    #[test]
+    fn made_up_operations_get_no_row() {
+        let mut report = sample::report();
+        let before = matrix_operations(&report);
+        for op in ["ListCustomKeyStores", "-"] {
+            report.checks[0].verdict.exercised.insert(op.into(), 3);
+        }
+        assert_eq!(matrix_operations(&report), before);
     }
 
     #[test]

@@ -445,10 +445,12 @@ pub(crate) fn redact_step(step: &Step) -> Step {
             operation,
             body,
             expect,
+            wire,
         } => Step::Raw {
             operation: operation.clone(),
             body: redact_raw(operation, body),
             expect: expect.clone(),
+            wire: wire.clone(),
         },
         // Groups recurse here, so a Raw step inside one is redacted as well.
         Step::Concurrent { steps } => Step::Concurrent {
@@ -529,6 +531,7 @@ pub(crate) mod sample {
             operation: operation.into(),
             request,
             raw: false,
+            wire: None,
             started_ms,
             elapsed_ms,
             outcome,
@@ -734,6 +737,7 @@ pub(crate) mod sample {
                 operation: "DescribeCustomKeyStores".into(),
                 body: "{\"Limit\": ".into(),
                 expect: expect("SerializationException", "body/truncated-json"),
+                wire: None,
             },
             Step::Concurrent {
                 steps: vec![

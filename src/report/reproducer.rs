@@ -523,8 +523,15 @@ fn render(history: &History, endpoint: &str, region: &str, tool: Tool) -> Vec<St
         let data = sh_pieces(&body_pieces(head, &secrets, &stores));
         let line = match tool {
             Tool::Cli if head.raw => {
+                let what = match &head.wire {
+                    Some(w) => format!("headers no SDK sends ({})", w.describe()),
+                    None if spec.operation(&head.operation).is_none() => {
+                        "an operation KMS does not have".to_string()
+                    }
+                    None => "a body no SDK sends".to_string(),
+                };
                 lines.push(format!(
-                    "# step {}: {} with a body no SDK sends: see the curl lines",
+                    "# step {}: {} with {what}: see the curl lines",
                     head.step + 1,
                     head.operation
                 ));
@@ -546,17 +553,29 @@ fn render(history: &History, endpoint: &str, region: &str, tool: Tool) -> Vec<St
                 }
             }
             Tool::Curl => {
-                let target = sh_quote(&format!(
-                    "X-Amz-Target: {}.{}",
-                    spec.service.target_prefix, head.operation
+                // Exactly the headers the history says were sent: a protocol case's own
+                // Content-Type, and no X-Amz-Target at all when none was sent.
+                let wire = head.wire.clone().unwrap_or_default();
+                let target = if wire.no_target {
+                    String::new()
+                } else {
+                    let t = format!(
+                        "X-Amz-Target: {}.{}",
+                        spec.service.target_prefix, head.operation
+                    );
+                    format!(" -H {}", sh_quote(&t))
+                };
+                let content_type = sh_quote(&format!(
+                    "Content-Type: {}",
+                    wire.content_type
+                        .as_deref()
+                        .unwrap_or(&spec.service.content_type)
                 ));
-                let content_type =
-                    sh_quote(&format!("Content-Type: {}", spec.service.content_type));
                 let cmd = format!(
                     "curl -sS {url} --aws-sigv4 {scope} \
                      --user \"$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY\" \
                      ${{AWS_SESSION_TOKEN:+-H \"X-Amz-Security-Token: $AWS_SESSION_TOKEN\"}} \
-                     -H {content_type} -H {target} --data-binary {data}"
+                     -H {content_type}{target} --data-binary {data}"
                 );
                 match &capture {
                     Some(var) => format!("{var}=$({cmd} | jq -r .CustomKeyStoreId)"),
@@ -724,6 +743,82 @@ mod tests {
             !text.contains("wJalr") && !text.contains("[secret"),
             "{text}"
         );
+    }
+
+    /// Catches a reproducer that sends X-Amz-Target although the history says none was sent,
+    /// the protocol's Content-Type instead of the recorded one, or an AWS CLI command for an
+    /// operation KMS does not have.
+    #[test]
+    fn protocol_cases_reproduce_the_headers_actually_sent() {
+        use crate::history::{Expectation, Outcome, Wire};
+        let exchange = |step: u32, op: &str, wire: Option<Wire>| Exchange {
+            sequence: 0,
+            step,
+            attempt: 1,
+            operation: op.into(),
+            request: json!("{}"),
+            raw: true,
+            started_ms: 0,
+            elapsed_ms: 1,
+            outcome: Outcome::Response {
+                status: 400,
+                request_id: None,
+                content_type: None,
+                error_type: None,
+                body: json!({"__type": "UnknownOperationException"}),
+                text: None,
+            },
+            expect: Some(Expectation {
+                error: Some("UnknownOperationException".into()),
+                rule: "protocol/x".into(),
+                unsettled: false,
+            }),
+            wire,
+        };
+        let history = History {
+            exchanges: vec![
+                exchange(0, "ListCustomKeyStores", None),
+                exchange(
+                    1,
+                    "DescribeCustomKeyStores",
+                    Some(Wire {
+                        no_target: true,
+                        content_type: None,
+                    }),
+                ),
+                exchange(
+                    2,
+                    "DescribeCustomKeyStores",
+                    Some(Wire {
+                        no_target: false,
+                        content_type: Some("text/plain".into()),
+                    }),
+                ),
+            ],
+        };
+        let curl: Vec<String> = curl_commands(&history, "http://h", "us-east-1")
+            .into_iter()
+            .filter(|l| !l.starts_with('#'))
+            .collect();
+        assert_eq!(curl.len(), 3, "{curl:?}");
+        assert!(curl[0].contains("-H 'X-Amz-Target: TrentService.ListCustomKeyStores'"));
+        assert!(!curl[1].contains("X-Amz-Target"), "{}", curl[1]);
+        assert!(curl[1].contains("-H 'Content-Type: application/x-amz-json-1.1'"));
+        assert!(
+            curl[2].contains("-H 'Content-Type: text/plain'"),
+            "{}",
+            curl[2]
+        );
+        assert!(!curl[2].contains("x-amz-json"), "{}", curl[2]);
+        assert!(curl[2].contains("-H 'X-Amz-Target: TrentService.DescribeCustomKeyStores'"));
+        let cli = aws_cli_commands(&history, "http://h", "us-east-1").join("\n");
+        assert!(!cli.contains("aws kms"), "{cli}");
+        assert!(cli.contains("ListCustomKeyStores with an operation KMS does not have"));
+        assert!(
+            cli.contains("headers no SDK sends (no X-Amz-Target)"),
+            "{cli}"
+        );
+        assert!(cli.contains("(Content-Type text/plain)"), "{cli}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::history::Outcome;
+use crate::history::{Outcome, Wire};
 use crate::sigv4::{Credential, Signable, Signer};
 use crate::spec::Spec;
 
@@ -219,12 +219,19 @@ impl KmsClient {
 
     /// Calls `operation` with a JSON body and returns the reply, or a transport error.
     pub async fn call(&self, operation: &str, body: &Value) -> Result<Reply, CallError> {
-        self.call_raw(operation, body.to_string().into_bytes())
+        self.call_raw(operation, body.to_string().into_bytes(), None)
             .await
     }
 
-    /// Calls `operation` with raw body bytes (which need not be valid JSON).
-    pub async fn call_raw(&self, operation: &str, body: Vec<u8>) -> Result<Reply, CallError> {
+    /// Calls `operation` with raw body bytes (which need not be valid JSON), with the
+    /// protocol headers `wire` asks for instead of awsJson1_1's (no `X-Amz-Target`, another
+    /// `Content-Type`) when given. What is sent is what is signed.
+    pub async fn call_raw(
+        &self,
+        operation: &str,
+        body: Vec<u8>,
+        wire: Option<&Wire>,
+    ) -> Result<Reply, CallError> {
         let spec = Spec::kms();
         let target = format!("{}.{operation}", spec.service.target_prefix);
         let host = match (self.endpoint.host_str(), self.endpoint.port()) {
@@ -232,11 +239,14 @@ impl KmsClient {
             (Some(h), None) => h.to_string(),
             _ => return Err(CallError::NotSent("endpoint has no host".into())),
         };
-        let base = [
-            ("host", host.as_str()),
-            ("content-type", spec.service.content_type.as_str()),
-            ("x-amz-target", target.as_str()),
-        ];
+        let content_type = wire
+            .and_then(|w| w.content_type.as_deref())
+            .unwrap_or(&spec.service.content_type);
+        let send_target = !wire.is_some_and(|w| w.no_target);
+        let mut base = vec![("host", host.as_str()), ("content-type", content_type)];
+        if send_target {
+            base.push(("x-amz-target", target.as_str()));
+        }
         let signer = Signer {
             credential: &self.credential,
             region: &self.region,
@@ -254,8 +264,10 @@ impl KmsClient {
             .http
             .post(self.endpoint.clone())
             .timeout(self.timeout)
-            .header("content-type", &spec.service.content_type)
-            .header("x-amz-target", &target);
+            .header("content-type", content_type);
+        if send_target {
+            request = request.header("x-amz-target", &target);
+        }
         for (k, v) in signed {
             request = request.header(k, v);
         }

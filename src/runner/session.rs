@@ -151,12 +151,13 @@ impl Session {
                 operation,
                 body,
                 expect,
+                wire,
             } => {
                 let exchanges = self
                     .send(
                         index,
                         operation,
-                        Payload::Raw(body.clone()),
+                        Payload::Raw(body.clone(), wire.clone()),
                         Some(expect.clone()),
                     )
                     .await;
@@ -347,7 +348,7 @@ impl Session {
                 secret_pairs(body, &masked, &mut sent);
                 masked
             }
-            Payload::Raw(text) => {
+            Payload::Raw(text, _) => {
                 Value::String(mask_raw(spec, &self.endpoint.fixtures, operation, text))
             }
         };
@@ -361,10 +362,10 @@ impl Session {
             let started_ms = epoch_ms();
             let result = match &payload {
                 Payload::Json(body) => self.endpoint.client.call(operation, body).await,
-                Payload::Raw(text) => {
+                Payload::Raw(text, wire) => {
                     self.endpoint
                         .client
-                        .call_raw(operation, text.clone().into_bytes())
+                        .call_raw(operation, text.clone().into_bytes(), wire.as_ref())
                         .await
                 }
             };
@@ -388,11 +389,15 @@ impl Session {
                 attempt,
                 operation: operation.to_string(),
                 request: request.clone(),
-                raw: matches!(payload, Payload::Raw(_)),
+                raw: matches!(payload, Payload::Raw(..)),
                 started_ms,
                 elapsed_ms: started.elapsed().as_millis() as u64,
                 outcome,
                 expect: expect.clone(),
+                wire: match &payload {
+                    Payload::Raw(_, wire) => wire.clone(),
+                    Payload::Json(_) => None,
+                },
             };
             let throttled = exchange.error_name().as_deref() == Some("ThrottlingException");
             exchanges.push(exchange);
@@ -631,7 +636,7 @@ pub async fn remove_store(endpoint: &Endpoint, id: &str) -> Result<(), String> {
 
 enum Payload {
     Json(Value),
-    Raw(String),
+    Raw(String, Option<crate::history::Wire>),
 }
 
 /// Full-jitter backoff: a random pause up to min(cap, base * 2^(attempt-1)).

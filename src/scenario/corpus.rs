@@ -87,6 +87,15 @@ pub struct ScenarioStep {
     /// A raw body text sent as it is.
     #[serde(default)]
     pub raw: Option<String>,
+    /// With `raw`: send no `X-Amz-Target` header.
+    #[serde(default)]
+    pub no_target: bool,
+    /// With `raw`: the `Content-Type` sent instead of `application/x-amz-json-1.1`.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// With `raw`: `op` is deliberately no KMS operation (a typo check otherwise refuses it).
+    #[serde(default)]
+    pub made_up_op: bool,
     /// Poll until this created store leaves CONNECTING/DISCONNECTING.
     #[serde(default)]
     pub settle: Option<usize>,
@@ -193,8 +202,17 @@ fn check_step(step: &ScenarioStep) -> Result<(), String> {
     let Some(op) = &step.op else {
         return Err("no op".into());
     };
-    if !Spec::kms().operations.contains_key(op.as_str()) {
-        return Err(format!("unknown operation {op:?}"));
+    let wire = step.no_target || step.content_type.is_some() || step.made_up_op;
+    if wire && step.raw.is_none() {
+        return Err("no_target, content_type and made_up_op need raw".into());
+    }
+    let known = Spec::kms().operations.contains_key(op.as_str());
+    if known == step.made_up_op {
+        return Err(if known {
+            format!("made_up_op, but {op:?} is a KMS operation")
+        } else {
+            format!("unknown operation {op:?}")
+        });
     }
     if step.raw.is_some() && (step.body.is_some() || step.create.is_some()) {
         return Err("raw replaces body and create".into());

@@ -7,7 +7,7 @@ use super::corpus::{Scenario, ScenarioStep};
 use super::roles;
 use crate::generate::Step;
 use crate::generate::backends::{create_body, remove_path};
-use crate::history::Expectation;
+use crate::history::{Expectation, Wire};
 use crate::model::Fixtures;
 
 /// The runnable form of a scenario.
@@ -74,6 +74,10 @@ fn build(
                 rule: "scenario".into(),
                 unsettled: false,
             },
+            wire: (step.no_target || step.content_type.is_some()).then(|| Wire {
+                no_target: step.no_target,
+                content_type: step.content_type.clone(),
+            }),
         });
     }
     let mut body = match &step.create {

@@ -31,6 +31,9 @@ pub struct Entry {
     /// The raw request text, for steps that send no JSON object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub raw_request: Option<String>,
+    /// The protocol headers sent otherwise than awsJson1_1 asks, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wire: Option<String>,
     /// Why nothing was sent (a settle step whose store was never created).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_sent: Option<String>,
@@ -68,6 +71,7 @@ impl Entry {
             request: None,
             marker_from: None,
             raw_request: None,
+            wire: None,
             not_sent: None,
             no_answer: None,
             status: None,
@@ -108,6 +112,7 @@ pub fn transcript(steps: &[Step], pinned: &[bool], history: &History) -> Transcr
             };
             entry.marker_from = out.iter().rposition(issued_by).map(|i| i + 1);
         }
+        entry.wire = exchange.wire.as_ref().map(|w| w.describe());
         if exchange.raw {
             entry.raw_request = exchange.request.as_str().map(str::to_string);
         } else {
@@ -173,6 +178,7 @@ mod tests {
             operation: "CreateCustomKeyStore".into(),
             request: json!({"CustomKeyStoreName": "n"}),
             raw: false,
+            wire: None,
             started_ms: 0,
             elapsed_ms: 0,
             outcome: Outcome::Response {

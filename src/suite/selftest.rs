@@ -15,6 +15,7 @@ pub fn meant_to_catch(fault: Fault) -> &'static [&'static str] {
             &["pagination"]
         }
         LimitOutOfRangeAccepted | LengthInBytes => &["pagination", "validation"],
+        UnknownOperation501 => &["validation"],
         NameAndIdAccepted | UnknownIdEmptyList => &["exclusion"],
         FailedWithoutErrorCode
         | WrongEnumCase
