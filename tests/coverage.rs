@@ -2,18 +2,23 @@
 //! and finds none failing; a planted fault fails the rules it breaks; a rule left out by
 //! `--filter` is listed with that reason; `--list-rules` lists the inventory.
 
+#[allow(dead_code)] // the shared helpers this file does not use (a serve process)
+mod common;
+
 use std::collections::BTreeMap;
-use std::process::Command;
+
+use common::{ckscheck, scratch};
 
 use serde_json::Value;
 
-fn ckscheck(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ckscheck"))
-        .args(args)
-        .output()
-        .expect("ckscheck runs");
+/// Runs ckscheck in a scratch folder of its own: (stdout, stderr).
+fn run(args: &[&str]) -> (String, String) {
+    let name = format!(
+        "coverage-run-{}",
+        args.join("_").replace(['/', ':', ' ', '.'], "-")
+    );
+    let out = ckscheck(args, &scratch(&name));
     (
-        out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
@@ -21,12 +26,14 @@ fn ckscheck(args: &[&str]) -> (i32, String, String) {
 
 /// Runs `ckscheck run ARGS --json F` and returns the report's `coverage` rules by id, and stdout.
 fn coverage(args: &[&str]) -> (BTreeMap<String, Value>, String) {
-    let dir = std::env::temp_dir().join(format!("ckscheck-coverage-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let json = dir.join(format!("{}.json", args.join("_").replace(['/', ':'], "-")));
+    let json = scratch(&format!(
+        "coverage-{}",
+        args.join("_").replace(['/', ':', ' '], "-")
+    ))
+    .join("report.json");
     let mut all = vec!["run", "--seed", "1", "--json", json.to_str().unwrap()];
     all.extend_from_slice(args);
-    let (_, stdout, stderr) = ckscheck(&all);
+    let (stdout, stderr) = run(&all);
     let text = std::fs::read_to_string(&json)
         .unwrap_or_else(|e| panic!("no report ({e}):\n{stdout}\n{stderr}"));
     let report: Value = serde_json::from_str(&text).unwrap();
@@ -45,7 +52,7 @@ fn coverage(args: &[&str]) -> (BTreeMap<String, Value>, String) {
 #[test]
 fn the_default_embedded_run_exercises_every_rule_and_fails_none() {
     let (rules, stdout) = coverage(&[]);
-    let (_, listed, _) = ckscheck(&["run", "--list-rules"]);
+    let (listed, _) = run(&["run", "--list-rules"]);
     let inventory: Vec<&str> = listed
         .lines()
         .take_while(|l| !l.is_empty())

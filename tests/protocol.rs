@@ -15,7 +15,6 @@ use ckscheck::history::Wire;
 use ckscheck::runner::{KmsClient, Reply};
 use ckscheck::sigv4::Credential;
 use common::{ckscheck, loopback_server, scratch, text};
-use serde_json::Value;
 
 const STEP: Duration = Duration::from_secs(5);
 
@@ -186,29 +185,6 @@ async fn the_emulator_refuses_each_protocol_case_and_the_fault_answers_501() {
     faulty.stop().await;
 }
 
-/// Each trial's status and the sorted deviation ids of a JSON report.
-fn verdicts(path: &std::path::Path) -> (Vec<(String, String)>, Vec<String>) {
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("a JSON report")).unwrap();
-    let trials = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
-            (s("name"), s("status"))
-        })
-        .collect();
-    let mut ids: Vec<String> = report["deviations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap_or_default().to_string())
-        .collect();
-    ids.sort();
-    (trials, ids)
-}
-
 /// Catches `unknown-operation-501` slipping past `validation` (no protocol case drawn, or a
 /// 501 judged merely unsettled), a false failure on the clean emulator, a made-up operation
 /// growing a matrix row, and a rejudge that reads protocol exchanges (their `wire`) otherwise
@@ -245,7 +221,7 @@ fn validation_catches_unknown_operation_501_and_rejudge_agrees() {
             assert!(history.contains(rule), "{rule} never sent\n{}", text(&run));
         }
         assert!(history.contains(r#""no_target":true"#));
-        let (trials, ids) = verdicts(&dir.join("run.json"));
+        let (trials, ids) = common::report_verdicts(&dir.join("run.json"));
         let validation = trials
             .iter()
             .find(|(n, _)| n == "validation")
@@ -277,8 +253,8 @@ fn validation_catches_unknown_operation_501_and_rejudge_agrees() {
             text(&rejudged)
         );
         assert_eq!(
-            verdicts(&dir.join("run.json")),
-            verdicts(&dir.join("rejudge.json"))
+            common::report_verdicts(&dir.join("run.json")),
+            common::report_verdicts(&dir.join("rejudge.json"))
         );
         let report = std::fs::read_to_string(dir.join("run.json")).unwrap();
         for made_up in ckscheck::generate::protocol::MADE_UP_OPERATIONS {

@@ -5,31 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Emulator, ckscheck, scratch, text};
-use serde_json::Value;
-
-/// Each trial's status and the sorted deviation ids of a JSON report.
-fn verdicts(path: &Path) -> (Vec<(String, String)>, Vec<String>) {
-    let report: Value =
-        serde_json::from_str(&std::fs::read_to_string(path).expect("a JSON report")).unwrap();
-    let trials = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
-            (s("name"), s("status"))
-        })
-        .collect();
-    let mut ids: Vec<String> = report["deviations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap_or_default().to_string())
-        .collect();
-    ids.sort();
-    (trials, ids)
-}
+use common::{Emulator, ckscheck, report_verdicts as verdicts, scratch, text};
 
 /// Runs `run_args` with `--history` and `--json`, then rejudges the history; asserts the same
 /// exit code, per-trial statuses and deviation ids, and returns the deviation ids.

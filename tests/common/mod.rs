@@ -201,3 +201,29 @@ pub fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+#[allow(dead_code)]
+/// Each trial's status and the sorted deviation ids of a JSON report.
+pub fn report_verdicts(path: &Path) -> (Vec<(String, String)>, Vec<String>) {
+    let report = serde_json::from_str::<serde_json::Value>(
+        &std::fs::read_to_string(path).expect("a JSON report"),
+    )
+    .unwrap();
+    let trials = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let s = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+            (s("name"), s("status"))
+        })
+        .collect();
+    let mut ids: Vec<String> = report["deviations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    ids.sort();
+    (trials, ids)
+}
