@@ -789,6 +789,26 @@ mod tests {
         assert_eq!(v.exercised["DescribeCustomKeyStores"], 6);
     }
 
+    /// Plants a fault in a [`lifecycle`]: its Delete of the CONNECTED store answers 200; the
+    /// exchange's index.
+    fn delete_succeeds(e: &mut Endpoint) -> usize {
+        let i = e
+            .history
+            .exchanges
+            .iter()
+            .position(|x| x.operation == "DeleteCustomKeyStore")
+            .unwrap();
+        e.history.exchanges[i].outcome = Outcome::Response {
+            status: 200,
+            request_id: Some("r-1".into()),
+            content_type: Some("application/x-amz-json-1.1".into()),
+            error_type: None,
+            body: json!({}),
+            text: None,
+        };
+        i
+    }
+
     #[test]
     fn a_predicted_declared_error_counts_its_rule_and_fails_it_when_not_given() {
         let mut e = Endpoint::new(Switches::default());
@@ -802,20 +822,7 @@ mod tests {
                 .any(|r| r.id == id)
         );
         // The same Delete answered 200: the rule was exercised and failed.
-        let i = e
-            .history
-            .exchanges
-            .iter()
-            .position(|x| x.operation == "DeleteCustomKeyStore")
-            .unwrap();
-        e.history.exchanges[i].outcome = Outcome::Response {
-            status: 200,
-            request_id: Some("r-1".into()),
-            content_type: Some("application/x-amz-json-1.1".into()),
-            error_type: None,
-            body: json!({}),
-            text: None,
-        };
+        let i = delete_succeeds(&mut e);
         let v = judge(&e.history);
         assert_eq!((v.covered[id].exercised, v.covered[id].failed), (1, 1));
     }
@@ -825,20 +832,7 @@ mod tests {
         let mut e = Endpoint::new(Switches::default());
         lifecycle(&mut e);
         // Plant the fault: the Delete on the CONNECTED store answers 200.
-        let i = e
-            .history
-            .exchanges
-            .iter()
-            .position(|x| x.operation == "DeleteCustomKeyStore")
-            .unwrap();
-        e.history.exchanges[i].outcome = Outcome::Response {
-            status: 200,
-            request_id: Some("r-1".into()),
-            content_type: Some("application/x-amz-json-1.1".into()),
-            error_type: None,
-            body: json!({}),
-            text: None,
-        };
+        let i = delete_succeeds(&mut e);
         let v = judge(&e.history);
         assert_eq!(rules(&v, Severity::Failure), ["states/refused-allowed"]);
         assert_eq!(v.findings[0].exchange, Some(i));

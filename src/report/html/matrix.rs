@@ -79,6 +79,21 @@ pub fn matrix(report: &RunReport, certification: bool) -> String {
              exercised, of those the inventory holds (<code>ckscheck run --list-rules</code>).</p>",
             esc(&c.summary())
         ));
+        let missed: Vec<_> = c.missed().collect();
+        if !missed.is_empty() {
+            out.push_str(&format!(
+                "<details id=\"rules-not-exercised\"><summary>{} rules not exercised</summary><ul>",
+                missed.len()
+            ));
+            for r in missed {
+                out.push_str(&format!(
+                    "<li><code>{}</code>: {}</li>",
+                    esc(&r.rule.id),
+                    esc(r.reason.as_deref().unwrap_or_default())
+                ));
+            }
+            out.push_str("</ul></details>");
+        }
     }
     out.push_str("</section>\n");
     out
