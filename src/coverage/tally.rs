@@ -155,15 +155,12 @@ fn not_exercised(rule: &Rule, report: &RunReport) -> String {
         .iter()
         .any(|c| c.name.starts_with(SCENARIO_PREFIX) && !c.ignored);
     if !rule.kind.checks().iter().any(|c| ran(c)) && !(by_scenarios && scenarios_ran) {
-        let also = if by_scenarios {
-            " and the scenarios"
+        let who = rule.kind.checks().join(", ");
+        return if by_scenarios {
+            format!("filtered out: only the {who} check and the scenarios exercise it")
         } else {
-            ""
+            format!("filtered out: only the {who} check exercises it")
         };
-        return format!(
-            "filtered out: the {} check{also} exercise it",
-            rule.kind.checks().join(", ")
-        );
     }
     if let Some(op) = rule.operation.as_deref() {
         let sent = report
