@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::inventory::{Kind, Rule, inventory};
 use crate::oracle::{Family, RuleTally};
-use crate::report::RunReport;
+use crate::report::{CheckReport, RunReport};
 use crate::scenario::corpus::SNAPSHOT_FILES;
 
 /// What a run found about one rule.
@@ -143,6 +143,19 @@ impl Coverage {
         self.rules
             .iter()
             .filter(|r| r.verdict == RuleVerdict::NotExercised)
+    }
+}
+
+/// Keeps a rule failing only in a trial that failed: in a trial that ended without a failure
+/// (its failing findings did not reproduce while shrinking, or a scenario's snapshot
+/// comparison passed), a judgement that failed is counted unsettled, never failing.
+pub fn settle(report: &mut CheckReport) {
+    if !report.failures.is_empty() {
+        return;
+    }
+    for t in report.verdict.covered.values_mut() {
+        t.unsettled += t.failed;
+        t.failed = 0;
     }
 }
 

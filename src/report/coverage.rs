@@ -3,10 +3,16 @@
 
 use std::fmt::Write;
 
+use super::RunReport;
 use crate::coverage::tally::{Coverage, RuleVerdict};
 
 /// How many missed rules the terminal lists.
 pub const SHOWN: usize = 20;
+
+/// The coverage block of a run (empty for an XKS run, which the inventory does not describe).
+pub fn run_coverage_text(report: &RunReport) -> String {
+    Coverage::of(report).map_or_else(String::new, |c| coverage_text(&c))
+}
 
 /// The coverage block, ending with a newline.
 pub fn coverage_text(coverage: &Coverage) -> String {

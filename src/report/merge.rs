@@ -58,6 +58,7 @@ pub fn merge_command(options: &MergeOptions) -> Result<u8, String> {
         t.ignored,
         merged.catalogue.deviations.len()
     );
+    print!("{}", super::coverage::run_coverage_text(&merged));
     print!("{}", super::catalogue::catalogue_text(&merged, false));
     crate::suite::run::write_report_files(
         options.junit.as_deref(),

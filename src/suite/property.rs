@@ -313,6 +313,7 @@ impl Suite {
         report.requests = requests.into_inner();
         report.failures = failures;
         report.capped = capped;
+        crate::coverage::tally::settle(&mut report);
         report
     }
 

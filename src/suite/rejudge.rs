@@ -257,6 +257,7 @@ pub fn rejudge(
         );
     }
     print_notes(&run_report);
+    print!("{}", report::coverage::run_coverage_text(&run_report));
     print!(
         "{}",
         report::catalogue::catalogue_text(&run_report, options.strict_baseline)
@@ -526,6 +527,7 @@ impl Suite {
         report.requests = cases.iter().map(|c| c.1.exchanges.len() as u64).sum();
         report.failures = failures;
         report.capped = capped;
+        crate::coverage::tally::settle(&mut report);
         report
     }
 

@@ -670,9 +670,7 @@ pub fn run(options: RunOptions, runtime: &tokio::runtime::Runtime) -> Result<u8,
     run_report.catalogue = catalogue;
     print!("{}", report::cost::cost_text(&run_report));
     print_notes(&run_report);
-    if let Some(coverage) = crate::coverage::tally::Coverage::of(&run_report) {
-        print!("{}", report::coverage::coverage_text(&coverage));
-    }
+    print!("{}", report::coverage::run_coverage_text(&run_report));
     print!(
         "{}",
         report::catalogue::catalogue_text(&run_report, options.strict_baseline)

@@ -222,6 +222,7 @@ impl Suite {
             // settle alone (a cell of a passing state) held as the reference answered it.
             for t in report.verdict.covered.values_mut() {
                 t.unsettled = 0;
+                t.failed = 0;
             }
         }
         for (id, why) in &played.leftovers {
@@ -251,6 +252,7 @@ impl Suite {
                 f.message = format!("{} (inferred):\n{diff}", f.message);
             }
         }
+        crate::coverage::tally::settle(report);
     }
 }
 
