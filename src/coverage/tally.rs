@@ -234,6 +234,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rule_stays_failing_only_in_a_trial_that_failed() {
+        use crate::oracle::{Family, Judged};
+        use crate::report::FailureDetail;
+        let id = "state/DeleteCustomKeyStore/CONNECTED";
+        let mut passed = CheckReport::not_run("states".into(), Family::States, "x".into());
+        passed.verdict.cover(id, Judged::Fail);
+        let mut failed = passed.clone();
+        failed.failures.push(FailureDetail::default());
+        settle(&mut passed);
+        settle(&mut failed);
+        let t = passed.verdict.covered[id];
+        assert_eq!((t.exercised, t.failed, t.unsettled), (1, 0, 1));
+        let t = failed.verdict.covered[id];
+        assert_eq!((t.exercised, t.failed, t.unsettled), (1, 1, 0));
+    }
+
+    #[test]
     fn snapshots_name_the_errors_they_show() {
         let s = scenarios_showing("CreateCustomKeyStore", "CloudHsmClusterNotActiveException");
         assert!(
