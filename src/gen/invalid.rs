@@ -55,7 +55,7 @@ struct Target {
 
 /// Which kind of store the request is about, by the member it breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Need {
+pub(super) enum Need {
     Any,
     CloudHsm,
     Xks,
@@ -118,7 +118,7 @@ fn need(path: &[String]) -> Need {
 }
 
 /// Creatable backends fitting a need (with the connectivity it calls for).
-fn candidates(ctx: &GenContext, need: Need) -> Vec<Backend> {
+pub(super) fn candidates(ctx: &GenContext, need: Need) -> Vec<Backend> {
     let f = &ctx.fixtures;
     if ctx.quota == 0 {
         return Vec::new();
@@ -224,7 +224,7 @@ fn store0() -> Value {
 
 /// A create body with valid values that no fixture backend stands behind (for fixtures
 /// without a backend of the needed kind).
-fn synthetic_create(need: Need, name: String) -> BoxedStrategy<Value> {
+pub(super) fn synthetic_create(need: Need, name: String) -> BoxedStrategy<Value> {
     match need {
         Need::CloudHsm | Need::Any => (
             valid_string("CloudHsmClusterIdType"),
@@ -560,6 +560,7 @@ pub fn strategy(ctx: &GenContext) -> BoxedStrategy<Vec<Step>> {
         .boxed();
     let mut options = vec![
         (12, members),
+        (3, super::conditional::strategy(&ctx)),
         (1, unissued_marker_cases(&ctx)),
         (2, malformed_cases(&ctx)),
     ];
@@ -642,6 +643,7 @@ mod tests {
             let found = body.as_ref().map(|b| violations(input, b));
             let member_rule = !expect.rule.starts_with("body/")
                 && !expect.rule.starts_with("exclusive/")
+                && !expect.rule.starts_with("type/")
                 && !expect.rule.ends_with("/not-issued");
             if member_rule {
                 assert_eq!(found, Some(vec![expect.rule.clone()]), "{case:?}");
@@ -694,6 +696,40 @@ mod tests {
         ] {
             assert!(rules.contains(rule), "{rule} never generated");
         }
+    }
+
+    /// Catches: an Update member rule drawn only against an unknown ID (so not-found may come
+    /// first and the case tests precedence, not validation), e.g. `needs_setup` false for
+    /// Update or a set-up dropped for some member kind.
+    #[test]
+    fn every_update_member_rule_is_drawn_against_a_set_up_store() {
+        let ctx = ctx();
+        let wanted: BTreeSet<String> = targets(&ctx)
+            .iter()
+            .filter(|t| t.operation == "UpdateCustomKeyStore" && t.path[0] != STORE_ID)
+            .map(|t| t.rule.id(&t.path.join(".")))
+            .collect();
+        assert!(wanted.len() > 15, "{wanted:?}");
+        let mut with_setup = BTreeSet::new();
+        for case in cases(&ctx, 3000) {
+            let e = last_expect(&case);
+            let Some(Step::Call { operation, .. }) = case.last() else {
+                continue;
+            };
+            let setup = matches!(
+                case.first(),
+                Some(Step::Call { operation, expect: None, .. }) if operation == "CreateCustomKeyStore"
+            );
+            if operation == "UpdateCustomKeyStore" && setup && !e.rule.starts_with("type/") {
+                assert!(!e.unsettled, "{case:?}");
+                with_setup.insert(e.rule.clone());
+            }
+        }
+        let missing: Vec<&String> = wanted.difference(&with_setup).collect();
+        assert!(
+            missing.is_empty(),
+            "never drawn with a set-up store: {missing:?}"
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub fn meant_to_catch(fault: Fault) -> &'static [&'static str] {
             &["pagination"]
         }
         LimitOutOfRangeAccepted | LengthInBytes => &["pagination", "validation"],
+        UpdateSkipsValidation | TypeRequiredNotEnforced => &["validation"],
+        ClusterChangeWhileConnected => &["states"],
         NameAndIdAccepted | UnknownIdEmptyList => &["exclusion"],
         FailedWithoutErrorCode
         | WrongEnumCase
