@@ -5,7 +5,8 @@
 //! `Member/range-min`, `Member/range-max`, `Member/json-type`, `Member/required` (nested
 //! members by path, e.g. `XksProxyAuthenticationCredential.AccessKeyId/pattern`);
 //! `exclusive/CustomKeyStoreId+CustomKeyStoreName`; `Marker/not-issued`;
-//! `body/truncated-json`; `body/not-an-object`.
+//! `body/truncated-json`; `body/not-an-object`; and, from `conditional.rs`,
+//! `type/<when>/requires/<Member>` and `type/<when>/forbids/<Member>`.
 
 use std::sync::Arc;
 
