@@ -36,6 +36,9 @@
 //! | `not-implemented` | the six custom key store operations are not implemented: each answers HTTP 500 `text/html` with a `NotImplementedError` page, as moto does (CreateKey works) |
 //! | `length-in-bytes` | string lengths are counted in UTF-8 bytes, not characters: a valid value of multi-byte characters near its maximum is refused with ValidationException |
 //! | `unknown-operation-501` | an unknown operation (a made-up name, no X-Amz-Target, another Content-Type) is answered HTTP 501 `InvalidAction` instead of 400 UnknownOperationException, as one open-source emulator does |
+//! | `update-skips-validation` | UpdateCustomKeyStore skips the member constraint checks (length, pattern, enum, range, required, JSON type): e.g. a 257-character new name is taken |
+//! | `type-required-not-enforced` | Create accepts a request missing members its type requires (AWS_CLOUDHSM with only a name, EXTERNAL_KEY_STORE with only a name and a type), as LocalStack and moto do |
+//! | `cluster-change-while-connected` | Update with CloudHsmClusterId on a CONNECTED CloudHSM store succeeds and changes the cluster instead of CustomKeyStoreInvalidStateException |
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
@@ -43,7 +46,8 @@ use http_body_util::Full;
 use serde_json::{Map, Value, json};
 
 use super::wire::{self, Body};
-use crate::model::{ConnectionState, KmsError, Millis, Model, Outcome, Store};
+use crate::model::conditions::{When, condition};
+use crate::model::{ConnectionState, KmsError, Millis, Model, Outcome, Store, StoreType};
 use crate::spec::Spec;
 
 /// A deliberate conformance bug the emulator can plant.
@@ -110,11 +114,17 @@ pub enum Fault {
     /// Unknown operations are answered HTTP 501 InvalidAction.
     #[serde(rename = "unknown-operation-501")]
     UnknownOperation501,
+    /// UpdateCustomKeyStore skips the member constraint checks.
+    UpdateSkipsValidation,
+    /// Create accepts a request missing members its type requires.
+    TypeRequiredNotEnforced,
+    /// Update of CloudHsmClusterId on a CONNECTED CloudHSM store succeeds.
+    ClusterChangeWhileConnected,
 }
 
 impl Fault {
     /// Every fault, in the order of the table in the module documentation.
-    pub const ALL: [Fault; 28] = [
+    pub const ALL: [Fault; 31] = [
         Fault::OverlappingPages,
         Fault::SkippedItems,
         Fault::LyingTruncated,
@@ -143,6 +153,9 @@ impl Fault {
         Fault::NotImplemented,
         Fault::LengthInBytes,
         Fault::UnknownOperation501,
+        Fault::UpdateSkipsValidation,
+        Fault::TypeRequiredNotEnforced,
+        Fault::ClusterChangeWhileConnected,
     ];
 
     /// The kebab-case name, as on the command line (`--fault NAME`) and in serde.
@@ -176,6 +189,9 @@ impl Fault {
             Fault::NotImplemented => "not-implemented",
             Fault::LengthInBytes => "length-in-bytes",
             Fault::UnknownOperation501 => "unknown-operation-501",
+            Fault::UpdateSkipsValidation => "update-skips-validation",
+            Fault::TypeRequiredNotEnforced => "type-required-not-enforced",
+            Fault::ClusterChangeWhileConnected => "cluster-change-while-connected",
         }
     }
 
@@ -251,6 +267,15 @@ impl Fault {
             }
             Fault::UnknownOperation501 => {
                 "an unknown operation (a made-up name, no X-Amz-Target, another Content-Type) is answered HTTP 501 InvalidAction instead of 400 UnknownOperationException"
+            }
+            Fault::UpdateSkipsValidation => {
+                "UpdateCustomKeyStore skips the member constraint checks (length, pattern, enum, range, required, JSON type)"
+            }
+            Fault::TypeRequiredNotEnforced => {
+                "Create accepts a request missing members its type requires (e.g. AWS_CLOUDHSM with only a name)"
+            }
+            Fault::ClusterChangeWhileConnected => {
+                "Update with CloudHsmClusterId on a CONNECTED CloudHSM store succeeds and changes the cluster"
             }
         }
     }
@@ -367,6 +392,7 @@ impl Planted {
             "ConnectCustomKeyStore" => self.connect(model, now, &input, body),
             "DisconnectCustomKeyStore" => self.disconnect(model, now, &input, body),
             "DeleteCustomKeyStore" => self.delete(model, now, &input, body),
+            "UpdateCustomKeyStore" => self.update(model, now, &input, body),
             _ => model.apply(now, operation, body),
         };
         if self.has(Fault::SecretInErrorMessage)
@@ -599,6 +625,12 @@ impl Planted {
             outcome = create(model);
             model.hook_set_quota(quota);
         }
+        if self.has(Fault::TypeRequiredNotEnforced)
+            && is_error(&outcome, "ValidationException")
+            && lacks_type_required(&input)
+        {
+            outcome = model.hook_create_without_required(now, &Value::Object(input.clone()));
+        }
         if let (Some(name), Ok(answer)) = (&rename_to, &outcome)
             && let Some(id) = answer["CustomKeyStoreId"].as_str()
         {
@@ -674,6 +706,35 @@ impl Planted {
         if retry.is_err() {
             model.hook_set_state(&store.id, store.state, store.error_code.clone());
         }
+        retry
+    }
+
+    fn update(
+        &self,
+        model: &mut Model,
+        now: Millis,
+        input: &Map<String, Value>,
+        body: &[u8],
+    ) -> Outcome {
+        let outcome = model.apply(now, "UpdateCustomKeyStore", body);
+        if self.has(Fault::UpdateSkipsValidation) && is_error(&outcome, "ValidationException") {
+            return model.hook_update_unvalidated(now, &Value::Object(input.clone()));
+        }
+        if !self.has(Fault::ClusterChangeWhileConnected)
+            || !is_error(&outcome, "CustomKeyStoreInvalidStateException")
+            || !input.contains_key("CloudHsmClusterId")
+        {
+            return outcome;
+        }
+        let Some(store) = target(model, now, input)
+            .filter(|s| s.state == ConnectionState::Connected && s.cloudhsm.is_some())
+        else {
+            return outcome;
+        };
+        // Update as if DISCONNECTED, and stay CONNECTED whatever the answer.
+        model.hook_set_state(&store.id, ConnectionState::Disconnected, None);
+        let retry = model.apply(now, "UpdateCustomKeyStore", body);
+        model.hook_set_state(&store.id, store.state, store.error_code.clone());
         retry
     }
 
@@ -797,6 +858,16 @@ fn html_500(page: String, request_id: &str) -> Response<Body> {
 fn call(model: &mut Model, now: Millis, operation: &str, input: &Map<String, Value>) -> Outcome {
     let body = serde_json::to_vec(input).expect("a JSON object serializes");
     model.apply(now, operation, &body)
+}
+
+/// Whether a Create request lacks a member its type requires (the conditions table).
+fn lacks_type_required(input: &Map<String, Value>) -> bool {
+    let store_type = match input.get("CustomKeyStoreType").and_then(Value::as_str) {
+        Some("EXTERNAL_KEY_STORE") => StoreType::ExternalKeyStore,
+        _ => StoreType::AwsCloudhsm,
+    };
+    condition("CreateCustomKeyStore", When::RequestType(store_type))
+        .is_some_and(|c| c.requires.iter().any(|m| !input.contains_key(*m)))
 }
 
 fn is_error(outcome: &Outcome, name: &str) -> bool {

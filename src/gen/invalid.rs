@@ -5,8 +5,9 @@
 //! `Member/range-min`, `Member/range-max`, `Member/json-type`, `Member/required` (nested
 //! members by path, e.g. `XksProxyAuthenticationCredential.AccessKeyId/pattern`);
 //! `exclusive/CustomKeyStoreId+CustomKeyStoreName`; `Marker/not-issued`;
-//! `body/truncated-json`; `body/not-an-object`; and the `protocol/` rules of
-//! [`super::protocol`].
+//! `body/truncated-json`; `body/not-an-object`; the `protocol/` rules of
+//! [`super::protocol`]; and, from `conditional.rs`, `type/<when>/requires/<Member>` and
+//! `type/<when>/forbids/<Member>`.
 
 use std::sync::Arc;
 
@@ -56,7 +57,7 @@ struct Target {
 
 /// Which kind of store the request is about, by the member it breaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Need {
+pub(super) enum Need {
     Any,
     CloudHsm,
     Xks,
@@ -119,7 +120,7 @@ fn need(path: &[String]) -> Need {
 }
 
 /// Creatable backends fitting a need (with the connectivity it calls for).
-fn candidates(ctx: &GenContext, need: Need) -> Vec<Backend> {
+pub(super) fn candidates(ctx: &GenContext, need: Need) -> Vec<Backend> {
     let f = &ctx.fixtures;
     if ctx.quota == 0 {
         return Vec::new();
@@ -225,7 +226,7 @@ fn store0() -> Value {
 
 /// A create body with valid values that no fixture backend stands behind (for fixtures
 /// without a backend of the needed kind).
-fn synthetic_create(need: Need, name: String) -> BoxedStrategy<Value> {
+pub(super) fn synthetic_create(need: Need, name: String) -> BoxedStrategy<Value> {
     match need {
         Need::CloudHsm | Need::Any => (
             valid_string("CloudHsmClusterIdType"),
@@ -564,6 +565,7 @@ pub fn strategy(ctx: &GenContext) -> BoxedStrategy<Vec<Step>> {
         .boxed();
     let mut options = vec![
         (12, members),
+        (3, super::conditional::strategy(&ctx)),
         (1, unissued_marker_cases(&ctx)),
         (2, malformed_cases(&ctx)),
         (2, super::protocol::strategy()),
@@ -575,7 +577,8 @@ pub fn strategy(ctx: &GenContext) -> BoxedStrategy<Vec<Step>> {
 }
 
 /// One strategy per rule the workload breaks: each member rule of each operation, each kind of
-/// malformed body, each protocol rule, the unissued marker and the exclusive group.
+/// malformed body, each protocol rule, each member a condition requires or forbids, the
+/// unissued marker and the exclusive group.
 pub fn sweep(ctx: &GenContext) -> Vec<BoxedStrategy<Vec<Step>>> {
     let ctx = Arc::new(ctx.clone());
     let mut out: Vec<BoxedStrategy<Vec<Step>>> = targets(&ctx)
@@ -585,6 +588,11 @@ pub fn sweep(ctx: &GenContext) -> Vec<BoxedStrategy<Vec<Step>>> {
     out.push(unissued_marker_cases(&ctx));
     out.push(malformed_cases(&ctx));
     out.extend(super::protocol::cases());
+    out.extend(
+        super::conditional::targets()
+            .into_iter()
+            .map(|t| super::conditional::case(&ctx, t)),
+    );
     out.extend(exclusive_cases(&ctx));
     out
 }
@@ -669,6 +677,7 @@ mod tests {
             let found = body.as_ref().map(|b| violations(input, b));
             let member_rule = !expect.rule.starts_with("body/")
                 && !expect.rule.starts_with("exclusive/")
+                && !expect.rule.starts_with("type/")
                 && !expect.rule.ends_with("/not-issued");
             if member_rule {
                 assert_eq!(found, Some(vec![expect.rule.clone()]), "{case:?}");
@@ -724,6 +733,40 @@ mod tests {
         ] {
             assert!(rules.contains(rule), "{rule} never generated");
         }
+    }
+
+    /// Catches: an Update member rule drawn only against an unknown ID (so not-found may come
+    /// first and the case tests precedence, not validation), e.g. `needs_setup` false for
+    /// Update or a set-up dropped for some member kind.
+    #[test]
+    fn every_update_member_rule_is_drawn_against_a_set_up_store() {
+        let ctx = ctx();
+        let wanted: BTreeSet<String> = targets(&ctx)
+            .iter()
+            .filter(|t| t.operation == "UpdateCustomKeyStore" && t.path[0] != STORE_ID)
+            .map(|t| t.rule.id(&t.path.join(".")))
+            .collect();
+        assert!(wanted.len() > 15, "{wanted:?}");
+        let mut with_setup = BTreeSet::new();
+        for case in cases(&ctx, 3000) {
+            let e = last_expect(&case);
+            let Some(Step::Call { operation, .. }) = case.last() else {
+                continue;
+            };
+            let setup = matches!(
+                case.first(),
+                Some(Step::Call { operation, expect: None, .. }) if operation == "CreateCustomKeyStore"
+            );
+            if operation == "UpdateCustomKeyStore" && setup && !e.rule.starts_with("type/") {
+                assert!(!e.unsettled, "{case:?}");
+                with_setup.insert(e.rule.clone());
+            }
+        }
+        let missing: Vec<&String> = wanted.difference(&with_setup).collect();
+        assert!(
+            missing.is_empty(),
+            "never drawn with a set-up store: {missing:?}"
+        );
     }
 
     #[test]

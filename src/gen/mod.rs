@@ -2,6 +2,7 @@
 //! request sequences. Generation never sends anything.
 
 pub mod backends;
+pub mod conditional;
 pub mod invalid;
 pub mod minimize;
 pub mod paging;

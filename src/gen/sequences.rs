@@ -507,7 +507,18 @@ fn transitions(state: &SeqState) -> BoxedStrategy<Transition> {
             1
         };
         arms.push((disconnect_weight, disconnect));
-        arms.push((if live > 0 { quiet(4) } else { 1 }, update));
+        // A CONNECTED store that could be moved to a related cluster: ask for it often.
+        let f = &state.ctx.fixtures;
+        let movable_connected = v
+            .stores
+            .iter()
+            .any(|s| s.state == Connected && s.backend.is_some_and(|b| has_relative(f, b)));
+        let update_weight = match live {
+            0 => 1,
+            _ if movable_connected => quiet(12),
+            _ => quiet(4),
+        };
+        arms.push((update_weight, update));
         let delete_weight = match mode {
             _ if live == 0 => 1,
             Mode::Churn => 14,
@@ -617,6 +628,13 @@ fn create(state: &SeqState) -> BoxedStrategy<Transition> {
             (_, _, _, Mode::Fill) => 0,
             _ => 1,
         };
+        // A cluster with a relative is the one a store can be moved from: often enough that
+        // a connected store is asked to move (which it must refuse).
+        let weight = if b.creatable(f) && has_relative(f, b) {
+            weight * 3
+        } else {
+            weight
+        };
         if weight > 0 {
             let pick = (backends::with_connectivity(f, b), faults(mode, b)).boxed();
             picks.push((weight, pick));
@@ -725,8 +743,11 @@ fn settle_flag() -> BoxedStrategy<bool> {
 }
 
 fn connect(state: &SeqState) -> BoxedStrategy<Transition> {
-    let to = target(state, |s| match s.map(|s| s.state) {
-        Some(ConnectionState::Disconnected) => 6,
+    let f = &state.ctx.fixtures;
+    let to = target(state, |s| match s.map(|s| (s.state, s.backend)) {
+        // Connected, it is the store a cluster change must be refused on.
+        Some((ConnectionState::Disconnected, Some(b))) if has_relative(f, b) => 18,
+        Some((ConnectionState::Disconnected, _)) => 6,
         _ => 1,
     });
     (to, settle_flag())
@@ -758,9 +779,22 @@ fn delete(state: &SeqState) -> BoxedStrategy<Transition> {
         .boxed()
 }
 
+/// Whether the backend is a cluster with a relative (another cluster of its backup lineage).
+fn has_relative(f: &Fixtures, b: Backend) -> bool {
+    b.cluster(f).is_some_and(|c| {
+        f.clusters
+            .iter()
+            .any(|o| o.id != c.id && !c.lineage.is_empty() && o.lineage == c.lineage)
+    })
+}
+
 fn update(state: &SeqState) -> BoxedStrategy<Transition> {
-    let to = target(state, |s| match s.map(|s| s.state) {
-        Some(ConnectionState::Disconnected) => 4,
+    let f = &state.ctx.fixtures;
+    // A CONNECTED store on a cluster with a relative: the cluster change it must refuse.
+    let movable = |s: &StoreView| s.backend.is_some_and(|b| has_relative(f, b));
+    let to = target(state, |s| match s.map(|s| (s.state, movable(s))) {
+        Some((ConnectionState::Connected, true)) => 12,
+        Some((ConnectionState::Disconnected, _)) => 4,
         Some(_) => 2,
         None => 1,
     });
@@ -814,7 +848,11 @@ fn changes(state: &SeqState, tag: usize) -> BoxedStrategy<Value> {
                 }
                 (r, u)
             });
-        for (weight, ids) in [(2, related), (1, unrelated)] {
+        // A cluster change is refused on a CONNECTED store: draw it there often, so a run
+        // sees that refusal (and an endpoint that allows it) reliably.
+        let connected = state.live(tag).map(|s| s.state) == Some(ConnectionState::Connected);
+        let related_weight = if connected { 8 } else { 2 };
+        for (weight, ids) in [(related_weight, related), (1, unrelated)] {
             if !ids.is_empty() {
                 options.push((
                     weight,
@@ -1105,6 +1143,45 @@ mod tests {
 
     fn sample(s: &BoxedStrategy<Vec<Step>>, runner: &mut TestRunner) -> Vec<Step> {
         s.new_tree(runner).unwrap().current()
+    }
+
+    /// Catches: sequences that seldom move a CONNECTED CloudHSM store to a related cluster, so
+    /// a default run (256 cases) may miss an endpoint that allows it (the
+    /// `cluster-change-while-connected` fault); the refusal must come up in 1 sequence in 25.
+    #[test]
+    fn connected_cloudhsm_stores_are_often_moved_to_a_related_cluster() {
+        let ctx = ctx();
+        let f = ctx.fixtures.clone();
+        let s = strategy(&ctx);
+        let mut runner = TestRunner::deterministic();
+        let n = 300;
+        let mut hits = 0;
+        for _ in 0..n {
+            let steps = sample(&s, &mut runner);
+            let mut replay = Replay::new(&ctx, 0);
+            let mut hit = false;
+            for step in &steps {
+                if let Step::Call {
+                    operation, body, ..
+                } = step
+                    && operation == UPDATE
+                    && let Some(new) = body["CloudHsmClusterId"].as_str()
+                {
+                    let id = replay.resolve(body)[STORE_ID].as_str().unwrap().to_string();
+                    let lineage = |id: &str| f.cluster(id).map(|c| c.lineage.clone());
+                    hit |= replay.stores().iter().any(|st| {
+                        st.id == id
+                            && st.state == ConnectionState::Connected
+                            && st.cloudhsm.as_ref().is_some_and(|h| {
+                                h.cluster_id != new && lineage(&h.cluster_id) == lineage(new)
+                            })
+                    });
+                }
+                replay.run(step);
+            }
+            hits += usize::from(hit);
+        }
+        assert!(hits * 25 >= n, "{hits} of {n} sequences");
     }
 
     #[test]

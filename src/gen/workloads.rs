@@ -283,6 +283,51 @@ mod tests {
         }
     }
 
+    /// Catches: an exclusion workload whose "both" Describe always names one store twice
+    /// (the ID and the name of the same store), so an endpoint that answers the store named by
+    /// ID, or the one named by name, is judged only where the two agree.
+    #[test]
+    fn both_members_naming_two_different_stores_are_drawn_and_rejected() {
+        let ctx = ctx();
+        let s = exclusion(&ctx);
+        let mut runner = TestRunner::deterministic();
+        let mut different = 0;
+        for _ in 0..200 {
+            let case = s.new_tree(&mut runner).unwrap().current();
+            let names: Vec<Value> = case
+                .iter()
+                .filter_map(|step| match step {
+                    Step::Call {
+                        operation, body, ..
+                    } if operation == "CreateCustomKeyStore" => {
+                        Some(body["CustomKeyStoreName"].clone())
+                    }
+                    _ => None,
+                })
+                .collect();
+            let mut replay = Replay::new(&ctx, 0);
+            for step in &case {
+                let answers = replay.run(step);
+                let Step::Call { body, expect, .. } = step else {
+                    continue;
+                };
+                let (Some(id), Some(name)) = (
+                    body["CustomKeyStoreId"].as_str(),
+                    body.get("CustomKeyStoreName"),
+                ) else {
+                    continue;
+                };
+                let by_id: usize = id.trim_start_matches(STORE_REF).parse().unwrap();
+                if names.iter().position(|n| n == name) != Some(by_id) {
+                    different += 1;
+                    assert_eq!(expect.as_ref().unwrap().rule, "exclusion/both");
+                    assert_eq!(answers[0].error(), Some("ValidationException"), "{case:?}");
+                }
+            }
+        }
+        assert!(different > 30, "{different}");
+    }
+
     #[test]
     fn racing_creates_have_one_name_and_distinct_backends() {
         let ctx = ctx();

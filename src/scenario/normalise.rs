@@ -243,7 +243,7 @@ fn numbered(tag: &'static str, only: Option<BTreeSet<String>>) -> insta::interna
 const FIXTURE_MEMBERS: &str = ".**.CloudHsmClusterId, .**.TrustAnchorCertificate, \
     .**.KeyStorePassword, .**.RawSecretAccessKey, .**.AccessKeyId, \
     .**.XksProxyUriEndpoint, .**.UriEndpoint, .**.XksProxyUriPath, .**.UriPath, \
-    .**.XksProxyVpcEndpointServiceName, .**.VpcEndpointServiceName";
+    .**.XksProxyVpcEndpointServiceName, .**.VpcEndpointServiceName, .**.XksKeyId";
 
 fn collect(v: &serde_json::Value, key: &str, into: &mut BTreeSet<String>) {
     match v {

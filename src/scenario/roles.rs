@@ -131,6 +131,7 @@ pub fn value(fixtures: &Fixtures, reference: &str) -> Result<String, String> {
                 Some("access-key-id") => Ok(p.access_key_id.clone()),
                 Some("secret") => Ok(p.secret_access_key.clone()),
                 Some("vpc-service") => p.vpc_endpoint_service_name.clone().ok_or_else(unknown),
+                Some("unusable-key") => p.unusable_keys.first().cloned().ok_or_else(unknown),
                 _ => Err(unknown()),
             }
         }
@@ -149,6 +150,7 @@ pub fn member_field(member: &str) -> Option<&'static str> {
         "XksProxyUriEndpoint" | "UriEndpoint" => "endpoint",
         "XksProxyUriPath" | "UriPath" => "path",
         "XksProxyVpcEndpointServiceName" | "VpcEndpointServiceName" => "vpc-service",
+        "XksKeyId" => "unusable-key",
         _ => return None,
     })
 }
@@ -167,9 +169,14 @@ pub fn reference(role: &Role, field: &str) -> String {
 pub fn fields(fixtures: &Fixtures, role: &Role) -> &'static [&'static str] {
     match backend(fixtures, role) {
         Ok(Backend::Cluster(_)) => &["", "anchor", "password"],
-        Ok(Backend::Proxy { .. }) => {
-            &["endpoint", "path", "access-key-id", "secret", "vpc-service"]
-        }
+        Ok(Backend::Proxy { .. }) => &[
+            "endpoint",
+            "path",
+            "access-key-id",
+            "secret",
+            "vpc-service",
+            "unusable-key",
+        ],
         Err(_) => &[],
     }
 }

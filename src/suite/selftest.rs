@@ -16,6 +16,8 @@ pub fn meant_to_catch(fault: Fault) -> &'static [&'static str] {
         }
         LimitOutOfRangeAccepted | LengthInBytes => &["pagination", "validation"],
         UnknownOperation501 => &["validation"],
+        UpdateSkipsValidation | TypeRequiredNotEnforced => &["validation"],
+        ClusterChangeWhileConnected => &["states"],
         NameAndIdAccepted | UnknownIdEmptyList => &["exclusion"],
         FailedWithoutErrorCode
         | WrongEnumCase
