@@ -172,8 +172,16 @@ fn an_endpoint_without_the_operations_gets_one_not_implemented_entry_each() {
             "{d}"
         );
     }
-    // Scenarios are blocked, not diffed: nothing was sent for them.
+    // Scenarios are blocked, not diffed: nothing was sent for them. (A scenario that sends only
+    // an operation KMS does not have, protocol-unknown-operation, needs none of them and runs.)
     let checks = report["checks"].as_array().expect("checks");
+    let needs_none = |c: &Value| {
+        c["exercised"].as_object().is_some_and(|m| {
+            !m.is_empty()
+                && m.keys()
+                    .all(|op| ckscheck::spec::Spec::kms().operation(op).is_none())
+        })
+    };
     let scenarios: Vec<&Value> = checks
         .iter()
         .filter(|c| {
@@ -181,7 +189,7 @@ fn an_endpoint_without_the_operations_gets_one_not_implemented_entry_each() {
                 .as_str()
                 .is_some_and(|n| n.starts_with("snapshot::"))
         })
-        .filter(|c| c["status"] != "ignored")
+        .filter(|c| c["status"] != "ignored" && !needs_none(c))
         .collect();
     assert!(!scenarios.is_empty(), "{shown}");
     for s in scenarios {

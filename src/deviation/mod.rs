@@ -130,8 +130,7 @@ impl Policy {
         let history = reproducer?;
         history.exchanges.iter().find_map(|e| {
             let u = self.unimplemented.get(&e.operation)?;
-            implemented::not_implemented_answer(e)
-                .map(|_| not_implemented_id(&e.operation, &u.answer))
+            implemented::answer_to_target(e).map(|_| not_implemented_id(&e.operation, &u.answer))
         })
     }
 

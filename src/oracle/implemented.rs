@@ -51,6 +51,17 @@ pub fn explicitly_not_implemented(e: &Exchange) -> bool {
     classify(e).is_some_and(|(_, explicit)| explicit)
 }
 
+/// The not-implemented kind of the answer to a request whose X-Amz-Target named `e`'s real
+/// operation, whatever else it broke (e.g. a protocol case with another Content-Type): what
+/// folds such a finding under that operation's not-implemented deviation.
+pub fn answer_to_target(e: &Exchange) -> Option<String> {
+    let targeted = e.wire.as_ref().is_none_or(|w| !w.no_target);
+    if !targeted || Spec::kms().operation(&e.operation).is_none() {
+        return None;
+    }
+    classify_answer(e).map(|(kind, _)| kind)
+}
+
 /// The not-implemented kind of an answer, and whether it says so outright.
 fn classify(e: &Exchange) -> Option<(String, bool)> {
     // An UnknownOperationException to a request that named no real operation (a made-up
@@ -63,6 +74,11 @@ fn classify(e: &Exchange) -> Option<(String, bool)> {
     if deliberate || e.wire.is_some() || Spec::kms().operation(&e.operation).is_none() {
         return None;
     }
+    classify_answer(e)
+}
+
+/// The not-implemented kind of an answer, whatever the request meant to test.
+fn classify_answer(e: &Exchange) -> Option<(String, bool)> {
     let Outcome::Response {
         status,
         content_type,
