@@ -822,7 +822,7 @@ mod tests {
                 .any(|r| r.id == id)
         );
         // The same Delete answered 200: the rule was exercised and failed.
-        let i = delete_succeeds(&mut e);
+        delete_succeeds(&mut e);
         let v = judge(&e.history);
         assert_eq!((v.covered[id].exercised, v.covered[id].failed), (1, 1));
     }

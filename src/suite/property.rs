@@ -42,9 +42,10 @@ pub const MAX_DEVIATIONS: usize = 20;
 enum Origin {
     /// Generated case number N (0-based, drawing order): its value tree can be made again.
     Drawn(u32),
-    /// A fixed sequence (a saved regression, a baseline reproducer, or a candidate met while
-    /// shrinking another signature): only step removal shrinks it.
-    Fixed(Vec<Step>),
+    /// A fixed sequence (a saved regression, a baseline reproducer, a sweep case, or a
+    /// candidate met while shrinking another signature): only step removal shrinks it. With
+    /// the cases run up to it, in run order (None: met while shrinking, counted as every case).
+    Fixed(Vec<Step>, Option<u32>),
 }
 
 /// A failing signature and where it was first seen.
@@ -124,7 +125,7 @@ impl Suite {
             for f in self.failing(&verdict) {
                 let sig = f.signature();
                 if !found.iter().any(|(s, _)| *s == sig) {
-                    let origin = Origin::Fixed(steps.clone());
+                    let origin = Origin::Fixed(steps.clone(), Some(cases));
                     found.push((
                         sig,
                         Found {
@@ -206,7 +207,7 @@ impl Suite {
                         } else if !known.contains(&other)
                             && !newly_met.iter().any(|(m, _)| *m == other)
                         {
-                            let origin = Origin::Fixed(s.to_vec());
+                            let origin = Origin::Fixed(s.to_vec(), None);
                             newly_met.push((
                                 other,
                                 Found {
@@ -235,7 +236,9 @@ impl Suite {
                         });
                     (original, shrunk, fixed_cases + case + 1)
                 }
-                Origin::Fixed(steps) => (steps.clone(), steps.clone(), cases),
+                Origin::Fixed(steps, needed) => {
+                    (steps.clone(), steps.clone(), needed.unwrap_or(cases))
+                }
             };
             let mut minimal = generate::minimize::minimize(start, MINIMIZE_TRIES, &mut shows);
             let hit_minimal = last_hit
@@ -253,20 +256,46 @@ impl Suite {
             }
             let stats = candidates.stats;
             let tries = stats.sent;
+            // Whether any candidate showed the signature again while shrinking.
+            let shown_again = last_hit.borrow().is_some();
             let (history, summary) = match last_hit.take().filter(|(s, _, _)| *s == minimal) {
                 Some((_, history, mine)) => {
                     let text = mine.iter().map(line).collect::<Vec<_>>().join("\n");
                     verdict_failures.findings.extend(mine);
                     (history, text)
                 }
-                None if stats.stopped.is_some() => {
-                    // The budget ran out before a shorter candidate showed it or the case could
-                    // be run again: the case that showed it is the counterexample, with what it
-                    // recorded (never a run that did not show it).
+                None if stats.stopped.is_some() && shown_again => {
+                    // The budget ran out before the shrunk sequence could be run again, but a
+                    // candidate showed it: the case that showed it first is the counterexample,
+                    // with what it recorded (never a run that did not show it).
                     minimal = original;
                     let text = line(&item.finding);
                     verdict_failures.findings.push(item.finding.clone());
                     (item.history.clone(), text)
+                }
+                None if stats.stopped.is_some() => {
+                    // The budget ran out and no candidate showed it again: run the case that
+                    // showed it once more, beyond the budget, to tell a deviation from chance.
+                    minimal = original;
+                    let role = Role::Shrink {
+                        signature: sig.clone(),
+                    };
+                    let (history, verdict) = judge(&minimal, role);
+                    let mine: Vec<Finding> = self
+                        .failing(&verdict)
+                        .filter(|f| f.signature() == sig)
+                        .cloned()
+                        .collect();
+                    if mine.is_empty() {
+                        let flaky = not_reproduced(&item.finding, tries + 1);
+                        let text = line(&flaky);
+                        verdict_failures.findings.push(flaky);
+                        (item.history.clone(), text)
+                    } else {
+                        let text = mine.iter().map(line).collect::<Vec<_>>().join("\n");
+                        verdict_failures.findings.extend(mine);
+                        (history, text)
+                    }
                 }
                 None => {
                     // Seen once, never again while shrinking: timing or chance, not a deviation

@@ -493,18 +493,17 @@ impl Suite {
                     verdict_failures.findings.extend(mine);
                     (case, text)
                 }
-                // No shrink of it was recorded (a signature the run did not see), or its budget
-                // ran out first: the case that showed it is the counterexample.
+                // No shrink of it was recorded (a signature the run did not see): the case that
+                // showed it is the counterexample.
                 (None, None) => {
                     verdict_failures.findings.push(item.finding.clone());
                     (item.case, line(&item.finding))
                 }
-                (None, Some(s)) if s.stopped.is_some() => {
-                    verdict_failures.findings.push(item.finding.clone());
-                    (item.case, line(&item.finding))
-                }
+                // No candidate showed it again; when the budget stopped the shrink, the run
+                // ran the first case once more, which did not show it either.
                 (None, Some(s)) => {
-                    let flaky = not_reproduced(&item.finding, s.sent);
+                    let tries = s.sent + usize::from(s.stopped.is_some());
+                    let flaky = not_reproduced(&item.finding, tries);
                     let text = line(&flaky);
                     verdict_failures.findings.push(flaky);
                     (item.case, text)
