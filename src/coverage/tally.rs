@@ -167,7 +167,8 @@ fn not_exercised(rule: &Rule, report: &RunReport) -> String {
         .checks
         .iter()
         .any(|c| c.name.starts_with(SCENARIO_PREFIX) && !c.ignored);
-    if !rule.kind.checks().iter().any(|c| ran(c)) && !(by_scenarios && scenarios_ran) {
+    let reachable = rule.kind.checks().iter().any(|c| ran(c)) || (by_scenarios && scenarios_ran);
+    if !reachable {
         let who = rule.kind.checks().join(", ");
         return if by_scenarios {
             format!("filtered out: only the {who} check and the scenarios exercise it")

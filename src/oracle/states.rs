@@ -210,19 +210,13 @@ fn judge_in_state(
     {
         return None;
     }
-    let Some(id) = store_id(&e.request) else {
-        return None;
-    };
+    let id = store_id(&e.request)?;
     let name = e.error_name();
     if name.as_deref() == Some(THROTTLING) {
         return None;
     }
-    let Some(facts) = tracker.facts(id) else {
-        return None;
-    };
-    let Some(possible) = facts.possible.filter(|p| !p.has_gone() && !p.is_empty()) else {
-        return None;
-    };
+    let facts = tracker.facts(id)?;
+    let possible = facts.possible.filter(|p| !p.has_gone() && !p.is_empty())?;
     let mut states = possible.states();
     let cell = facts
         .last_seen

@@ -377,7 +377,7 @@ mod tests {
             crate::oracle::Judged::Pass,
         );
         assert_eq!(rules(&report), format!("1/{all}"));
-        assert!(parity_matrix(&report).contains(&format!("Rule coverage: 1 of ")));
+        assert!(parity_matrix(&report).contains("Rule coverage: 1 of "));
     }
 
     #[test]
