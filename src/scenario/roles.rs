@@ -131,6 +131,7 @@ pub fn value(fixtures: &Fixtures, reference: &str) -> Result<String, String> {
                 Some("access-key-id") => Ok(p.access_key_id.clone()),
                 Some("secret") => Ok(p.secret_access_key.clone()),
                 Some("vpc-service") => p.vpc_endpoint_service_name.clone().ok_or_else(unknown),
+                Some("key") => p.keys.first().cloned().ok_or_else(unknown),
                 Some("unusable-key") => p.unusable_keys.first().cloned().ok_or_else(unknown),
                 _ => Err(unknown()),
             }
@@ -175,6 +176,7 @@ pub fn fields(fixtures: &Fixtures, role: &Role) -> &'static [&'static str] {
             "access-key-id",
             "secret",
             "vpc-service",
+            "key",
             "unusable-key",
         ],
         Err(_) => &[],
