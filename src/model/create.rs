@@ -87,6 +87,17 @@ impl Model {
         if let Some(x) = &xks {
             self.check_proxy(x, None)?;
         }
+        Ok(self.insert_new(now, name, store_type, (cloudhsm, xks)))
+    }
+
+    /// Adds a new DISCONNECTED store with a fresh ID; the Create answer.
+    pub(super) fn insert_new(
+        &mut self,
+        now: Millis,
+        name: String,
+        store_type: StoreType,
+        (cloudhsm, xks): (Option<CloudHsmSettings>, Option<XksSettings>),
+    ) -> Value {
         let id = self.new_store_id();
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -104,7 +115,7 @@ impl Model {
                 pending: None,
             },
         );
-        Ok(json!({ "CustomKeyStoreId": id }))
+        json!({ "CustomKeyStoreId": id })
     }
 
     /// CustomKeyStoreNameInUseException if another store than `except` has this name.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::conditions::{When, condition, first_present};
 use super::create::{conditions_hold, xks_settings};
-use super::store::{CloudHsmSettings, ConnectionState, Secret, Store, StoreType};
+use super::store::{CloudHsmSettings, ConnectionState, Secret, StoreType};
 use super::{Millis, Model, Outcome, err, validate};
 
 const CREATE: &str = "CreateCustomKeyStore";
@@ -91,23 +91,6 @@ impl Model {
             ),
             StoreType::ExternalKeyStore => (None, Some(xks_settings(input, None, CREATE)?)),
         };
-        let id = self.new_store_id();
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.stores.insert(
-            seq,
-            Store {
-                id: id.clone(),
-                name,
-                store_type,
-                state: ConnectionState::Disconnected,
-                error_code: None,
-                created: now,
-                cloudhsm,
-                xks,
-                pending: None,
-            },
-        );
-        Ok(json!({ "CustomKeyStoreId": id }))
+        Ok(self.insert_new(now, name, store_type, (cloudhsm, xks)))
     }
 }
