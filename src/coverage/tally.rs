@@ -252,6 +252,46 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_not_exercised_says_why() {
+        use crate::oracle::Family;
+        let mut report = crate::report::sample::report();
+        report.endpoint = "http://kms.example.test".into();
+        report.checks.clear();
+        let mut agreement = CheckReport::not_run("agreement".into(), Family::States, "x".into());
+        agreement.ignored = false;
+        let mut skipped = CheckReport::not_run(
+            "snapshot::create-cluster-not-active".into(),
+            Family::Snapshots,
+            "no backend plays cluster:not-active".into(),
+        );
+        skipped.ignored = true;
+        report.checks = vec![agreement, skipped];
+        let c = Coverage::of(&report).unwrap();
+        let why = |id: &str| {
+            let r = c.rules.iter().find(|r| r.rule.id == id).unwrap();
+            assert_eq!(r.verdict, RuleVerdict::NotExercised, "{id}");
+            r.reason.clone().unwrap()
+        };
+        assert_eq!(
+            why("error/CreateCustomKeyStore/CloudHsmClusterNotActiveException"),
+            "no fixture plays its role: no backend plays cluster:not-active"
+        );
+        assert!(
+            why("error/CreateKey/CustomKeyStoreNotFoundException")
+                .starts_with("no CreateKey was sent")
+        );
+        assert!(
+            why("member/CreateCustomKeyStore/CustomKeyStoreName/length-max")
+                .starts_with("filtered out: only the validation check")
+        );
+        assert!(
+            why("error/DeleteCustomKeyStore/CustomKeyStoreHasCMKsException")
+                .starts_with("not drawn in this run")
+        );
+        assert!(c.summary().starts_with("0 of "), "{}", c.summary());
+    }
+
+    #[test]
     fn snapshots_name_the_errors_they_show() {
         let s = scenarios_showing("CreateCustomKeyStore", "CloudHsmClusterNotActiveException");
         assert!(
