@@ -291,6 +291,23 @@ mod tests {
         assert!(c.summary().starts_with("0 of "), "{}", c.summary());
     }
 
+    /// Fails when a declared error of the inventory is left to the draw: each must be shown by
+    /// a scenario of the corpus, so that every run reaches it whatever its seed.
+    #[test]
+    fn every_declared_error_of_the_inventory_has_a_scenario() {
+        let missing: Vec<String> = inventory()
+            .into_iter()
+            .filter(|r| r.kind == Kind::Error)
+            .filter(|r| {
+                let op = r.operation.as_deref().unwrap_or_default();
+                let error = r.id.rsplit('/').next().unwrap_or_default();
+                scenarios_showing(op, error).is_empty()
+            })
+            .map(|r| r.id)
+            .collect();
+        assert!(missing.is_empty(), "no scenario shows {missing:#?}");
+    }
+
     #[test]
     fn snapshots_name_the_errors_they_show() {
         let s = scenarios_showing("CreateCustomKeyStore", "CloudHsmClusterNotActiveException");
