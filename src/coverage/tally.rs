@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::inventory::{Kind, Rule, inventory};
-use crate::oracle::{Family, RuleTally};
+use crate::oracle::RuleTally;
 use crate::report::{CheckReport, RunReport};
 use crate::scenario::corpus::SNAPSHOT_FILES;
 
@@ -54,10 +54,15 @@ pub struct Coverage {
 impl Coverage {
     /// The coverage of a KMS run (None for an XKS run, which the inventory does not describe).
     pub fn of(report: &RunReport) -> Option<Coverage> {
+        // A KMS run lists the checks that count rules (run or filtered out) or its scenarios.
+        let counting = [Kind::Member, Kind::Exclusive, Kind::State, Kind::Error]
+            .iter()
+            .flat_map(|k| k.checks().iter());
+        let counters: Vec<&str> = counting.copied().collect();
         let kms = report
             .checks
             .iter()
-            .any(|c| Family::ALL.contains(&c.family));
+            .any(|c| counters.contains(&c.name.as_str()) || c.name.starts_with(SCENARIO_PREFIX));
         if !kms {
             return None;
         }
@@ -249,6 +254,24 @@ mod tests {
         assert_eq!((t.exercised, t.failed, t.unsettled), (1, 0, 1));
         let t = failed.verdict.covered[id];
         assert_eq!((t.exercised, t.failed, t.unsettled), (1, 1, 0));
+    }
+
+    #[test]
+    fn an_xks_run_has_no_kms_coverage() {
+        use crate::oracle::Family;
+        let mut report = crate::report::sample::report();
+        report.checks = vec![CheckReport::not_run(
+            "xks-validation".into(),
+            Family::Validation,
+            "x".into(),
+        )];
+        assert!(Coverage::of(&report).is_none());
+        report.checks.push(CheckReport::not_run(
+            "validation".into(),
+            Family::Validation,
+            "x".into(),
+        ));
+        assert!(Coverage::of(&report).is_some());
     }
 
     #[test]
