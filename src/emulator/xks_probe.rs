@@ -67,7 +67,9 @@ pub fn classify(answer: &Result<XksReply, SendError>, budget: Duration) -> XksBe
         }
         Ok(reply) => reply,
     };
-    if reply.latency > budget {
+    // A reference proxy says how late it answers on purpose: the clock would also count the
+    // machine's load, which is no behaviour of the proxy.
+    if reply.declared_delay.map_or(reply.latency, |d| d) > budget {
         return XksBehaviour::TimesOut;
     }
     match reply.status {
@@ -114,6 +116,13 @@ impl Prober {
         }
     }
 
+    /// How long a probe waits for an answer: longer than KMS's budget, so that a reference
+    /// proxy's answer (timed by the delay it declares) arrives on a loaded machine; an answer
+    /// later than the budget from any other proxy is a time-out all the same.
+    fn wait(&self) -> Duration {
+        self.budget * 8
+    }
+
     /// Calls the proxy's GetHealthStatus as KMS does for `operation`, and says what it saw.
     pub async fn observe(&self, target: ProbeTarget, operation: &str) -> XksObservation {
         let behaviour = match self.client(&target) {
@@ -126,9 +135,10 @@ impl Prober {
                         answer => answer,
                     }
                 };
-                let answer = tokio::time::timeout(self.budget, call)
+                let wait = self.wait();
+                let answer = tokio::time::timeout(wait, call)
                     .await
-                    .unwrap_or(Err(SendError::Timeout(self.budget)));
+                    .unwrap_or(Err(SendError::Timeout(wait)));
                 classify(&answer, self.budget)
             }
             // A CA certificate rustls refuses: nothing the proxy presents can be trusted.
@@ -187,7 +197,7 @@ impl Prober {
             roots: target.ca_cert.clone().map_or(Roots::System, Roots::Pem),
             identity: None,
             resolve: Some(target.address),
-            timeout: self.budget,
+            timeout: self.wait(),
         })?;
         clients.insert(key, client.clone());
         Ok(client)
@@ -220,6 +230,7 @@ mod tests {
             text: body.to_string(),
             body,
             latency: Duration::from_millis(latency_ms),
+            declared_delay: None,
         })
     }
 
@@ -371,6 +382,23 @@ mod tests {
     #[test]
     fn answers_map_to_the_fact_sheet_behaviours() {
         assert_eq!(disagreements(classify), Vec::<String>::new());
+    }
+
+    /// Fails when a reference proxy's healthy answer delivered late by a loaded machine is
+    /// taken for a time-out, or when its declared delay is ignored.
+    #[test]
+    fn a_reference_proxy_is_timed_by_the_delay_it_declares() {
+        let declared = |latency_ms, delay_ms: Option<u64>| {
+            let mut answer = reply(200, healthy(), latency_ms);
+            if let Ok(r) = answer.as_mut() {
+                r.declared_delay = delay_ms.map(Duration::from_millis);
+            }
+            classify(&answer, BUDGET)
+        };
+        assert_eq!(declared(900, Some(0)), XksBehaviour::Connects);
+        assert_eq!(declared(10, Some(300)), XksBehaviour::TimesOut);
+        assert_eq!(declared(900, None), XksBehaviour::TimesOut);
+        assert_eq!(declared(10, None), XksBehaviour::Connects);
     }
 
     #[test]

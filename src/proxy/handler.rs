@@ -201,13 +201,20 @@ impl App {
 /// Answers one request. Never panics on client input; every rejection is an XKS error body.
 pub(super) async fn handle(app: &App, request: Request<Incoming>) -> Response<Body> {
     let mut planted = app.unconfined();
-    let response = match answer(app, request, &mut planted).await {
+    let mut response = match answer(app, request, &mut planted).await {
         Ok(value) => wire::success(&value),
         Err(e) => wire::error(&e, planted),
     };
-    if planted.has(ProxyFault::Slow) {
-        tokio::time::sleep(SLOW_DELAY).await;
-    }
+    let delay = if planted.has(ProxyFault::Slow) {
+        SLOW_DELAY
+    } else {
+        Duration::ZERO
+    };
+    response.headers_mut().insert(
+        crate::xks::REFERENCE_DELAY_HEADER,
+        hyper::header::HeaderValue::from(delay.as_millis() as u64),
+    );
+    tokio::time::sleep(delay).await;
     response
 }
 

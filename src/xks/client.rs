@@ -85,6 +85,9 @@ pub struct XksReply {
     pub text: String,
     /// From sending the request to the end of the body.
     pub latency: Duration,
+    /// The delay a ckscheck reference proxy says it added on purpose
+    /// ([`super::REFERENCE_DELAY_HEADER`]); None from any other server.
+    pub declared_delay: Option<Duration>,
 }
 
 impl XksReply {
@@ -281,6 +284,12 @@ impl XksClient {
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let declared_delay = response
+            .headers()
+            .get(super::REFERENCE_DELAY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis);
         let bytes = read_capped(response, BODY_LIMIT)
             .await
             .map_err(|e| match e {
@@ -296,6 +305,7 @@ impl XksClient {
             body,
             text,
             latency,
+            declared_delay,
         })
     }
 }

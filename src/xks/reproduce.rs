@@ -254,6 +254,7 @@ mod tests {
             body: serde_json::from_str(&echoed).unwrap(),
             text: echoed,
             latency: std::time::Duration::from_micros(1500),
+            declared_delay: None,
         });
         let c = Counterexample {
             input: "i".into(),
