@@ -164,21 +164,14 @@ impl Suite {
         let mut capped = drawn.capped_after.map(|n| self.cap_note(n + fixed_cases));
         // Findings on an operation the endpoint does not implement need no sequence of their
         // own and do not count against the cap.
-        let mut kept = 0;
-        found.retain(|(_, f)| {
-            if self.policy.folded_under(&f.finding, None).is_some() {
-                return true;
-            }
-            kept += 1;
-            kept <= self.max_deviations
-        });
-        if kept > self.max_deviations {
+        let counts = |f: &Finding| self.policy.folded_under(f, None).is_none();
+        let (mut worklist, over) = Worklist::capped(found, counts, self.max_deviations);
+        if over {
             capped.get_or_insert_with(|| self.cap_note(cases));
         }
         // Shrink each signature on its own; signatures met while shrinking get their turn.
         let mut failures = Vec::new();
         let mut verdict_failures = Verdict::default();
-        let mut worklist = Worklist::new(found);
         while let Some((sig, item)) = worklist.next() {
             if self.policy.folded_under(&item.finding, None).is_some() {
                 // Its operation is not implemented: the probe's one request shows it.
@@ -250,7 +243,6 @@ impl Suite {
                 // budget is spent).
                 shows(&minimal);
             }
-            let counts = |f: &Finding| self.policy.folded_under(f, None).is_none();
             if worklist.meet(newly_met, counts, self.max_deviations) {
                 capped.get_or_insert_with(|| self.cap_note(cases));
             }

@@ -437,20 +437,13 @@ impl Suite {
             }
         }
         let mut capped = None;
-        let mut kept = 0;
-        found.retain(|(_, f)| {
-            if self.policy.folded_under(&f.finding, None).is_some() {
-                return true;
-            }
-            kept += 1;
-            kept <= self.max_deviations
-        });
-        if kept > self.max_deviations {
+        let counts = |f: &Finding| self.policy.folded_under(f, None).is_none();
+        let (mut worklist, over) = Worklist::capped(found, counts, self.max_deviations);
+        if over {
             capped = Some(self.cap_note(total_cases));
         }
         let mut failures = Vec::new();
         let mut verdict_failures = Verdict::default();
-        let mut worklist = Worklist::new(found);
         while let Some((sig, item)) = worklist.next() {
             if self.policy.folded_under(&item.finding, None).is_some() {
                 verdict_failures.findings.push(item.finding.clone());
@@ -479,7 +472,6 @@ impl Suite {
                     last_hit = Some((case, mine));
                 }
             }
-            let counts = |f: &Finding| self.policy.folded_under(f, None).is_none();
             if worklist.meet(newly_met, counts, self.max_deviations) {
                 capped.get_or_insert_with(|| self.cap_note(total_cases));
             }

@@ -21,13 +21,28 @@ pub(super) struct Worklist<T> {
 }
 
 impl<T: Shown + Clone> Worklist<T> {
-    /// A worklist starting with the signatures the check's cases showed.
-    pub(super) fn new(found: Vec<(String, T)>) -> Self {
-        Worklist {
+    /// A worklist starting with the signatures the check's cases showed, as many of those that
+    /// count toward the cap (`counts`) as it allows, in their order; true when some were left
+    /// out.
+    pub(super) fn capped(
+        mut found: Vec<(String, T)>,
+        counts: impl Fn(&Finding) -> bool,
+        cap: usize,
+    ) -> (Self, bool) {
+        let mut kept = 0;
+        found.retain(|(_, t)| {
+            if !counts(t.finding()) {
+                return true;
+            }
+            kept += 1;
+            kept <= cap
+        });
+        let worklist = Worklist {
             found,
             met: Vec::new(),
             next: 0,
-        }
+        };
+        (worklist, kept > cap)
     }
 
     /// The next signature to shrink.
@@ -113,13 +128,17 @@ mod tests {
 
     #[test]
     fn found_signatures_come_first_then_those_met_up_to_the_cap() {
-        let mut w = Worklist::new(vec![e("a"), e("b")]);
+        let (mut w, capped) = Worklist::capped(vec![e("a"), e("b"), e("x")], |f| f.rule != "x", 3);
+        assert!(!capped, "x does not count toward the cap");
         assert_eq!(w.next().unwrap().0, "Op/a");
-        assert!(!w.meet(vec![e("c")], |_| true, 3));
-        assert!(w.meet(vec![e("d")], |_| true, 3), "the cap of 3 is reached");
-        assert_eq!(w.known().len(), 3);
+        let counts = |f: &Finding| f.rule != "x";
+        assert!(!w.meet(vec![e("c")], counts, 3));
+        assert!(w.meet(vec![e("d")], counts, 3), "the cap of 3 is reached");
+        assert_eq!(w.known().len(), 4);
         let order: Vec<String> = std::iter::from_fn(|| w.next().map(|(s, _)| s)).collect();
-        assert_eq!(order, ["Op/b", "Op/c"]);
+        assert_eq!(order, ["Op/b", "Op/x", "Op/c"]);
+        let (_, capped) = Worklist::capped(vec![e("a"), e("b")], |_| true, 1);
+        assert!(capped);
     }
 
     #[test]
