@@ -4,15 +4,17 @@
 //! ValidationException over real HTTP, and the `type-required-not-enforced` fault accepts the
 //! Create cases missing a type-required member.
 
+#[allow(dead_code)] // the shared helpers this file does not use
+mod common;
+
 use std::time::Duration;
 
-use ckscheck::emulator::{EmulatorConfig, Fault, RunningEmulator, start_on_loopback};
+use ckscheck::emulator::{Fault, RunningEmulator};
 use ckscheck::generate::conditional::{Target, case, targets};
 use ckscheck::generate::{GenContext, NAME_REF, STORE_REF, Step};
 use ckscheck::model::conditions::When;
 use ckscheck::model::{Fixtures, ModelConfig};
 use ckscheck::runner::{KmsClient, Reply};
-use ckscheck::sigv4::Credential;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::TestRunner;
 use serde_json::{Value, json};
@@ -21,30 +23,13 @@ use tokio::time::timeout;
 const STEP: Duration = Duration::from_secs(5);
 const PREFIX: &str = "ckscheck-cond-";
 
+/// Connections settle at once.
 async fn emulator(faults: &[Fault]) -> (RunningEmulator, KmsClient) {
-    let config = EmulatorConfig {
-        model: ModelConfig {
-            connect_delay_ms: 0,
-            ..ModelConfig::default()
-        },
-        faults: faults.to_vec(),
-        ..EmulatorConfig::default()
+    let model = ModelConfig {
+        connect_delay_ms: 0,
+        ..ModelConfig::default()
     };
-    let running = timeout(STEP, start_on_loopback(config))
-        .await
-        .expect("starts in time")
-        .expect("starts");
-    let client = KmsClient::new(
-        &running.url(),
-        "us-east-1",
-        Credential::new(
-            "AKIDCONDTESTAAAAAAAA",
-            "condTestSecretAccessKeyAAAAAAAAAAAAAAAAAAA",
-        ),
-        STEP,
-    )
-    .expect("client");
-    (running, client)
+    common::embedded(faults, model).await
 }
 
 /// The body with `$name:` and `$store:0` references resolved.

@@ -1,12 +1,14 @@
 //! Planted faults on the wire: for every fault, an emulator with it planted gives the faulty
 //! answer, and a clean emulator given the same requests answers correctly.
 
+#[allow(dead_code)] // the shared helpers this file does not use
+mod common;
+
 use std::time::Duration;
 
-use ckscheck::emulator::{EmulatorConfig, Fault, RunningEmulator, start_on_loopback};
+use ckscheck::emulator::{EmulatorConfig, Fault, RunningEmulator};
 use ckscheck::model::ModelConfig;
 use ckscheck::runner::{KmsClient, Reply};
-use ckscheck::sigv4::Credential;
 use serde_json::{Value, json};
 use tokio::time::timeout;
 
@@ -34,25 +36,7 @@ impl Emu {
     }
 
     async fn with(faults: &[Fault], model: ModelConfig) -> Emu {
-        let config = EmulatorConfig {
-            model,
-            faults: faults.to_vec(),
-            ..EmulatorConfig::default()
-        };
-        let running = timeout(STEP, start_on_loopback(config))
-            .await
-            .expect("starts in time")
-            .expect("starts");
-        let client = KmsClient::new(
-            &running.url(),
-            "us-east-1",
-            Credential::new(
-                "AKIDFAULTTESTAAAAAAA",
-                "faultTestSecretAccessKeyAAAAAAAAAAAAAAAAAA",
-            ),
-            STEP,
-        )
-        .expect("client");
+        let (running, client) = common::embedded(faults, model).await;
         Emu { running, client }
     }
 

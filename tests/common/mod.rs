@@ -227,3 +227,36 @@ pub fn report_verdicts(path: &Path) -> (Vec<(String, String)>, Vec<String>) {
     ids.sort();
     (trials, ids)
 }
+
+#[allow(dead_code)]
+/// An in-process emulator on loopback with `faults` planted and `model`, and a signed client
+/// for it (5 s to start and per call).
+pub async fn embedded(
+    faults: &[ckscheck::emulator::Fault],
+    model: ckscheck::model::ModelConfig,
+) -> (
+    ckscheck::emulator::RunningEmulator,
+    ckscheck::runner::KmsClient,
+) {
+    let step = Duration::from_secs(5);
+    let config = ckscheck::emulator::EmulatorConfig {
+        model,
+        faults: faults.to_vec(),
+        ..ckscheck::emulator::EmulatorConfig::default()
+    };
+    let running = tokio::time::timeout(step, ckscheck::emulator::start_on_loopback(config))
+        .await
+        .expect("starts in time")
+        .expect("starts");
+    let client = ckscheck::runner::KmsClient::new(
+        &running.url(),
+        "us-east-1",
+        ckscheck::sigv4::Credential::new(
+            "AKIDEMBEDDEDTESTAAAA",
+            "embeddedTestSecretAccessKeyAAAAAAAAAAAAAA",
+        ),
+        step,
+    )
+    .expect("client");
+    (running, client)
+}
